@@ -1,0 +1,135 @@
+# backend.R -- which backends this build of kernops has, and how many CPU threads it uses.
+# The CUDA fields only say what `configure` found at build time; a run-time CUDA backend is a
+# later issue, so `driver_available` is always FALSE here.
+
+#' Backends available to kernops
+#'
+#' Reports how this installation of kernops was built and what it can run on: the default
+#' number of CPU threads, the SIMD instruction sets the compiler targeted, and whether a
+#' CUDA toolkit was found when the package was installed.
+#'
+#' The CUDA backend is not implemented in this version: `cuda$driver_available` is always
+#' `FALSE` and `cuda$status` says so. When it arrives, the toolkit recorded here (found through
+#' `CUDA_HOME`, `nvcc` on the `PATH` or `/usr/local/cuda` at install time) is loaded at run
+#' time, so a package installed without CUDA still works on the CPU.
+#'
+#' @return An object of class `kernops_backend_info`: a list with elements
+#'   * `cpu`: a list with `threads_default` (see [kernops_threads()]) and `simd`
+#'     (instruction sets enabled at compile time, e.g. `"SSE2"`);
+#'   * `cuda`: a list with `toolkit_found_at_build` (logical), `cuda_home` and
+#'     `cuda_version` (character, `NA` when no toolkit was found), `driver_available`
+#'     (logical) and `status` (character);
+#'   * `compiler`: a list with `version` (the compiler's version string) and `cxx_std`
+#'     (the value of `__cplusplus`).
+#' @seealso [kernops_threads()]
+#' @export
+#' @examples
+#' info <- backend_info()
+#' info
+#' info$cpu$threads_default
+#' info$cuda$toolkit_found_at_build
+backend_info <- function() {
+  b <- cpp_build_info()
+  structure(
+    list(
+      cpu = list(
+        threads_default = kernops_threads(),
+        simd = b$simd_flags
+      ),
+      cuda = list(
+        toolkit_found_at_build = b$cuda_toolkit,
+        cuda_home = b$cuda_home,
+        cuda_version = b$cuda_version,
+        driver_available = FALSE,
+        status = "not implemented in this version"
+      ),
+      compiler = list(version = b$compiler, cxx_std = b$cxx_std)
+    ),
+    class = "kernops_backend_info"
+  )
+}
+
+#' @rdname backend_info
+#' @param x A `kernops_backend_info` object.
+#' @param ... Ignored.
+#' @export
+print.kernops_backend_info <- function(x, ...) {
+  cuda <- x$cuda
+  toolkit <- if (isTRUE(cuda$toolkit_found_at_build)) {
+    sprintf("found at build (%s, version %s)", cuda$cuda_home, cuda$cuda_version)
+  } else {
+    "not found at build"
+  }
+  cat(
+    "<kernops backend info>\n",
+    sprintf("CPU:      %d threads by default; SIMD at compile time: %s\n",
+            x$cpu$threads_default, x$cpu$simd),
+    sprintf("CUDA:     toolkit %s; driver available: %s (%s)\n",
+            toolkit, if (isTRUE(cuda$driver_available)) "yes" else "no", cuda$status),
+    sprintf("Compiler: %s, C++ standard %s\n", x$compiler$version, x$compiler$cxx_std),
+    sep = ""
+  )
+  invisible(x)
+}
+
+#' Number of CPU threads used by kernops
+#'
+#' Gets or sets the default number of threads the CPU backend uses.
+#'
+#' Without an argument the default is, in order: the option `kernops.threads`; the
+#' environment variable `KERNOPS_THREADS`; the number of cores reported by
+#' [parallel::detectCores()], capped at 2 when `_R_CHECK_LIMIT_CORES_` is set (as
+#' `R CMD check --as-cran` does, following CRAN policy).
+#'
+#' @param n `NULL` to query, or a positive whole number of threads to set as the default
+#'   (stored in the option `kernops.threads`).
+#' @return With `n = NULL`, the current default number of threads (an integer). Otherwise
+#'   the previous default, invisibly.
+#' @seealso [backend_info()]
+#' @export
+#' @examples
+#' kernops_threads()
+#' old <- kernops_threads(1)
+#' kernops_threads()
+#' kernops_threads(old)  # restore
+kernops_threads <- function(n = NULL) {
+  if (is.null(n)) {
+    return(threads_default())
+  }
+  n <- check_threads(n, "`n`", call = sys.call())
+  old <- threads_default()
+  options(kernops.threads = n)
+  invisible(old)
+}
+
+# Resolves option > env var > detected cores. Invalid option or env values are errors, not
+# silently ignored: a typo in KERNOPS_THREADS should not quietly use every core.
+threads_default <- function() {
+  opt <- getOption("kernops.threads")
+  if (!is.null(opt)) {
+    return(check_threads(opt, "Option `kernops.threads`"))
+  }
+  env <- Sys.getenv("KERNOPS_THREADS", unset = "")
+  if (nzchar(env)) {
+    return(check_threads(suppressWarnings(as.numeric(env)),
+                         sprintf("Environment variable `KERNOPS_THREADS` (\"%s\")", env)))
+  }
+  cores <- parallel::detectCores(logical = TRUE)
+  if (is.na(cores) || cores < 1L) cores <- 1L
+  limit <- Sys.getenv("_R_CHECK_LIMIT_CORES_", unset = "")
+  if (nzchar(limit) && !identical(tolower(limit), "false")) cores <- min(cores, 2L)
+  as.integer(cores)
+}
+
+check_threads <- function(n, what, call = NULL) {
+  ok <- is.numeric(n) && length(n) == 1L && !is.na(n) && is.finite(n) &&
+    n >= 1 && n <= .Machine$integer.max && n == round(n)
+  if (!ok) {
+    abort_kernops(
+      sprintf("%s must be a single positive whole number of threads.", what),
+      class = "kernops_error_input",
+      call = call
+    )
+  }
+  as.integer(n)
+}

@@ -1,0 +1,67 @@
+# conditions.R -- every error kernops raises is a classed condition:
+# c("kernops_error_<what>", "kernops_error", "error", "condition").
+
+#' Conditions raised by kernops
+#'
+#' Every error raised by kernops has class `"kernops_error"` plus one specific class, so
+#' code can react to a kind of failure without matching message text:
+#'
+#' * `kernops_error_parse`: a malformed formula or declaration. The condition carries
+#'   `pos` (1-based character position), `token` and `source`; the message shows a caret
+#'   under the offending token.
+#' * `kernops_error_dimension`: shapes that do not fit, inside a formula (`x - y` with
+#'   dimensions 3 and 2) or between a declaration and the data given for it.
+#' * `kernops_error_input`: bad data: non-numeric input, NA/NaN/Inf, zero rows,
+#'   inconsistent row counts, a missing argument.
+#' * `kernops_error_memory`: a result too large to allocate (see option
+#'   `kernops.max_output_bytes`).
+#' * `kernops_error_backend`: a backend that is not available (CUDA).
+#' * `kernops_error_interrupt`: the user interrupted a long computation.
+#' * `kernops_error_internal`: a bug in kernops; please report it.
+#'
+#' @name kernops_conditions
+#' @examples
+#' res <- tryCatch(
+#'   kernel_op("Sum_Reduction(Exp(-x, 0)", "x = Vi(1)"),
+#'   kernops_error_parse = function(e) conditionMessage(e)
+#' )
+#' cat(res)
+NULL
+
+abort_kernops <- function(message, class, ..., call = NULL) {
+  cnd <- structure(
+    class = c(class, "kernops_error", "error", "condition"),
+    list(message = paste(message, collapse = "\n"), call = call, ...)
+  )
+  stop(cnd)
+}
+
+# Raises the R condition for an error the core returned as data (see src/r_kernops.cpp).
+raise_core_error <- function(err, call = NULL) {
+  msg <- err$message
+  extra <- list()
+  if (identical(err$kind, "parse") && !is.null(err$pos) && err$pos >= 0 && nzchar(err$source %||% "")) {
+    msg <- c(msg, caret_lines(err$source, err$pos))
+    extra <- list(pos = err$pos + 1, token = err$token, source = err$source)
+  } else if (identical(err$kind, "dimension") && !is.null(err$pos) && err$pos >= 0 && !is.null(err$source)) {
+    msg <- c(msg, caret_lines(err$source, err$pos))
+  }
+  do.call(abort_kernops, c(list(msg, paste0("kernops_error_", err$kind), call = call), extra), quote = TRUE)
+}
+
+# "  Exp(-x, 0"
+# "        ^"
+caret_lines <- function(source, pos0) {
+  c(paste0("  ", source), paste0("  ", strrep(" ", pos0), "^"))
+}
+
+# Calls a cpp_* function and raises its error, if any, as a classed condition.
+core_call <- function(result, call = NULL, source = NULL) {
+  if (inherits(result, "kernops_core_error")) {
+    if (is.null(result$source) && !is.null(source)) result$source <- source
+    raise_core_error(result, call = call)
+  }
+  result
+}
+
+`%||%` <- function(a, b) if (is.null(a)) b else a

@@ -1,0 +1,192 @@
+# kernel_op.R -- the entry point: compile a formula with its reduction once, call it on
+# data many times.
+
+#' Compile a kernel reduction
+#'
+#' `kernel_op()` parses and plans a formula once and returns a function that computes
+#' the reduction on data, tile by tile, without ever storing the N x M kernel matrix.
+#'
+#' @section Formula syntax:
+#' The formula is a KeOps string *with* its reduction, e.g.
+#' `"Sum_Reduction(Exp(-s*SqNorm2(x-y))*b, 0)"`. Variables are declared in `args` as
+#' `"x = Vi(3)"` (indexed by i, 3 columns), `"y = Vj(3)"` (indexed by j) or
+#' `"s = Pm(1)"` (a parameter vector); `Vi(pos, dim)` with an explicit position also works,
+#' and variables may be written inline in the formula as `Vi(0,3)`.
+#'
+#' Operations: `+ - * /`, unary minus, `x^n` and `Pow(x,n)` (integer n; `x^0.5` is
+#' `Powf(x,0.5)`), `Square`, `Sqrt`, `Rsqrt`, `Exp`, `Log`, `Inv`, `Abs`, `Sign`,
+#' `Sin`, `Cos`, `Step` (1 for x >= 0), `ReLU`, `Clamp(x,a,b)`, `Min(a,b)`, `Max(a,b)`,
+#' `IfElse(c,a,b)` (a where c >= 0); vector operations `SqNorm2`, `Norm2`, `Normalize`,
+#' `Sum`, `SqDist(x,y)`, `(x|y)` (scalar product), `Elem(x,k)` and `Extract(x,start,len)`
+#' (0-based), `Concat(a,b)`, `MatVecMult(A,v)`, `VecMatMult(v,A)` (matrices stored
+#' row-major in a vector variable), `TensorProd(a,b)`; kernels `GaussKernel(g,x,y,b)`,
+#' `LaplaceKernel`, `CauchyKernel`, `InverseMultiquadricKernel`, `Matern32Kernel`,
+#' `Matern52Kernel` (with `g = 1/sigma^2`, see `vignette("kernops")`); gradients
+#' `Grad(F,v,e)`. A dimension-1 value broadcasts against a vector.
+#'
+#' Reductions: `Sum_Reduction(F, axis)`, `Min_`, `Max_`, `ArgMin_`, `ArgMax_`,
+#' `Min_ArgMin_`, `Max_ArgMax_Reduction(F, axis)`, `KMin_`, `ArgKMin_`,
+#' `KMin_ArgKMin_Reduction(F, K, axis)`, `LogSumExp_Reduction(F, axis)` or
+#' `LogSumExp_Reduction(F, axis, W)` (`log sum_j exp(F_ij) W_ij`), and
+#' `SumSoftMaxWeight_Reduction(F, axis, V)` (`sum_j exp(F_ij) V_ij / sum_j exp(F_ij)`).
+#'
+#' @section The axis:
+#' The axis follows the KeOps convention, which is easy to get backwards when N = M:
+#' **`axis = 0` means the result is indexed by i** (one row per row of the `Vi`
+#' arguments) and the sum runs over j; **`axis = 1` means the result is indexed by j**
+#' and the sum runs over i.
+#'
+#' @param formula A single string: the formula with its reduction.
+#' @param args A character vector of variable declarations, e.g.
+#'   `c("x = Vi(3)", "y = Vj(3)", "b = Vj(6)", "s = Pm(1)")`. Their order is the order
+#'   of the arguments of the returned function.
+#' @param dtype `"float64"` (default) or `"float32"`: the precision of the computation
+#'   (inputs are converted, sums accumulate block-wise in double, results are doubles).
+#' @param backend `"auto"` (the CPU in this version), `"cpu"` or `"cuda"` (not yet
+#'   available: raises a `kernops_error_backend` condition).
+#' @return A function of class `kernops_op` whose arguments are the declared variables,
+#'   called by name or position with numeric matrices (rows = points) or vectors (one
+#'   column for `Vi`/`Vj`, the values of a `Pm`). It returns a numeric matrix with one
+#'   row per output point; `ArgMin`-type reductions return 1-based integer indices, and
+#'   `Min_ArgMin`-type reductions a list with `values` and `indices`.
+#' @seealso [kernops_conditions] for the errors, [kernops_threads()] for threads.
+#' @export
+#' @examples
+#' # The Gaussian convolution gamma_i = sum_j exp(-s |x_i - y_j|^2) b_j
+#' op <- kernel_op(
+#'   "Sum_Reduction(Exp(-s*SqNorm2(x-y))*b, 0)",
+#'   c("x = Vi(3)", "y = Vj(3)", "b = Vj(6)", "s = Pm(1)")
+#' )
+#' op
+#' x <- matrix(runif(300), 100, 3)
+#' y <- matrix(runif(600), 200, 3)
+#' b <- matrix(rnorm(1200), 200, 6)
+#' gamma <- op(x = x, y = y, b = b, s = 10)
+#' dim(gamma)
+#' # the same with the dense kernel matrix, only possible for small sizes
+#' K <- exp(-10 * (outer(rowSums(x^2), rowSums(y^2), "+") - 2 * tcrossprod(x, y)))
+#' all.equal(gamma, K %*% b)
+kernel_op <- function(formula, args, dtype = c("float64", "float32"),
+                      backend = c("auto", "cpu", "cuda")) {
+  call <- sys.call()
+  check_string(formula, "formula", call)
+  if (!is.character(args) || anyNA(args))
+    abort_kernops("`args` must be a character vector of declarations such as \"x = Vi(3)\".",
+                  "kernops_error_input", call = call)
+  dtype <- match_choice(dtype, c("float64", "float32"), "dtype", call)
+  backend <- resolve_backend(match_choice(backend, c("auto", "cpu", "cuda"), "backend", call), call)
+
+  state <- new.env(parent = emptyenv())
+  state$source <- formula
+  state$args <- unname(args)
+  state$dtype <- dtype
+  state$backend <- backend
+  compile_state(state, call)
+  new_kernel_op(state)
+}
+
+compile_state <- function(state, call = NULL) {
+  res <- core_call(cpp_compile(state$source, state$args), call = call, source = state$source)
+  for (nm in names(res)) assign(nm, res[[nm]], envir = state)
+  invisible(state)
+}
+
+new_kernel_op <- function(state) {
+  f <- function() NULL
+  formals(f) <- stats::setNames(rep(list(quote(expr = )), length(state$vars$name)), state$vars$name)
+  body(f) <- quote(run_kernel_op(.kernops_state, environment()))
+  env <- new.env(parent = asNamespace("kernops"))
+  env$.kernops_state <- state
+  environment(f) <- env
+  structure(f, class = c("kernops_op", "function"))
+}
+
+run_kernel_op <- function(state, env) {
+  call <- sys.call(-1)
+  vars <- state$vars
+  data <- vector("list", length(vars$name))
+  for (k in seq_along(vars$name)) {
+    nm <- vars$name[k]
+    if (eval(call("missing", as.name(nm)), env))
+      abort_kernops(sprintf("Argument `%s` is missing (declared as %s).", nm, state$decls[k]),
+                    "kernops_error_input", call = call)
+    data[[k]] <- as_kernel_data(get(nm, envir = env), nm, call)
+  }
+  # The compiled plan lives in C++ memory: after saveRDS()/readRDS() it is rebuilt.
+  if (!cpp_plan_valid(state$ptr)) compile_state(state, call)
+  res <- core_call(cpp_run(state$ptr, data, state$dtype, kernops_threads(),
+                           getOption("kernops.max_output_bytes", 2^34),
+                           as.integer(getOption("kernops.debug_interrupt_after", -1L))),
+                   call = call)
+  shape_result(res, state$reduction)
+}
+
+# Converts one argument to a double matrix or vector, or raises kernops_error_input.
+as_kernel_data <- function(x, name, call) {
+  if (is.data.frame(x)) {
+    if (!all(vapply(x, is.numeric, logical(1))))
+      abort_kernops(sprintf("Argument `%s` is a data frame with non-numeric columns.", name),
+                    "kernops_error_input", call = call)
+    x <- as.matrix(x)
+  }
+  if (inherits(x, "kernops_lazy"))
+    abort_kernops(sprintf("Argument `%s` is a symbolic LazyTensor; pass its data (a numeric matrix).", name),
+                  "kernops_error_input", call = call)
+  if (!(is.double(x) || is.integer(x)) || is.factor(x))
+    abort_kernops(sprintf("Argument `%s` must be a numeric matrix or vector, not %s.", name, describe_type(x)),
+                  "kernops_error_input", call = call)
+  d <- dim(x)
+  if (!is.null(d) && length(d) > 2)
+    abort_kernops(sprintf("Argument `%s` must be a matrix or a vector, not a %d-dimensional array.", name, length(d)),
+                  "kernops_error_input", call = call)
+  if (!is.double(x)) storage.mode(x) <- "double"
+  x
+}
+
+shape_result <- function(res, reduction) {
+  to_index <- function(m) {
+    idx <- m + 1
+    idx[idx == 0] <- NA
+    storage.mode(idx) <- "integer"
+    idx
+  }
+  switch(reduction,
+    ArgMin_Reduction = , ArgMax_Reduction = , ArgKMin_Reduction = to_index(res$indices),
+    Min_ArgMin_Reduction = , Max_ArgMax_Reduction = , KMin_ArgKMin_Reduction =
+      list(values = res$values, indices = to_index(res$indices)),
+    res$values
+  )
+}
+
+resolve_backend <- function(backend, call) {
+  if (backend == "cuda")
+    abort_kernops(c("The CUDA backend is not available in this version of kernops.",
+                    "Use backend = \"cpu\" (or \"auto\"); see backend_info()."),
+                  "kernops_error_backend", call = call)
+  "cpu"
+}
+
+#' @export
+print.kernops_op <- function(x, ...) {
+  s <- environment(x)$.kernops_state
+  red <- sub("_Reduction$", "", s$reduction)
+  over <- if (s$axis == 0) "j (result indexed by i)" else "i (result indexed by j)"
+  cat("<kernops_op> ", red, " reduction over ", over, "\n", sep = "")
+  cat("  formula: ", s$formula, "\n", sep = "")
+  v <- s$vars
+  cat("  variables:\n")
+  kind <- c(i = "Vi", j = "Vj", parameter = "Pm")[v$index]
+  width <- max(nchar(v$name))
+  for (k in seq_along(v$name))
+    cat(sprintf("    %-*s  %s  dim %d  (argument %d)\n", width, v$name[k], kind[k], v$dim[k], v$pos[k] + 1))
+  rows <- if (s$axis == 0) "N = rows of the Vi arguments" else "M = rows of the Vj arguments"
+  cat(sprintf("  output: %s x %d\n", rows, s$out_dim))
+  cat(sprintf("  dtype: %s, backend: %s\n", s$dtype, s$backend))
+  invisible(x)
+}
+
+#' @export
+as.character.kernops_op <- function(x, ...) environment(x)$.kernops_state$formula
+
+#' @export
+format.kernops_op <- function(x, ...) as.character.kernops_op(x)

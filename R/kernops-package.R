@@ -1,0 +1,15 @@
+#' kernops: kernel operations that never store the kernel matrix
+#'
+#' kernops compiles a kernel formula such as `Exp(-s*SqNorm2(x-y))*b` into a tiled
+#' reduction `out_i = sum_j F(x_i, y_j)` computed without ever storing the N x M
+#' matrix. Start with [kernel_op()]; see `vignette("kernops")`.
+#'
+#' Options:
+#' * `kernops.threads`: number of CPU threads (see [kernops_threads()]).
+#' * `kernops.max_output_bytes`: largest result allowed (default 2^34 bytes, 16 GiB);
+#'   larger ones raise a `kernops_error_memory` condition instead of exhausting memory.
+#'
+#' @keywords internal
+#' @useDynLib kernops, .registration = TRUE
+#' @importFrom Rcpp sourceCpp
+"_PACKAGE"

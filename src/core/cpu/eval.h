@@ -1,0 +1,215 @@
+// Evaluation of one plan instruction over a run of n points, for every op of the
+// formula language. Loops are written to vectorise across the run (`omp simd`).
+// No R headers here.
+#pragma once
+#include <cstring>
+
+#include "../errors.h"
+#include "../plan.h"
+#include "../scalar_ops.h"
+#include "span.h"
+
+// `omp simd` loops vectorise at R's default -O2 when built with -fopenmp-simd (configure
+// adds it when the compiler accepts it); without the flag they are plain loops.
+#define KERNOPS_PRAGMA(x) _Pragma(#x)
+#define KERNOPS_SIMD KERNOPS_PRAGMA(omp simd)
+#define KERNOPS_SIMD_REDUCE(op, var) KERNOPS_PRAGMA(omp simd reduction(op : var))
+
+namespace kernops {
+namespace cpu {
+
+// Scratch space for broadcast operands: three runs of the tile length.
+template <class T>
+struct Scratch {
+  T* a;
+  T* b;
+  T* c;
+};
+
+template <class F, class T>
+inline void map1(const OutSpan<T>& o, const Span<T>& x, int n, T* sa) {
+  for (int k = 0; k < o.dim; ++k) {
+    const T* px = contiguous(x, k, n, sa);
+    T* po = o.comp(k);
+    KERNOPS_SIMD
+    for (int b = 0; b < n; ++b) po[b] = F::f(px[b]);
+  }
+}
+
+template <class F, class T>
+inline void map2(const OutSpan<T>& o, const Span<T>& x, const Span<T>& y, int n, const Scratch<T>& s) {
+  for (int k = 0; k < o.dim; ++k) {
+    T* po = o.comp(k);
+    if (x.bc && !y.bc) {
+      const T vx = *x.comp(k);
+      const T* py = y.comp(k);
+      KERNOPS_SIMD
+      for (int b = 0; b < n; ++b) po[b] = F::f(vx, py[b]);
+    } else if (y.bc && !x.bc) {
+      const T* px = x.comp(k);
+      const T vy = *y.comp(k);
+      KERNOPS_SIMD
+      for (int b = 0; b < n; ++b) po[b] = F::f(px[b], vy);
+    } else {
+      const T* px = contiguous(x, k, n, s.a);
+      const T* py = contiguous(y, k, n, s.b);
+      KERNOPS_SIMD
+      for (int b = 0; b < n; ++b) po[b] = F::f(px[b], py[b]);
+    }
+  }
+}
+
+template <class F, class T>
+inline void map3(const OutSpan<T>& o, const Span<T>& x, const Span<T>& y, const Span<T>& z, int n,
+                 const Scratch<T>& s) {
+  for (int k = 0; k < o.dim; ++k) {
+    const T* px = contiguous(x, k, n, s.a);
+    const T* py = contiguous(y, k, n, s.b);
+    const T* pz = contiguous(z, k, n, s.c);
+    T* po = o.comp(k);
+    KERNOPS_SIMD
+    for (int b = 0; b < n; ++b) po[b] = F::f(px[b], py[b], pz[b]);
+  }
+}
+
+template <class T>
+inline void fill(T* p, int n, T v) {
+  for (int b = 0; b < n; ++b) p[b] = v;
+}
+
+// Evaluates `ins` over n points: out = op(in...). `in` holds the views of ins.in.
+template <class T>
+void eval_instr(const Instr& ins, const OutSpan<T>& o, const Span<T>* in, int n, const Scratch<T>& s) {
+  const Op op = ins.op;
+  if (visit_unary(op, [&](auto t) { map1<decltype(t)>(o, in[0], n, s.a); })) return;
+  if (visit_binary(op, [&](auto t) { map2<decltype(t)>(o, in[0], in[1], n, s); })) return;
+  if (visit_ternary(op, [&](auto t) { map3<decltype(t)>(o, in[0], in[1], in[2], n, s); })) return;
+  switch (op) {
+    case Op::Const:
+      fill(o.comp(0), n, static_cast<T>(ins.value));
+      return;
+    case Op::Zero:
+      for (int k = 0; k < o.dim; ++k) fill(o.comp(k), n, T(0));
+      return;
+    case Op::Pow: {
+      const int e = ins.params[0];
+      for (int k = 0; k < o.dim; ++k) {
+        const T* px = contiguous(in[0], k, n, s.a);
+        T* po = o.comp(k);
+        KERNOPS_SIMD
+        for (int b = 0; b < n; ++b) po[b] = pow_int(px[b], e);
+      }
+      return;
+    }
+    case Op::Sum:
+    case Op::SqNorm2: {
+      T* po = o.comp(0);
+      fill(po, n, T(0));
+      const bool sq = op == Op::SqNorm2;
+      for (int k = 0; k < in[0].dim; ++k) {
+        const T* px = contiguous(in[0], k, n, s.a);
+        if (sq) {
+          KERNOPS_SIMD
+          for (int b = 0; b < n; ++b) po[b] += px[b] * px[b];
+        } else {
+          KERNOPS_SIMD
+          for (int b = 0; b < n; ++b) po[b] += px[b];
+        }
+      }
+      return;
+    }
+    case Op::Scalprod: {
+      T* po = o.comp(0);
+      fill(po, n, T(0));
+      for (int k = 0; k < in[0].dim; ++k) {
+        const T* px = contiguous(in[0], k, n, s.a);
+        const T* py = contiguous(in[1], k, n, s.b);
+        KERNOPS_SIMD
+        for (int b = 0; b < n; ++b) po[b] += px[b] * py[b];
+      }
+      return;
+    }
+    case Op::SumT:
+      for (int k = 0; k < o.dim; ++k) std::memcpy(o.comp(k), contiguous(in[0], 0, n, s.a), n * sizeof(T));
+      return;
+    case Op::Elem:
+      std::memcpy(o.comp(0), contiguous(in[0], ins.params[0], n, s.a), n * sizeof(T));
+      return;
+    case Op::ElemT:
+      for (int k = 0; k < o.dim; ++k) {
+        if (k == ins.params[1])
+          std::memcpy(o.comp(k), contiguous(in[0], 0, n, s.a), n * sizeof(T));
+        else
+          fill(o.comp(k), n, T(0));
+      }
+      return;
+    case Op::Extract:
+      for (int k = 0; k < o.dim; ++k)
+        std::memcpy(o.comp(k), contiguous(in[0], ins.params[0] + k, n, s.a), n * sizeof(T));
+      return;
+    case Op::ExtractT: {
+      const int start = ins.params[0], len = in[0].dim;
+      for (int k = 0; k < o.dim; ++k) {
+        if (k >= start && k < start + len)
+          std::memcpy(o.comp(k), contiguous(in[0], k - start, n, s.a), n * sizeof(T));
+        else
+          fill(o.comp(k), n, T(0));
+      }
+      return;
+    }
+    case Op::Concat: {
+      const int da = in[0].dim;
+      for (int k = 0; k < o.dim; ++k) {
+        const T* src = k < da ? contiguous(in[0], k, n, s.a) : contiguous(in[1], k - da, n, s.a);
+        std::memcpy(o.comp(k), src, n * sizeof(T));
+      }
+      return;
+    }
+    case Op::MatVecMult: {  // out_r = sum_c A[r*nc + c] v_c
+      const int nc = in[1].dim;
+      for (int r = 0; r < o.dim; ++r) {
+        T* po = o.comp(r);
+        fill(po, n, T(0));
+        for (int c = 0; c < nc; ++c) {
+          const T* pa = contiguous(in[0], r * nc + c, n, s.a);
+          const T* pv = contiguous(in[1], c, n, s.b);
+          KERNOPS_SIMD
+          for (int b = 0; b < n; ++b) po[b] += pa[b] * pv[b];
+        }
+      }
+      return;
+    }
+    case Op::VecMatMult: {  // out_c = sum_r v_r A[r*m + c]
+      const int nr = in[0].dim, m = o.dim;
+      for (int c = 0; c < m; ++c) {
+        T* po = o.comp(c);
+        fill(po, n, T(0));
+        for (int r = 0; r < nr; ++r) {
+          const T* pv = contiguous(in[0], r, n, s.a);
+          const T* pa = contiguous(in[1], r * m + c, n, s.b);
+          KERNOPS_SIMD
+          for (int b = 0; b < n; ++b) po[b] += pv[b] * pa[b];
+        }
+      }
+      return;
+    }
+    case Op::TensorProd: {  // out[k*q + l] = a_k b_l
+      const int p = in[0].dim, q = in[1].dim;
+      for (int k = 0; k < p; ++k) {
+        const T* pa = contiguous(in[0], k, n, s.a);
+        for (int l = 0; l < q; ++l) {
+          const T* pb = contiguous(in[1], l, n, s.b);
+          T* po = o.comp(k * q + l);
+          KERNOPS_SIMD
+          for (int b = 0; b < n; ++b) po[b] = pa[b] * pb[b];
+        }
+      }
+      return;
+    }
+    default:
+      throw InternalError(std::string("no CPU evaluation for op ") + op_info(op).name);
+  }
+}
+
+}  // namespace cpu
+}  // namespace kernops

@@ -1,0 +1,302 @@
+// Reductions over j of a pair formula, folded one tile row at a time into a per-i state
+// of doubles. Each reducer can also merge two partial states (when the j range is split
+// across threads) and finalise a state into the output row. No R headers here.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "../plan.h"
+#include "../vmath.h"
+#include "eval.h"
+
+namespace kernops {
+namespace cpu {
+
+// Where a finished row goes: values[row + c*ld] for value column c, indices likewise
+// (indices are 0-based here; -1 means "none", e.g. every value was NaN).
+struct OutRow {
+  double* values;
+  double* indices;
+  std::int64_t ld;
+  std::int64_t row;
+  void val(int c, double v) const { values[row + c * ld] = v; }
+  void idx(int c, double v) const { indices[row + c * ld] = v; }
+};
+
+template <class T>
+struct Reducer {
+  virtual ~Reducer() = default;
+  int state_size = 0;
+  virtual void init(double* st) const = 0;
+  // Folds n points j0..j0+n-1: f (and g, the second formula or the fused factor) are
+  // contiguous per component.
+  virtual void fold(double* st, const Span<T>& f, const Span<T>& g, int n, std::int64_t j0,
+                    const Scratch<T>& s) const = 0;
+  virtual void merge(double* st, const double* other) const = 0;
+  virtual void finish(const double* st, const OutRow& out) const = 0;
+};
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// Sum_Reduction, and the fused Sum_Reduction(a*b) (g non-null: sum of f*g).
+// Each tile row is summed in T, then added to the double state: block-wise
+// accumulation keeps float32 sums accurate (Note [float32 sums]).
+template <class T>
+struct SumReducer : Reducer<T> {
+  int dim;
+  bool product;
+  SumReducer(int d, bool prod) : dim(d), product(prod) { this->state_size = d; }
+  void init(double* st) const override {
+    for (int k = 0; k < dim; ++k) st[k] = 0;
+  }
+  void fold(double* st, const Span<T>& f, const Span<T>& g, int n, std::int64_t,
+            const Scratch<T>& s) const override {
+    for (int k = 0; k < dim; ++k) {
+      const T* pf = contiguous(f, k, n, s.a);
+      T acc = 0;
+      if (product) {
+        const T* pg = contiguous(g, k, n, s.b);
+        KERNOPS_SIMD_REDUCE(+, acc)
+        for (int b = 0; b < n; ++b) acc += pf[b] * pg[b];
+      } else {
+        KERNOPS_SIMD_REDUCE(+, acc)
+        for (int b = 0; b < n; ++b) acc += pf[b];
+      }
+      st[k] += static_cast<double>(acc);
+    }
+  }
+  void merge(double* st, const double* o) const override {
+    for (int k = 0; k < dim; ++k) st[k] += o[k];
+  }
+  void finish(const double* st, const OutRow& out) const override {
+    for (int k = 0; k < dim; ++k) out.val(k, st[k]);
+  }
+};
+
+// Min/Max with their index: state (value, index) per component. NaNs are skipped;
+// ties keep the smallest index.
+template <class T>
+struct ArgExtremeReducer : Reducer<T> {
+  int dim;
+  bool is_max, want_val, want_idx;
+  ArgExtremeReducer(int d, bool mx, bool val, bool idx) : dim(d), is_max(mx), want_val(val), want_idx(idx) {
+    this->state_size = 2 * d;
+  }
+  bool better(double a, double b) const { return is_max ? a > b : a < b; }
+  void init(double* st) const override {
+    for (int k = 0; k < dim; ++k) {
+      st[2 * k] = is_max ? -kInf : kInf;
+      st[2 * k + 1] = -1;
+    }
+  }
+  void fold(double* st, const Span<T>& f, const Span<T>&, int n, std::int64_t j0,
+            const Scratch<T>& s) const override {
+    for (int k = 0; k < dim; ++k) {
+      const T* pf = contiguous(f, k, n, s.a);
+      // First the block's extreme (vectorises), then its index only if it improves.
+      T m = is_max ? T(-INFINITY) : T(INFINITY);
+      if (is_max) {
+        KERNOPS_SIMD_REDUCE(max, m)
+        for (int b = 0; b < n; ++b) m = pf[b] > m ? pf[b] : m;
+      } else {
+        KERNOPS_SIMD_REDUCE(min, m)
+        for (int b = 0; b < n; ++b) m = pf[b] < m ? pf[b] : m;
+      }
+      const bool none = st[2 * k + 1] < 0;
+      if (better(m, st[2 * k]) || (none && m == st[2 * k])) {
+        for (int b = 0; b < n; ++b)
+          if (pf[b] == m) {
+            st[2 * k] = m;
+            st[2 * k + 1] = static_cast<double>(j0 + b);
+            break;
+          }
+      }
+    }
+  }
+  void merge(double* st, const double* o) const override {
+    // `o` covers later j than `st`: on ties the earlier index wins.
+    for (int k = 0; k < dim; ++k)
+      if (o[2 * k + 1] >= 0 && (st[2 * k + 1] < 0 || better(o[2 * k], st[2 * k]))) {
+        st[2 * k] = o[2 * k];
+        st[2 * k + 1] = o[2 * k + 1];
+      }
+  }
+  void finish(const double* st, const OutRow& out) const override {
+    for (int k = 0; k < dim; ++k) {
+      const bool none = st[2 * k + 1] < 0;
+      if (want_val) out.val(k, none ? NAN : st[2 * k]);
+      if (want_idx) out.idx(k, st[2 * k + 1]);
+    }
+  }
+};
+
+// The K smallest values per component and their indices, kept sorted (value, index).
+template <class T>
+struct KMinReducer : Reducer<T> {
+  int dim, K;
+  bool want_val, want_idx;
+  KMinReducer(int d, int k, bool val, bool idx) : dim(d), K(k), want_val(val), want_idx(idx) {
+    this->state_size = 2 * d * k;
+  }
+  void init(double* st) const override {
+    for (int q = 0; q < dim * K; ++q) {
+      st[2 * q] = kInf;
+      st[2 * q + 1] = -1;
+    }
+  }
+  static bool less(double v, double i, double v2, double i2) {
+    return v < v2 || (v == v2 && (i2 < 0 || (i >= 0 && i < i2)));
+  }
+  void insert(double* lst, double v, double i) const {  // lst: K pairs sorted
+    if (!less(v, i, lst[2 * (K - 1)], lst[2 * (K - 1) + 1])) return;
+    int p = K - 1;
+    while (p > 0 && less(v, i, lst[2 * (p - 1)], lst[2 * (p - 1) + 1])) {
+      lst[2 * p] = lst[2 * (p - 1)];
+      lst[2 * p + 1] = lst[2 * (p - 1) + 1];
+      --p;
+    }
+    lst[2 * p] = v;
+    lst[2 * p + 1] = i;
+  }
+  void fold(double* st, const Span<T>& f, const Span<T>&, int n, std::int64_t j0,
+            const Scratch<T>& s) const override {
+    for (int k = 0; k < dim; ++k) {
+      const T* pf = contiguous(f, k, n, s.a);
+      double* lst = st + 2 * K * k;
+      for (int b = 0; b < n; ++b) {
+        const double v = pf[b];
+        if (v < lst[2 * (K - 1)] || lst[2 * (K - 1) + 1] < 0) {
+          if (v == v) insert(lst, v, static_cast<double>(j0 + b));
+        }
+      }
+    }
+  }
+  void merge(double* st, const double* o) const override {
+    for (int k = 0; k < dim; ++k)
+      for (int q = 0; q < K; ++q)
+        if (o[2 * (K * k + q) + 1] >= 0) insert(st + 2 * K * k, o[2 * (K * k + q)], o[2 * (K * k + q) + 1]);
+  }
+  void finish(const double* st, const OutRow& out) const override {
+    // Columns: component-major blocks of K (for dim 1: the K nearest, in order).
+    for (int k = 0; k < dim; ++k)
+      for (int q = 0; q < K; ++q) {
+        const double* e = st + 2 * (K * k + q);
+        const bool none = e[1] < 0;
+        if (want_val) out.val(k * K + q, none ? NAN : e[0]);
+        if (want_idx) out.idx(k * K + q, e[1]);
+      }
+  }
+};
+
+// LogSumExp_Reduction: log sum_j exp(F_j) (per component), or with a weight W,
+// log sum_j exp(F_j) W_j (F of dimension 1). Stabilised by the running maximum m:
+// state (m, s_1..s_w) with value m + log(s).
+template <class T>
+struct LogSumExpReducer : Reducer<T> {
+  int dim;       // components of F
+  int wdim;      // components of the weight (0: no weight)
+  bool softmax;  // SumSoftMaxWeight: state (m, s, sv_1..sv_w), value sv/s
+  LogSumExpReducer(int d, int w, bool sm) : dim(d), wdim(w), softmax(sm) {
+    this->state_size = w ? (sm ? 2 + w : 1 + w) : 2 * d;
+  }
+  int groups() const { return wdim ? 1 : dim; }
+  int width() const { return wdim ? this->state_size : 2; }  // state entries per group
+  void init(double* st) const override {
+    for (int q = 0; q < this->state_size; ++q) st[q] = 0;
+    for (int g = 0; g < groups(); ++g) st[g * width()] = -kInf;
+  }
+  // Rescales the group's sums from maximum m_old to m_new.
+  void rescale(double* grp, double m_new) const {
+    if (grp[0] == m_new) return;
+    const double r = grp[0] == -kInf ? 0.0 : std::exp(grp[0] - m_new);
+    for (int q = 1; q < width(); ++q) grp[q] *= r;
+    grp[0] = m_new;
+  }
+  void fold(double* st, const Span<T>& f, const Span<T>& w, int n, std::int64_t,
+            const Scratch<T>& s) const override {
+    for (int g = 0; g < groups(); ++g) {
+      double* grp = st + g * width();
+      const T* pf = contiguous(f, g, n, s.a);
+      T mb = T(-INFINITY);
+      KERNOPS_SIMD_REDUCE(max, mb)
+      for (int b = 0; b < n; ++b) mb = pf[b] > mb ? pf[b] : mb;
+      if (!(mb > T(-INFINITY))) {  // all -inf (nothing to add) or NaN
+        if (mb != mb) grp[0] = NAN;
+        continue;
+      }
+      if (mb > grp[0]) rescale(grp, mb);
+      const T m = static_cast<T>(grp[0]);
+      // e_b = exp(F_b - m) in scratch c
+      T* e = s.c;
+      KERNOPS_SIMD
+      for (int b = 0; b < n; ++b) e[b] = vmath::exp(pf[b] - m);
+      if (!wdim) {
+        T acc = 0;
+        KERNOPS_SIMD_REDUCE(+, acc)
+        for (int b = 0; b < n; ++b) acc += e[b];
+        grp[1] += acc;
+        continue;
+      }
+      int q = 1;
+      if (softmax) {
+        T acc = 0;
+        KERNOPS_SIMD_REDUCE(+, acc)
+        for (int b = 0; b < n; ++b) acc += e[b];
+        grp[q++] += acc;
+      }
+      for (int c = 0; c < wdim; ++c, ++q) {
+        const T* pw = contiguous(w, c, n, s.a);
+        T acc = 0;
+        KERNOPS_SIMD_REDUCE(+, acc)
+        for (int b = 0; b < n; ++b) acc += e[b] * pw[b];
+        grp[q] += acc;
+      }
+    }
+  }
+  void merge(double* st, const double* o) const override {
+    for (int g = 0; g < groups(); ++g) {
+      double* a = st + g * width();
+      const double* b = o + g * width();
+      if (b[0] == -kInf) continue;
+      const double m = std::fmax(a[0], b[0]);
+      rescale(a, m);
+      const double r = std::exp(b[0] - m);
+      for (int q = 1; q < width(); ++q) a[q] += b[q] * r;
+    }
+  }
+  void finish(const double* st, const OutRow& out) const override {
+    if (!wdim) {
+      for (int k = 0; k < dim; ++k) out.val(k, st[2 * k] + std::log(st[2 * k + 1]));
+    } else if (!softmax) {
+      for (int c = 0; c < wdim; ++c) out.val(c, st[0] + std::log(st[1 + c]));
+    } else {
+      for (int c = 0; c < wdim; ++c) out.val(c, st[2 + c] / st[1]);
+    }
+  }
+};
+
+template <class T>
+std::unique_ptr<Reducer<T>> make_reducer(const Plan& p) {
+  const int d = p.f->dim;
+  switch (p.kind) {
+    case RedKind::Sum: return std::make_unique<SumReducer<T>>(d, p.fused_product);
+    case RedKind::Min: return std::make_unique<ArgExtremeReducer<T>>(d, false, true, false);
+    case RedKind::Max: return std::make_unique<ArgExtremeReducer<T>>(d, true, true, false);
+    case RedKind::ArgMin: return std::make_unique<ArgExtremeReducer<T>>(d, false, false, true);
+    case RedKind::ArgMax: return std::make_unique<ArgExtremeReducer<T>>(d, true, false, true);
+    case RedKind::MinArgMin: return std::make_unique<ArgExtremeReducer<T>>(d, false, true, true);
+    case RedKind::MaxArgMax: return std::make_unique<ArgExtremeReducer<T>>(d, true, true, true);
+    case RedKind::KMin: return std::make_unique<KMinReducer<T>>(d, p.k, true, false);
+    case RedKind::ArgKMin: return std::make_unique<KMinReducer<T>>(d, p.k, false, true);
+    case RedKind::KMinArgKMin: return std::make_unique<KMinReducer<T>>(d, p.k, true, true);
+    case RedKind::LogSumExp: return std::make_unique<LogSumExpReducer<T>>(d, p.f2 ? p.f2->dim : 0, false);
+    case RedKind::SumSoftMaxWeight: return std::make_unique<LogSumExpReducer<T>>(d, p.f2->dim, true);
+  }
+  throw InternalError("unknown reduction");
+}
+
+}  // namespace cpu
+}  // namespace kernops

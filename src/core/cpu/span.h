@@ -1,0 +1,40 @@
+// Views of a node's values over a run of n consecutive points (a tile row). Values are
+// stored component by component ("structure of arrays"): component k starts at
+// p + k*cs. A broadcast view holds one value per component, constant over the run
+// (an i-only value seen from a pair tile, or a parameter). No R headers here.
+#pragma once
+#include <cstdint>
+
+namespace kernops {
+namespace cpu {
+
+template <class T>
+struct Span {
+  const T* p = nullptr;
+  std::int64_t cs = 0;  // distance between components
+  bool bc = false;      // broadcast: component k is the single value *comp(k)
+  int dim = 1;
+  // Dimension-1 views broadcast across components too.
+  const T* comp(int k) const { return p + (dim == 1 ? 0 : k) * cs; }
+};
+
+template <class T>
+struct OutSpan {
+  T* p = nullptr;
+  std::int64_t cs = 0;
+  int dim = 1;
+  T* comp(int k) const { return p + k * cs; }
+};
+
+// Contiguous values of component k of `s` over n points: the view itself, or `scratch`
+// filled with the broadcast value.
+template <class T>
+inline const T* contiguous(const Span<T>& s, int k, int n, T* scratch) {
+  if (!s.bc) return s.comp(k);
+  const T v = *s.comp(k);
+  for (int b = 0; b < n; ++b) scratch[b] = v;
+  return scratch;
+}
+
+}  // namespace cpu
+}  // namespace kernops

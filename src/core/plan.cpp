@@ -1,0 +1,106 @@
+// Linearisation of a formula into per-level programs (see plan.h).
+#include "plan.h"
+
+#include <functional>
+#include <unordered_map>
+
+#include "errors.h"
+
+namespace kernops {
+
+namespace {
+
+Level var_level(Cat c) { return c == Cat::I ? kI : c == Cat::J ? kJ : kP; }
+
+// Swaps the i and j categories of every variable (axis 1 -> axis 0).
+NodeP swap_ij(const NodeP& n) {
+  return map_vars(n, [](const NodeP& v) -> NodeP {
+    Cat c = v->cat();
+    if (c == Cat::P) return v;
+    return var(c == Cat::I ? Cat::J : Cat::I, v->pos(), v->dim);
+  });
+}
+
+class Builder {
+ public:
+  explicit Builder(Plan& p) : plan_(p) {}
+
+  int add(const NodeP& n) {
+    auto it = ids_.find(n);
+    if (it != ids_.end()) return it->second;
+    std::vector<int> in;
+    int lvl = kP;
+    for (const auto& a : n->args) {
+      in.push_back(add(a));
+      lvl |= plan_.slots[in.back()].level;
+    }
+    Slot s;
+    s.dim = n->dim;
+    if (n->op == Op::Var) {
+      s.level = var_level(n->cat());
+      s.arg = n->pos();
+    } else {
+      s.level = static_cast<Level>(lvl);
+      s.offset = plan_.level_width[s.level];
+      plan_.level_width[s.level] += n->dim;
+    }
+    int id = static_cast<int>(plan_.slots.size());
+    plan_.slots.push_back(s);
+    if (n->op != Op::Var) {
+      Instr ins{n->op, id, std::move(in), n->params, n->value};
+      plan_.prog[s.level].push_back(std::move(ins));
+    }
+    ids_.emplace(n, id);
+    return id;
+  }
+
+ private:
+  Plan& plan_;
+  std::unordered_map<NodeP, int, NodeHash, NodeEq> ids_;
+};
+
+bool used_as_input(const Plan& p, int slot) {
+  for (const auto& prog : p.prog)
+    for (const auto& ins : prog)
+      for (int s : ins.in)
+        if (s == slot) return true;
+  return false;
+}
+
+}  // namespace
+
+Plan make_plan(const Formula& formula) {
+  Plan p;
+  p.formula = formula;
+  p.kind = formula.kind;
+  p.k = formula.k;
+  const bool swap = formula.axis == 1;
+  p.f = swap ? swap_ij(formula.f) : formula.f;
+  p.f2 = formula.f2 ? (swap ? swap_ij(formula.f2) : formula.f2) : nullptr;
+  for (const auto& v : formula.vars) {
+    Level l = var_level(v.cat);
+    if (swap && l != kP) l = l == kI ? kJ : kI;
+    p.arg_level.push_back(l);
+  }
+
+  Builder b(p);
+  p.root = b.add(p.f);
+  if (p.f2) p.root2 = b.add(p.f2);
+
+  // Sum_Reduction(a*b): fold the product into the sum instead of storing it, when the
+  // product is a pair-level instruction that nothing else reads.
+  if (p.kind == RedKind::Sum && p.f->op == Op::Mul && p.slots[p.root].level == kIJ &&
+      p.slots[p.root].arg < 0 && !used_as_input(p, p.root)) {
+    auto& prog = p.prog[kIJ];
+    if (!prog.empty() && prog.back().out == p.root) {
+      p.fused_product = true;
+      p.fuse_a = prog.back().in[0];
+      p.fuse_b = prog.back().in[1];
+      prog.pop_back();
+      p.level_width[kIJ] -= p.slots[p.root].dim;
+    }
+  }
+  return p;
+}
+
+}  // namespace kernops

@@ -1,0 +1,54 @@
+// The plan: a formula linearised into programs of instructions, one program per index
+// level, with repeated subexpressions shared. Backends consume it: the CPU engine
+// interprets it tile by tile, the CUDA backend (later) prints it as kernel source.
+// No R headers here.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "reduction.h"
+
+namespace kernops {
+
+// Index level of a value: parameter-only (computed once), i-only (once per i),
+// j-only (once per j) or pair (per (i, j)). Levels combine by bitwise or.
+enum Level : int { kP = 0, kI = 1, kJ = 2, kIJ = 3 };
+
+struct Slot {
+  Level level;
+  int dim;
+  int arg = -1;         // >= 0: the slot is input argument number `arg` (no instruction)
+  std::int64_t offset = 0;  // start in the level's buffer, in units of "dim x rows"
+};
+
+struct Instr {
+  Op op;
+  int out;                  // slot written
+  std::vector<int> in;      // slots read
+  std::vector<int> params;  // integer parameters of the op
+  double value = 0;         // Const
+};
+
+struct Plan {
+  Formula formula;  // as the user wrote it (axis and names as declared)
+  // Engine view: the formula with i and j swapped when axis == 1, so that the result is
+  // always indexed by "i" and reduced over "j".
+  NodeP f, f2;
+  RedKind kind;
+  int k = 0;
+  std::vector<Slot> slots;
+  std::vector<Instr> prog[4];  // by Level: kP, kI, kJ, kIJ, each in dependency order
+  int root = -1, root2 = -1;   // slots of F and of the second formula (weight / values)
+  // Sum of a product, reduced without storing the product: out += sum_j a_j * b_j.
+  bool fused_product = false;
+  int fuse_a = -1, fuse_b = -1;
+  std::int64_t level_width[4] = {0, 0, 0, 0};  // total dims stored per level (non-input slots)
+  std::vector<int> arg_level;  // level of each argument after the axis swap (kI, kJ or kP)
+
+  int out_dim() const { return formula.out_dim(); }
+};
+
+Plan make_plan(const Formula& f);
+
+}  // namespace kernops

@@ -1,0 +1,110 @@
+// Scalar maths of the elementwise operations, one tag struct per op. Each `f` is inline,
+// branch-free where it matters, and vectorises inside `#pragma omp simd` loops (exp/log
+// come from vmath.h because libm's do not). Used by the CPU evaluator and by constant
+// folding, so both agree to the last bit. No R headers here.
+#pragma once
+#include <cmath>
+#include <utility>
+
+#include "ops.h"
+#include "vmath.h"
+
+namespace kernops {
+
+// ---- one argument ----
+struct FNeg { template <class T> static T f(T x) { return -x; } };
+struct FExp { template <class T> static T f(T x) { return vmath::exp(x); } };
+struct FLog { template <class T> static T f(T x) { return vmath::log(x); } };
+struct FSqrt { template <class T> static T f(T x) { return std::sqrt(x); } };
+struct FRsqrt { template <class T> static T f(T x) { return T(1) / std::sqrt(x); } };
+struct FInv { template <class T> static T f(T x) { return T(1) / x; } };
+struct FAbs { template <class T> static T f(T x) { return std::fabs(x); } };
+// Sign(0) = 0, as in R's sign().
+struct FSign { template <class T> static T f(T x) { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0)); } };
+struct FSin { template <class T> static T f(T x) { return std::sin(x); } };
+struct FCos { template <class T> static T f(T x) { return std::cos(x); } };
+// Step(x) = 1 for x >= 0, else 0 (KeOps convention).
+struct FStep { template <class T> static T f(T x) { return x < T(0) ? T(0) : T(1); } };
+struct FReLU { template <class T> static T f(T x) { return x < T(0) ? T(0) : x; } };
+struct FSquare { template <class T> static T f(T x) { return x * x; } };
+
+// ---- two arguments ----
+struct FAdd { template <class T> static T f(T a, T b) { return a + b; } };
+struct FSub { template <class T> static T f(T a, T b) { return a - b; } };
+struct FMul { template <class T> static T f(T a, T b) { return a * b; } };
+struct FDiv { template <class T> static T f(T a, T b) { return a / b; } };
+struct FMin { template <class T> static T f(T a, T b) { return b < a ? b : a; } };
+struct FMax { template <class T> static T f(T a, T b) { return b > a ? b : a; } };
+// Powf(a, b) = a^b for a > 0 (exp(b log a)); NaN for a < 0 like R's (-2)^0.5.
+struct FPowf {
+  template <class T> static T f(T a, T b) {
+    return a == T(0) ? (b > T(0) ? T(0) : (b == T(0) ? T(1) : T(INFINITY)))
+                     : vmath::exp(b * vmath::log(a));
+  }
+};
+
+// ---- three arguments ----
+// IfElse(c, a, b) = a where c >= 0, else b (KeOps convention).
+struct FIfElse { template <class T> static T f(T c, T a, T b) { return c >= T(0) ? a : b; } };
+struct FClamp { template <class T> static T f(T x, T lo, T hi) { return x < lo ? lo : (x > hi ? hi : x); } };
+
+// x^n for an integer n, by repeated squaring (exact for small n, like R's x^2).
+template <class T>
+inline T pow_int(T x, int n) {
+  T base = n < 0 ? T(1) / x : x;
+  unsigned m = n < 0 ? static_cast<unsigned>(-(long)n) : static_cast<unsigned>(n);
+  T r = T(1);
+  while (m) {
+    if (m & 1u) r *= base;
+    base *= base;
+    m >>= 1u;
+  }
+  return r;
+}
+
+// Calls fn(Tag{}) with the tag struct of a one-argument elementwise op (not Pow).
+// Returns false when `op` is not one.
+template <class Fn>
+bool visit_unary(Op op, Fn&& fn) {
+  switch (op) {
+    case Op::Neg: fn(FNeg{}); return true;
+    case Op::Exp: fn(FExp{}); return true;
+    case Op::Log: fn(FLog{}); return true;
+    case Op::Sqrt: fn(FSqrt{}); return true;
+    case Op::Rsqrt: fn(FRsqrt{}); return true;
+    case Op::Inv: fn(FInv{}); return true;
+    case Op::Abs: fn(FAbs{}); return true;
+    case Op::Sign: fn(FSign{}); return true;
+    case Op::Sin: fn(FSin{}); return true;
+    case Op::Cos: fn(FCos{}); return true;
+    case Op::Step: fn(FStep{}); return true;
+    case Op::ReLU: fn(FReLU{}); return true;
+    case Op::Square: fn(FSquare{}); return true;
+    default: return false;
+  }
+}
+
+template <class Fn>
+bool visit_binary(Op op, Fn&& fn) {
+  switch (op) {
+    case Op::Add: fn(FAdd{}); return true;
+    case Op::Sub: fn(FSub{}); return true;
+    case Op::Mul: fn(FMul{}); return true;
+    case Op::Div: fn(FDiv{}); return true;
+    case Op::Min: fn(FMin{}); return true;
+    case Op::Max: fn(FMax{}); return true;
+    case Op::Powf: fn(FPowf{}); return true;
+    default: return false;
+  }
+}
+
+template <class Fn>
+bool visit_ternary(Op op, Fn&& fn) {
+  switch (op) {
+    case Op::IfElse: fn(FIfElse{}); return true;
+    case Op::Clamp: fn(FClamp{}); return true;
+    default: return false;
+  }
+}
+
+}  // namespace kernops

@@ -1,0 +1,371 @@
+// Accuracy, special-value and monotonicity tests for src/core/vmath.h
+// (branch-free exp/log used inside `#pragma omp simd` loops).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "vmath.h"
+
+namespace vm = kernops::vmath;
+
+namespace {
+
+// Map a float/double onto integers so that adjacent representable values differ by 1
+// (-0 and +0 both map to 0; subnormals are counted in their own ulps).
+std::int64_t ordered(double v) {
+  std::int64_t i;
+  std::memcpy(&i, &v, sizeof i);
+  return i < 0 ? std::numeric_limits<std::int64_t>::min() - i : i;
+}
+std::int64_t ordered(float v) {
+  std::int32_t i;
+  std::memcpy(&i, &v, sizeof i);
+  return i < 0 ? std::int64_t(std::numeric_limits<std::int32_t>::min()) - i : i;
+}
+
+// Distance in ulps; NaN vs NaN counts as 0, NaN vs number as "infinite".
+template <class T>
+double ulp_dist(T got, T want) {
+  if (std::isnan(got) || std::isnan(want))
+    return (std::isnan(got) && std::isnan(want)) ? 0.0 : std::numeric_limits<double>::infinity();
+  const std::int64_t d = ordered(got) - ordered(want);
+  return static_cast<double>(d < 0 ? -d : d);
+}
+
+// References: libm in double; for float, the double libm result rounded to float.
+double ref_exp(double x) { return std::exp(x); }
+double ref_log(double x) { return std::log(x); }
+float ref_exp(float x) { return static_cast<float>(std::exp(static_cast<double>(x))); }
+float ref_log(float x) { return static_cast<float>(std::log(static_cast<double>(x))); }
+
+struct MaxErr {
+  double ulps = 0;
+  double at = 0;
+};
+
+// Evaluate through a simd loop (the production usage) and compare with the reference.
+template <class T, class F, class R>
+MaxErr max_ulp(const std::vector<T>& xs, F f, R ref) {
+  std::vector<T> ys(xs.size());
+  const T* px = xs.data();
+  T* py = ys.data();
+  const std::size_t n = xs.size();
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) py[i] = f(px[i]);
+  MaxErr e;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double d = ulp_dist(ys[i], ref(xs[i]));
+    if (d > e.ulps) {
+      e.ulps = d;
+      e.at = static_cast<double>(xs[i]);
+    }
+  }
+  return e;
+}
+
+template <class T>
+std::vector<T> uniform(T lo, T hi, std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(static_cast<double>(lo), static_cast<double>(hi));
+  std::vector<T> v(n);
+  for (auto& x : v) x = static_cast<T>(u(rng));
+  return v;
+}
+
+// Positive finite values, uniform in the exponent (hence log-uniform) including subnormals.
+std::vector<double> log_uniform_double(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<double> v;
+  v.reserve(n);
+  while (v.size() < n) {
+    const std::uint64_t e = rng() % 2047;  // biased exponent 0..2046 (0 = subnormal)
+    const std::uint64_t m = rng() & 0x000fffffffffffffULL;
+    const std::uint64_t b = (e << 52) | m;
+    double x;
+    std::memcpy(&x, &b, sizeof x);
+    if (x > 0) v.push_back(x);
+  }
+  return v;
+}
+std::vector<float> log_uniform_float(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<float> v;
+  v.reserve(n);
+  while (v.size() < n) {
+    const std::uint32_t e = static_cast<std::uint32_t>(rng() % 255);
+    const std::uint32_t m = static_cast<std::uint32_t>(rng()) & 0x007fffffu;
+    const std::uint32_t b = (e << 23) | m;
+    float x;
+    std::memcpy(&x, &b, sizeof x);
+    if (x > 0) v.push_back(x);
+  }
+  return v;
+}
+
+constexpr std::size_t kN = 1000000;
+constexpr double kTol = 2.0;  // ulps
+
+double vexp(double x) { return vm::exp(x); }
+float vexp(float x) { return vm::exp(x); }
+double vlog(double x) { return vm::log(x); }
+float vlog(float x) { return vm::log(x); }
+
+template <class T>
+T inf() { return std::numeric_limits<T>::infinity(); }
+template <class T>
+T qnan() { return std::numeric_limits<T>::quiet_NaN(); }
+
+}  // namespace
+
+// ------------------------------------------------------------------ accuracy
+
+TEST(VmathExp, DoubleFullRange) {
+  auto xs = uniform<double>(-745.0, 710.0, kN, 1);
+  auto e = max_ulp(xs, [](double x) { return vm::exp(x); }, [](double x) { return ref_exp(x); });
+  EXPECT_LE(e.ulps, kTol) << "at x = " << e.at;
+}
+
+TEST(VmathExp, DoubleUnitInterval) {
+  auto xs = uniform<double>(-1.0, 1.0, kN, 2);
+  auto e = max_ulp(xs, [](double x) { return vm::exp(x); }, [](double x) { return ref_exp(x); });
+  EXPECT_LE(e.ulps, kTol) << "at x = " << e.at;
+}
+
+TEST(VmathExp, DoubleSubnormalResults) {
+  auto xs = uniform<double>(-745.2, -708.0, kN / 4, 3);
+  auto e = max_ulp(xs, [](double x) { return vm::exp(x); }, [](double x) { return ref_exp(x); });
+  EXPECT_LE(e.ulps, kTol) << "at x = " << e.at;
+}
+
+TEST(VmathExp, FloatFullRange) {
+  auto xs = uniform<float>(-104.0f, 89.0f, kN, 4);
+  auto e = max_ulp(xs, [](float x) { return vm::exp(x); }, [](float x) { return ref_exp(x); });
+  EXPECT_LE(e.ulps, kTol) << "at x = " << e.at;
+}
+
+TEST(VmathExp, FloatUnitInterval) {
+  auto xs = uniform<float>(-1.0f, 1.0f, kN, 5);
+  auto e = max_ulp(xs, [](float x) { return vm::exp(x); }, [](float x) { return ref_exp(x); });
+  EXPECT_LE(e.ulps, kTol) << "at x = " << e.at;
+}
+
+TEST(VmathLog, DoubleLogUniform) {
+  auto xs = log_uniform_double(kN, 6);
+  auto e = max_ulp(xs, [](double x) { return vm::log(x); }, [](double x) { return ref_log(x); });
+  EXPECT_LE(e.ulps, kTol) << "at x = " << e.at;
+}
+
+TEST(VmathLog, DoubleNearOne) {
+  auto xs = uniform<double>(0.5, 2.0, kN, 7);
+  auto e = max_ulp(xs, [](double x) { return vm::log(x); }, [](double x) { return ref_log(x); });
+  EXPECT_LE(e.ulps, kTol) << "at x = " << e.at;
+}
+
+TEST(VmathLog, FloatLogUniform) {
+  auto xs = log_uniform_float(kN, 8);
+  auto e = max_ulp(xs, [](float x) { return vm::log(x); }, [](float x) { return ref_log(x); });
+  EXPECT_LE(e.ulps, kTol) << "at x = " << e.at;
+}
+
+TEST(VmathLog, FloatNearOne) {
+  auto xs = uniform<float>(0.5f, 2.0f, kN, 9);
+  auto e = max_ulp(xs, [](float x) { return vm::log(x); }, [](float x) { return ref_log(x); });
+  EXPECT_LE(e.ulps, kTol) << "at x = " << e.at;
+}
+
+// Vectorised loop body and scalar call must agree bit for bit (no remainder-loop drift).
+TEST(Vmath, SimdLoopMatchesScalarCalls) {
+  auto xd = uniform<double>(-50.0, 50.0, 1003, 10);
+  auto xf = uniform<float>(-50.0f, 50.0f, 1003, 11);
+  std::vector<double> ed(xd.size()), ld(xd.size());
+  std::vector<float> ef(xf.size()), lf(xf.size());
+#pragma omp simd
+  for (std::size_t i = 0; i < xd.size(); ++i) {
+    ed[i] = vm::exp(xd[i]);
+    ld[i] = vm::log(std::fabs(xd[i]));
+  }
+#pragma omp simd
+  for (std::size_t i = 0; i < xf.size(); ++i) {
+    ef[i] = vm::exp(xf[i]);
+    lf[i] = vm::log(std::fabs(xf[i]));
+  }
+  for (std::size_t i = 0; i < xd.size(); ++i) {
+    volatile double x = xd[i];  // opaque: forces a separate scalar evaluation
+    EXPECT_EQ(ordered(ed[i]), ordered(vexp(double(x)))) << xd[i];
+    EXPECT_EQ(ordered(ld[i]), ordered(vlog(std::fabs(double(x))))) << xd[i];
+  }
+  for (std::size_t i = 0; i < xf.size(); ++i) {
+    volatile float x = xf[i];
+    EXPECT_EQ(ordered(ef[i]), ordered(vexp(float(x)))) << xf[i];
+    EXPECT_EQ(ordered(lf[i]), ordered(vlog(std::fabs(float(x))))) << xf[i];
+  }
+}
+
+// ------------------------------------------------------------------ special values
+
+template <class T>
+void check_exp_specials() {
+  const T pinf = inf<T>();
+  EXPECT_EQ(vm::exp(-pinf), T(0));
+  EXPECT_FALSE(std::signbit(vm::exp(-pinf)));
+  EXPECT_EQ(vm::exp(pinf), pinf);
+  EXPECT_TRUE(std::isnan(vm::exp(qnan<T>())));
+  EXPECT_TRUE(std::isnan(vm::exp(-qnan<T>())));
+  EXPECT_EQ(vm::exp(T(0)), T(1));
+  EXPECT_EQ(vm::exp(-T(0)), T(1));
+  EXPECT_EQ(vm::exp(std::numeric_limits<T>::max()), pinf);
+  EXPECT_EQ(vm::exp(std::numeric_limits<T>::lowest()), T(0));
+  EXPECT_EQ(vm::exp(T(1000)), pinf);
+  EXPECT_EQ(vm::exp(T(-1000)), T(0));
+  // Tiny arguments: exp(x) rounds to 1 (or 1 - ulp/2 neighbour) without garbage.
+  EXPECT_LE(ulp_dist(vm::exp(std::numeric_limits<T>::denorm_min()), T(1)), 0.0);
+  EXPECT_LE(ulp_dist(vm::exp(std::numeric_limits<T>::min()), T(1)), 0.0);
+}
+
+TEST(VmathExp, SpecialValuesDouble) {
+  check_exp_specials<double>();
+  // Overflow threshold: log(DBL_MAX) = 709.782712893383973096...
+  EXPECT_EQ(vm::exp(709.79), inf<double>());
+  EXPECT_EQ(vm::exp(std::nextafter(709.782712893384, 1000.0)), inf<double>());
+  EXPECT_TRUE(std::isfinite(vm::exp(709.782712893383)));
+  EXPECT_LE(ulp_dist(vm::exp(709.782712893383), std::exp(709.782712893383)), kTol);
+  EXPECT_LE(ulp_dist(vm::exp(709.0), std::exp(709.0)), kTol);
+  // Subnormal results: exp(-745.13) = 4.9e-324 (denorm_min), below -745.14 -> 0.
+  EXPECT_EQ(vm::exp(-745.13), std::numeric_limits<double>::denorm_min());
+  EXPECT_EQ(vm::exp(-745.2), 0.0);
+  EXPECT_EQ(vm::exp(-746.0), 0.0);
+  for (double x : {-708.0, -708.4, -708.5, -710.0, -720.0, -730.0, -740.0, -744.0, -745.0})
+    EXPECT_LE(ulp_dist(vm::exp(x), std::exp(x)), 1.0) << x;
+  const double lo = std::log(std::numeric_limits<double>::min());  // -708.396...
+  EXPECT_LT(vm::exp(lo - 1.0), std::numeric_limits<double>::min());
+  EXPECT_GT(vm::exp(lo - 1.0), 0.0);
+}
+
+TEST(VmathExp, SpecialValuesFloat) {
+  check_exp_specials<float>();
+  // log(FLT_MAX) = 88.7228391...
+  EXPECT_EQ(vm::exp(88.73f), inf<float>());
+  EXPECT_TRUE(std::isfinite(vm::exp(88.72f)));
+  EXPECT_LE(ulp_dist(vm::exp(88.72f), ref_exp(88.72f)), kTol);
+  // Subnormal floats: FLT_TRUE_MIN = exp(-103.279); 0 below -103.97.
+  EXPECT_EQ(vm::exp(-103.0f), ref_exp(-103.0f));
+  EXPECT_EQ(vm::exp(-103.5f), std::numeric_limits<float>::denorm_min());
+  EXPECT_EQ(vm::exp(-104.0f), 0.0f);
+  EXPECT_EQ(vm::exp(-110.0f), 0.0f);
+  for (float x : {-87.0f, -87.4f, -88.0f, -90.0f, -95.0f, -100.0f, -102.0f})
+    EXPECT_LE(ulp_dist(vm::exp(x), ref_exp(x)), 1.0) << x;
+}
+
+template <class T>
+void check_log_specials() {
+  const T pinf = inf<T>();
+  EXPECT_EQ(vm::log(T(0)), -pinf);
+  EXPECT_EQ(vm::log(-T(0)), -pinf);
+  EXPECT_TRUE(std::isnan(vm::log(T(-1))));
+  EXPECT_TRUE(std::isnan(vm::log(-std::numeric_limits<T>::denorm_min())));
+  EXPECT_TRUE(std::isnan(vm::log(-std::numeric_limits<T>::max())));
+  EXPECT_TRUE(std::isnan(vm::log(-pinf)));
+  EXPECT_EQ(vm::log(pinf), pinf);
+  EXPECT_TRUE(std::isnan(vm::log(qnan<T>())));
+  EXPECT_TRUE(std::isnan(vm::log(-qnan<T>())));
+  EXPECT_EQ(vm::log(T(1)), T(0));
+  EXPECT_FALSE(std::signbit(vm::log(T(1))));
+  EXPECT_EQ(vm::log(T(2)), ref_log(T(2)));
+  // Extremes and subnormals.
+  const T dmin = std::numeric_limits<T>::denorm_min();
+  for (T x : {dmin, T(2) * dmin, T(3) * dmin, T(1000) * dmin, std::numeric_limits<T>::min() / T(3),
+              std::numeric_limits<T>::min(), std::nextafter(std::numeric_limits<T>::min(), T(0)),
+              std::numeric_limits<T>::max(), std::numeric_limits<T>::epsilon(),
+              T(1) + std::numeric_limits<T>::epsilon(), T(1) - std::numeric_limits<T>::epsilon() / 2})
+    EXPECT_LE(ulp_dist(vm::log(x), ref_log(x)), 1.0) << x;
+}
+
+TEST(VmathLog, SpecialValuesDouble) { check_log_specials<double>(); }
+TEST(VmathLog, SpecialValuesFloat) { check_log_specials<float>(); }
+
+// Every subnormal exponent/bit position, double and float.
+TEST(VmathLog, AllSubnormalBinades) {
+  for (int b = 0; b < 52; ++b) {
+    const double x = std::ldexp(1.0, -1074 + b) * 1.37;
+    EXPECT_LE(ulp_dist(vm::log(x), ref_log(x)), kTol) << x;
+  }
+  for (int b = 0; b < 23; ++b) {
+    const float x = std::ldexp(1.0f, -149 + b) * 1.37f;
+    EXPECT_LE(ulp_dist(vm::log(x), ref_log(x)), kTol) << x;
+  }
+}
+
+// ------------------------------------------------------------------ monotonicity
+
+template <class T, class F>
+void expect_monotone(const std::vector<T>& xs, F f, const char* what) {
+  // xs is increasing; f must be non-decreasing along it.
+  int bad = 0;
+  for (std::size_t i = 1; i < xs.size(); ++i) {
+    if (f(xs[i]) < f(xs[i - 1])) {
+      if (++bad <= 5)
+        ADD_FAILURE() << what << " not monotone between " << xs[i - 1] << " and " << xs[i];
+    }
+  }
+  EXPECT_EQ(bad, 0) << what;
+}
+
+// Fine uniform grid plus every representable value in a window around `c`.
+template <class T>
+std::vector<T> grid(T lo, T hi, int n, T c, int steps) {
+  std::vector<T> v;
+  for (int i = 0; i <= n; ++i) v.push_back(lo + (hi - lo) * static_cast<T>(i) / static_cast<T>(n));
+  std::vector<T> w;
+  T x = c;
+  for (int i = 0; i < steps; ++i) x = std::nextafter(x, -inf<T>());
+  for (int i = 0; i < 2 * steps; ++i, x = std::nextafter(x, inf<T>())) w.push_back(x);
+  // merge (both sorted)
+  std::vector<T> out;
+  std::size_t a = 0, b = 0;
+  while (a < v.size() || b < w.size()) {
+    if (b == w.size() || (a < v.size() && v[a] <= w[b])) out.push_back(v[a++]);
+    else out.push_back(w[b++]);
+  }
+  return out;
+}
+
+TEST(VmathMonotone, ExpNearZero) {
+  expect_monotone(grid<double>(-1e-3, 1e-3, 200000, 0.0, 20000),
+                  [](double x) { return vm::exp(x); }, "exp(double) near 0");
+  expect_monotone(grid<float>(-1e-3f, 1e-3f, 200000, 0.0f, 20000),
+                  [](float x) { return vm::exp(x); }, "exp(float) near 0");
+  // Around the range-reduction switch points +-ln2/2, where n changes.
+  for (double c : {0.5 * std::log(2.0), -0.5 * std::log(2.0)}) {
+    expect_monotone(grid<double>(c - 1e-6, c + 1e-6, 100000, c, 20000),
+                    [](double x) { return vm::exp(x); }, "exp(double) near +-ln2/2");
+    const float cf = static_cast<float>(c);
+    expect_monotone(grid<float>(cf - 1e-4f, cf + 1e-4f, 100000, cf, 20000),
+                    [](float x) { return vm::exp(x); }, "exp(float) near +-ln2/2");
+  }
+}
+
+TEST(VmathMonotone, LogNearOneAndZero) {
+  expect_monotone(grid<double>(1 - 1e-3, 1 + 1e-3, 200000, 1.0, 20000),
+                  [](double x) { return vm::log(x); }, "log(double) near 1");
+  expect_monotone(grid<float>(1 - 1e-3f, 1 + 1e-3f, 200000, 1.0f, 20000),
+                  [](float x) { return vm::log(x); }, "log(float) near 1");
+  // Near 0+: across the subnormal/normal boundary (scaling switch) ...
+  const double dmin = std::numeric_limits<double>::min();
+  expect_monotone(grid<double>(0.0, 4 * dmin, 200000, dmin, 20000),
+                  [](double x) { return vm::log(x); }, "log(double) near 0");
+  const float fmin = std::numeric_limits<float>::min();
+  expect_monotone(grid<float>(0.0f, 4 * fmin, 200000, fmin, 20000),
+                  [](float x) { return vm::log(x); }, "log(float) near 0");
+  // ... and across the mantissa split point sqrt(1/2), where k changes.
+  const double c = std::sqrt(0.5);
+  expect_monotone(grid<double>(c - 1e-6, c + 1e-6, 100000, c, 20000),
+                  [](double x) { return vm::log(x); }, "log(double) near sqrt(1/2)");
+  const float cf = std::sqrt(0.5f);
+  expect_monotone(grid<float>(cf - 1e-4f, cf + 1e-4f, 100000, cf, 20000),
+                  [](float x) { return vm::log(x); }, "log(float) near sqrt(1/2)");
+}

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# tools/run.sh -- the one entry point for building and testing kernops (CI runs `test`).
+#
+#   setup    install the Debian packages we need, only those missing (works as root)
+#   install  setup + R CMD INSTALL .
+#   demo     setup + install + Rscript tools/demo.R
+#   cpptest  setup + build tests/cpp with CMake in build/cpp-tests and run ctest
+#   test     setup + core guard + cpptest + R CMD build + R CMD check --no-manual
+#
+# Generated files (src/RcppExports.cpp, R/RcppExports.R, NAMESPACE, man/) are committed; run
+# Rscript -e 'Rcpp::compileAttributes(); roxygen2::roxygenise()' yourself after changing
+# exports or docs. Nothing here regenerates them, so CI checks what is committed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+APT_PACKAGES=(r-base-dev r-cran-rcpp r-cran-rcppeigen r-cran-testthat r-cran-roxygen2
+              r-cran-knitr r-cran-rmarkdown cmake g++ libgtest-dev)
+
+log() { printf '== %s\n' "$*"; }
+die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
+
+cmd_setup() {
+  local missing=() p
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg -s "$p" > /dev/null 2>&1 || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    log "setup: all packages present"
+    return 0
+  fi
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo > /dev/null || die "need root or sudo to install: ${missing[*]}"
+    sudo="sudo"
+  fi
+  log "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get -o DPkg::Lock::Timeout=600 update
+  $sudo apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}"
+}
+
+cmd_install() {
+  cmd_setup
+  log "R CMD INSTALL ."
+  R CMD INSTALL .
+}
+
+cmd_demo() {
+  cmd_install
+  log "Rscript tools/demo.R"
+  Rscript tools/demo.R
+}
+
+cmd_cpptest() {
+  cmd_setup
+  log "cpptest: cmake tests/cpp -> build/cpp-tests"
+  cmake -S tests/cpp -B build/cpp-tests
+  cmake --build build/cpp-tests -j2
+  (cd build/cpp-tests && ctest --output-on-failure)
+}
+
+# The core must stay free of R (DESIGN.md): no R/Rcpp headers, no console output, no exit().
+# Lines that start with a comment are skipped so that comments may mention the rule.
+core_guard() {
+  [ -d src/core ] || { log "core guard: no src/core yet"; return 0; }
+  local hits
+  hits=$(grep -rnE \
+    --include='*.h' --include='*.hpp' --include='*.cpp' --include='*.cc' --include='*.cu' \
+    -e '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"](R[A-Za-z_./]*|Rcpp[A-Za-z_./]*)[>"]' \
+    -e 'std::(cout|cerr|clog)' \
+    -e '(^|[^A-Za-z0-9_])exit[[:space:]]*\(' \
+    src/core | grep -vE '^[^:]+:[0-9]+:[[:space:]]*(//|/?\*)' || true)
+  if [ -n "$hits" ]; then
+    printf '%s\n' "$hits" >&2
+    die "core guard: src/core must not include R/Rcpp headers, write to std::cout/cerr or call exit()"
+  fi
+  log "core guard: OK"
+}
+
+cmd_test() {
+  cmd_setup
+  core_guard
+  cmd_cpptest
+
+  # Build and check outside the tree; the directory is kept on failure for inspection.
+  local tmp
+  tmp="$(mktemp -d)"
+  log "R CMD build (in $tmp)"
+  (cd "$tmp" && R CMD build "$ROOT")
+  local tarball
+  tarball="$(ls "$tmp"/kernops_*.tar.gz)"
+  log "R CMD check --no-manual $(basename "$tarball")"
+  local rc=0
+  (cd "$tmp" && _R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual "$tarball") || rc=$?
+
+  local rcheck="$tmp/kernops.Rcheck" out
+  # testthat's last summary line: [ FAIL 0 | WARN 0 | SKIP 0 | PASS 12 ]
+  for out in "$rcheck"/tests/testthat.Rout "$rcheck"/tests/testthat.Rout.fail; do
+    if [ -f "$out" ]; then
+      log "tests: $(basename "$out")"
+      grep -E '^\[ FAIL' "$out" | tail -n 1 || true
+      case "$out" in *.fail) tail -n 60 "$out" ;; esac
+    fi
+  done
+  local status
+  status="$(grep -E '^Status:' "$rcheck/00check.log" 2>/dev/null || echo 'Status: unknown')"
+  if [ "$rc" -ne 0 ] || grep -qE 'ERROR|WARNING|unknown' <<< "$status"; then
+    grep -nE -A 15 '\.\.\. *(ERROR|WARNING)$' "$rcheck/00check.log" >&2 || true
+    echo "check directory kept: $rcheck" >&2
+    echo "R CMD check: FAILED ($status)"
+    exit 1
+  fi
+  rm -rf "$tmp"
+  status="${status#Status: }"
+  if [ "$status" = "OK" ]; then echo "R CMD check: OK"; else echo "R CMD check: OK ($status)"; fi
+}
+
+case "${1:-}" in
+  setup) cmd_setup ;;
+  install) cmd_install ;;
+  demo) cmd_demo ;;
+  cpptest) cmd_cpptest ;;
+  test) cmd_test ;;
+  *) die "usage: tools/run.sh {setup|install|demo|cpptest|test}" ;;
+esac
