@@ -284,8 +284,9 @@ class Parser {
       }
       if (peek().text != ")")
         throw ParseError(f + " takes " + std::to_string(info->nargs) + " formula argument(s)" +
-                             (info->nparams ? " and " + std::to_string(info->nparams) + " integer(s)" : ""),
-                         name.pos, name.text, src_);
+                             (info->nparams ? " and " + std::to_string(info->nparams) + " integer(s)" : "") +
+                             ", found '" + peek().text + "' instead of ')'",
+                         peek().pos, peek().text, src_);
       expect(")");
       return build(info->op, std::move(args), std::move(params), name.pos);
     }

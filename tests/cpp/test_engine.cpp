@@ -1,0 +1,206 @@
+// The CPU engine against the reference evaluator: every reduction, both axes, float32,
+// thread counts, split j ranges, and the error paths of check_args.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "kernops.h"
+#include "reference_eval.h"
+
+using namespace kernops;
+using kernops_test::Env;
+using kernops_test::Vec;
+
+namespace {
+
+struct Data {
+  std::vector<std::vector<double>> cols;  // column-major per argument
+  std::vector<ArgData> args;
+};
+
+Data make_data(const Plan& p, std::int64_t n, std::int64_t m, unsigned seed, bool positive = false) {
+  std::mt19937 g(seed);
+  std::uniform_real_distribution<double> u(positive ? 0.1 : -1.0, 1.0);
+  Data d;
+  for (const auto& v : p.formula.vars) {
+    const std::int64_t rows = v.cat == Cat::P ? 1 : (v.cat == Cat::I ? n : m);
+    d.cols.emplace_back(static_cast<size_t>(rows * v.dim));
+    for (auto& x : d.cols.back()) x = u(g);
+  }
+  for (size_t a = 0; a < d.cols.size(); ++a) {
+    const auto& v = p.formula.vars[a];
+    const std::int64_t rows = v.cat == Cat::P ? 1 : (v.cat == Cat::I ? n : m);
+    d.args.push_back({d.cols[a].data(), rows, v.dim});
+  }
+  return d;
+}
+
+// Values of F at pair (i, j) of the user's formula (axis as declared).
+Vec ref_pair(const Plan& p, const NodeP& f, const Data& d, std::int64_t i, std::int64_t j) {
+  Env env;
+  for (size_t a = 0; a < d.args.size(); ++a) {
+    const auto& v = p.formula.vars[a];
+    const std::int64_t row = v.cat == Cat::P ? 0 : (v.cat == Cat::I ? i : j);
+    Vec val(static_cast<size_t>(v.dim));
+    for (int k = 0; k < v.dim; ++k) val[k] = d.args[a].data[row + k * d.args[a].rows];
+    env[{static_cast<int>(v.cat), v.pos}] = val;
+  }
+  return kernops_test::ref_eval(f, env);
+}
+
+struct Result {
+  std::vector<double> values, indices;
+  OutShape shape;
+};
+
+Result run(const Plan& p, const Data& d, int threads, Dtype dt = Dtype::Float64) {
+  Result r;
+  r.shape = check_args(p, d.args);
+  r.values.assign(static_cast<size_t>(r.shape.rows * r.shape.value_cols), 0);
+  r.indices.assign(static_cast<size_t>(r.shape.rows * r.shape.index_cols), 0);
+  RunConfig c;
+  c.n_threads = threads;
+  c.dtype = dt;
+  run_cpu(p, d.args, r.values.data(), r.indices.data(), c);
+  return r;
+}
+
+// Dense reference of the whole reduction: for output row o, the list of F values over
+// the reduced index.
+std::vector<Vec> column(const Plan& p, const NodeP& f, const Data& d, std::int64_t o, std::int64_t count) {
+  std::vector<Vec> out;
+  for (std::int64_t r = 0; r < count; ++r)
+    out.push_back(p.formula.axis == 0 ? ref_pair(p, f, d, o, r) : ref_pair(p, f, d, r, o));
+  return out;
+}
+
+void expect_rel(double got, double want, double tol, const std::string& what) {
+  EXPECT_LE(std::fabs(got - want), tol * std::max(1.0, std::fabs(want))) << what << ": got " << got << " want " << want;
+}
+
+}  // namespace
+
+class SumFormulas : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(SumFormulas, MatchReferenceOnBothAxesAndDtypes) {
+  const std::vector<std::string> decls = {"x = Vi(3)", "y = Vj(3)", "b = Vj(2)", "s = Pm(1)", "p = Pm(3)"};
+  for (int axis = 0; axis < 2; ++axis) {
+    std::string src = std::string("Sum_Reduction(") + GetParam() + "," + std::to_string(axis) + ")";
+    auto plan = compile(src, decls);
+    Data d = make_data(*plan, 37, 53, 7, true);
+    for (int threads : {1, 2}) {
+      for (Dtype dt : {Dtype::Float64, Dtype::Float32}) {
+        Result r = run(*plan, d, threads, dt);
+        const double tol = dt == Dtype::Float64 ? 1e-12 : 1e-5;
+        for (std::int64_t o = 0; o < r.shape.rows; ++o) {
+          auto col = column(*plan, plan->formula.f, d, o, r.shape.reduced);
+          for (int k = 0; k < r.shape.value_cols; ++k) {
+            double want = 0, scale = 0;
+            for (const auto& v : col) {
+              want += v[k];
+              scale += std::fabs(v[k]);
+            }
+            EXPECT_LE(std::fabs(r.values[o + k * r.shape.rows] - want), tol * std::max(1.0, scale)) << src;
+          }
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Engine, SumFormulas,
+    ::testing::Values("Exp(-s*SqNorm2(x-y))*b", "x*y+p", "Sqrt(SqNorm2(x-y))", "Rsqrt(1+SqDist(x,y))*Elem(b,1)",
+                      "Log(1+Square(x))*Sin(y)+Cos(p)", "Abs(x-y)+Sign(x-y)+Step(x-y)+ReLU(x-y)",
+                      "IfElse(x-y,x,y)+Clamp(x-y,-0.5,0.5)+Min(x,y)-Max(x,p)", "Pow(x-y,3)+Pow(y,-2)+x^0.5",
+                      "Inv(1+(x|y))*b", "Concat(x,b)+TensorProd(Elem(x,0),Concat(y,Extract(y,0,2)))",
+                      "MatVecMult(TensorProd(x,y),p)+VecMatMult(y,TensorProd(x,p))", "Normalize(x-y)",
+                      "Matern32Kernel(s,x,y,b)+Matern52Kernel(s,x,y,b)+LaplaceKernel(s,x,y,b)",
+                      "CauchyKernel(s,x,y,b)+InverseMultiquadricKernel(s,x,y,b)+GaussKernel(s,x,y,b)",
+                      "b", "x", "s*Sum(x)", "Grad(Exp(-SqDist(x,y)),x,s)"));
+
+TEST(Engine, ArgAndKMinReductionsMatchSorting) {
+  const std::vector<std::string> decls = {"x = Vi(2)", "y = Vj(2)"};
+  for (int axis = 0; axis < 2; ++axis) {
+    const std::string ax = std::to_string(axis);
+    auto p = compile("KMin_ArgKMin_Reduction(SqDist(x,y),4," + ax + ")", decls);
+    auto pm = compile("Max_ArgMax_Reduction(SqDist(x,y)," + ax + ")", decls);
+    for (auto sizes : {std::pair<int, int>{40, 700}, std::pair<int, int>{6, 5000}}) {
+      Data d = make_data(*p, sizes.first, sizes.second, 3);
+      for (int threads : {1, 2}) {
+        Result r = run(*p, d, threads);
+        Result rm = run(*pm, d, threads);
+        for (std::int64_t o = 0; o < r.shape.rows; ++o) {
+          auto col = column(*p, p->formula.f, d, o, r.shape.reduced);
+          std::vector<std::pair<double, int>> all;
+          for (size_t j = 0; j < col.size(); ++j) all.push_back({col[j][0], static_cast<int>(j)});
+          std::sort(all.begin(), all.end());
+          for (int q = 0; q < 4; ++q) {
+            expect_rel(r.values[o + q * r.shape.rows], all[q].first, 1e-12, "kmin");
+            EXPECT_EQ(r.indices[o + q * r.shape.rows], all[q].second);
+          }
+          expect_rel(rm.values[o], all.back().first, 1e-12, "max");
+          EXPECT_EQ(rm.indices[o], all.back().second);
+        }
+      }
+    }
+  }
+}
+
+TEST(Engine, LogSumExpIsStableAndMatchesSoftmax) {
+  const std::vector<std::string> decls = {"x = Vi(1)", "y = Vj(1)", "w = Vj(2)"};
+  auto lse = compile("LogSumExp_Reduction(1000+10*x*y,0)", decls);
+  auto lsew = compile("LogSumExp_Reduction(1000+10*x*y,0,w)", decls);
+  auto smw = compile("SumSoftMaxWeight_Reduction(1000+10*x*y,0,w)", decls);
+  Data d = make_data(*lse, 5, 3000, 11, true);
+  for (int threads : {1, 2}) {
+    Result a = run(*lse, d, threads), b = run(*lsew, d, threads), c = run(*smw, d, threads);
+    for (std::int64_t o = 0; o < 5; ++o) {
+      auto col = column(*lse, lse->formula.f, d, o, 3000);
+      double m = -INFINITY;
+      for (const auto& v : col) m = std::max(m, v[0]);
+      double s = 0, sw[2] = {0, 0};
+      for (size_t j = 0; j < col.size(); ++j) {
+        const double e = std::exp(col[j][0] - m);
+        s += e;
+        for (int k = 0; k < 2; ++k) sw[k] += e * d.args[2].data[j + k * 3000];
+      }
+      expect_rel(a.values[o], m + std::log(s), 1e-12, "lse");
+      for (int k = 0; k < 2; ++k) {
+        expect_rel(b.values[o + 5 * k], m + std::log(sw[k]), 1e-12, "lse weighted");
+        expect_rel(c.values[o + 5 * k], sw[k] / s, 1e-12, "softmax");
+      }
+    }
+  }
+}
+
+TEST(Engine, CheckArgsNamesTheFaultyArgument) {
+  auto p = compile("Sum_Reduction(x*y,0)", {"x = Vi(2)", "y = Vj(2)", "z = Vi(2)"});
+  std::vector<double> a(20, 0.5), bad(20, 0.5);
+  bad[7] = NAN;
+  auto args = [&](const double* xz, std::int64_t rx, std::int64_t cy) {
+    return std::vector<ArgData>{{xz, rx, 2}, {a.data(), 10, cy}, {a.data(), 10, 2}};
+  };
+  EXPECT_NO_THROW(check_args(*p, args(a.data(), 10, 2)));
+  EXPECT_THROW(check_args(*p, args(bad.data(), 10, 2)), InputError);  // NaN
+  EXPECT_THROW(check_args(*p, args(a.data(), 9, 2)), InputError);     // x and z rows differ
+  EXPECT_THROW(check_args(*p, args(a.data(), 10, 1)), DimensionError);
+  EXPECT_THROW(check_args(*p, args(a.data(), 0, 2)), InputError);     // zero rows
+  auto nj = compile("Sum_Reduction(x,0)", {"x = Vi(2)"});
+  EXPECT_THROW(check_args(*nj, {{a.data(), 10, 2}}), DimensionError);  // nothing to reduce over
+}
+
+TEST(Engine, InterruptStopsTheRunAndRethrowsOnTheCaller) {
+  struct StopNow : Control {
+    bool interrupted() override { return true; }
+  } stop;
+  auto p = compile("Sum_Reduction(Exp(-SqDist(x,y)),0)", {"x = Vi(3)", "y = Vj(3)"});
+  Data d = make_data(*p, 4000, 4000, 1);
+  std::vector<double> out(4000);
+  RunConfig c;
+  c.n_threads = 2;
+  c.control = &stop;
+  EXPECT_THROW(run_cpu(*p, d.args, out.data(), nullptr, c), Interrupted);
+}
