@@ -13,11 +13,15 @@ cpp_plan_valid <- function(ptr) {
     .Call(`_kernops_cpp_plan_valid`, ptr)
 }
 
-cpp_run <- function(ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt) {
-    .Call(`_kernops_cpp_run`, ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt)
+cpp_run <- function(ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt, max_isa) {
+    .Call(`_kernops_cpp_run`, ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt, max_isa)
 }
 
 cpp_canonical <- function(formula, decls) {
     .Call(`_kernops_cpp_canonical`, formula, decls)
+}
+
+cpp_cpu_isas <- function() {
+    .Call(`_kernops_cpp_cpu_isas`)
 }
 

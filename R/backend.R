@@ -14,8 +14,11 @@
 #' time, so a package installed without CUDA still works on the CPU.
 #'
 #' @return An object of class `kernops_backend_info`: a list with elements
-#'   * `cpu`: a list with `threads_default` (see [kernops_threads()]) and `simd`
-#'     (instruction sets enabled at compile time, e.g. `"SSE2"`);
+#'   * `cpu`: a list with `threads_default` (see [kernops_threads()]), `simd`
+#'     (instruction sets enabled for the whole build by the compiler flags, e.g. `"SSE2"`),
+#'     `isa_available` (the engine's instruction sets this processor can run: `"sse2"`,
+#'     `"avx2"`, `"avx512"`) and `isa` (the one in use: the best available, capped by
+#'     option `kernops.cpu_isa`, which may be `"auto"`, `"sse2"`, `"avx2"` or `"avx512"`);
 #'   * `cuda`: a list with `toolkit_found_at_build` (logical), `cuda_home` and
 #'     `cuda_version` (character, `NA` when no toolkit was found), `driver_available`
 #'     (logical) and `status` (character);
@@ -34,7 +37,9 @@ backend_info <- function() {
     list(
       cpu = list(
         threads_default = kernops_threads(),
-        simd = b$simd_flags
+        simd = b$simd_flags,
+        isa_available = cpp_cpu_isas(),
+        isa = cpu_isa_in_use()
       ),
       cuda = list(
         toolkit_found_at_build = b$cuda_toolkit,
@@ -62,8 +67,8 @@ print.kernops_backend_info <- function(x, ...) {
   }
   cat(
     "<kernops backend info>\n",
-    sprintf("CPU:      %d threads by default; SIMD at compile time: %s\n",
-            x$cpu$threads_default, x$cpu$simd),
+    sprintf("CPU:      %d threads by default; engine instruction set %s (available: %s)\n",
+            x$cpu$threads_default, x$cpu$isa, paste(x$cpu$isa_available, collapse = ", ")),
     sprintf("CUDA:     toolkit %s; driver available: %s (%s)\n",
             toolkit, if (isTRUE(cuda$driver_available)) "yes" else "no", cuda$status),
     sprintf("Compiler: %s, C++ standard %s\n", x$compiler$version, x$compiler$cxx_std),
@@ -132,4 +137,23 @@ check_threads <- function(n, what, call = NULL) {
     )
   }
   as.integer(n)
+}
+
+# The highest CPU instruction set the engine may use, from option kernops.cpu_isa:
+# "auto" (default: the best the processor supports), "sse2" (baseline), "avx2", "avx512".
+# Asking for more than the processor has falls back to the best available.
+cpu_isa_level <- function() {
+  isa <- getOption("kernops.cpu_isa", "auto")
+  levels <- c(sse2 = 0L, baseline = 0L, avx2 = 1L, avx512 = 2L, auto = 2L)
+  if (!is.character(isa) || length(isa) != 1 || !(isa %in% names(levels)))
+    abort_kernops(sprintf("Option `kernops.cpu_isa` must be one of %s.",
+                          paste0("\"", c("auto", "sse2", "avx2", "avx512"), "\"", collapse = ", ")),
+                  "kernops_error_input")
+  levels[[isa]]
+}
+
+# The instruction set the CPU engine uses now, given the option and the processor.
+cpu_isa_in_use <- function() {
+  available <- cpp_cpu_isas()
+  available[min(length(available), cpu_isa_level() + 1L)]
 }

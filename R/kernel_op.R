@@ -36,7 +36,8 @@
 #' arguments) and the sum runs over j; **`axis = 1` means the result is indexed by j**
 #' and the sum runs over i.
 #'
-#' @param formula A single string: the formula with its reduction.
+#' @param formula A single string: the formula with its reduction. Or a one-sided R
+#'   formula `~ expr` written with the LazyTensor functions (see [kernel_formula]).
 #' @param args A character vector of variable declarations, e.g.
 #'   `c("x = Vi(3)", "y = Vj(3)", "b = Vj(6)", "s = Pm(1)")`. Their order is the order
 #'   of the arguments of the returned function.
@@ -69,6 +70,9 @@
 kernel_op <- function(formula, args, dtype = c("float64", "float32"),
                       backend = c("auto", "cpu", "cuda")) {
   call <- sys.call()
+  # [LazyTensor issue] R formulas `~ expr` (and quoted calls) -> a KeOps string; see lazy_formula.R.
+  if (inherits(formula, "formula") || is.call(formula) || is.expression(formula))
+    formula <- lazy_formula_string(formula, args, parent.frame(), call)
   check_string(formula, "formula", call)
   if (!is.character(args) || anyNA(args))
     abort_kernops("`args` must be a character vector of declarations such as \"x = Vi(3)\".",
@@ -116,7 +120,8 @@ run_kernel_op <- function(state, env) {
   if (!cpp_plan_valid(state$ptr)) compile_state(state, call)
   res <- core_call(cpp_run(state$ptr, data, state$dtype, kernops_threads(),
                            getOption("kernops.max_output_bytes", 2^34),
-                           as.integer(getOption("kernops.debug_interrupt_after", -1L))),
+                           as.integer(getOption("kernops.debug_interrupt_after", -1L)),
+                           cpu_isa_level()),
                    call = call)
   shape_result(res, state$reduction)
 }

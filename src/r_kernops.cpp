@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cpu/isa.h"
 #include "core/kernops.h"
 
 namespace {
@@ -86,7 +87,7 @@ bool cpp_plan_valid(SEXP ptr) { return get_plan(ptr) != nullptr; }
 
 // [[Rcpp::export]]
 SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double max_bytes,
-             int polls_before_interrupt) {
+             int polls_before_interrupt, int max_isa) {
   const kernops::Plan* plan = get_plan(ptr);
   if (!plan) return core_error(kernops::InternalError("the compiled formula is no longer valid"));
   std::vector<kernops::ArgData> data;
@@ -126,6 +127,7 @@ SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double
   cfg.dtype = dtype == "float32" ? kernops::Dtype::Float32 : kernops::Dtype::Float64;
   cfg.n_threads = n_threads;
   cfg.control = &control;
+  cfg.max_isa = max_isa;
   try {
     kernops::run_cpu(*plan, data, values.begin(), indices.begin(), cfg);
   } catch (const kernops::Error& e) {
@@ -144,4 +146,12 @@ SEXP cpp_canonical(std::string formula, std::vector<std::string> decls) {
   } catch (const kernops::Error& e) {
     return core_error(e);
   }
+}
+
+// Instruction sets of the CPU engine usable on this processor, lowest first.
+// [[Rcpp::export]]
+Rcpp::CharacterVector cpp_cpu_isas() {
+  Rcpp::CharacterVector out;
+  for (auto isa : kernops::cpu::supported_isas()) out.push_back(kernops::cpu::isa_name(isa));
+  return out;
 }

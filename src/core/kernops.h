@@ -28,6 +28,7 @@ struct RunConfig {
   Dtype dtype = Dtype::Float64;
   int n_threads = 1;
   Control* control = nullptr;  // interrupt polling, on the calling thread only
+  int max_isa = 2;             // highest instruction set allowed: 0 baseline, 1 AVX2, 2 AVX-512
 };
 
 // Shape of a result: `rows` output points; value and index columns (either may be 0).

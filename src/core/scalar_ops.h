@@ -6,10 +6,12 @@
 #include <cmath>
 #include <utility>
 
+#include "cpu/isa.h"
 #include "ops.h"
 #include "vmath.h"
 
 namespace kernops {
+inline namespace KERNOPS_ISA {
 
 // ---- one argument ----
 struct FNeg { template <class T> static T f(T x) { return -x; } };
@@ -107,4 +109,5 @@ bool visit_ternary(Op op, Fn&& fn) {
   }
 }
 
+}  // namespace KERNOPS_ISA
 }  // namespace kernops

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <limits>
 
+#include "cpu/isa.h"
+
 // The functions must be inlined into the simd loop body or the loop cannot be vectorized;
 // at -O2 GCC's inliner may refuse bodies of this size, so force it.
 #if defined(__GNUC__) || defined(__clang__)
@@ -18,6 +20,7 @@
 
 namespace kernops {
 namespace vmath {
+inline namespace KERNOPS_ISA {  // one copy per instruction set: Note [ISA dispatch]
 
 // Design notes (apply to all four functions)
 // * Straight-line code only: +,-,*,/ on the floating type, and and/or/add/logical shifts on the
@@ -241,6 +244,7 @@ KERNOPS_VMATH_INLINE float log(float x) noexcept {
   return y;
 }
 
+}  // namespace KERNOPS_ISA
 }  // namespace vmath
 }  // namespace kernops
 

@@ -40,7 +40,9 @@ TEST(Parser, RoundTripsThroughThePrinter) {
     Formula b = parse(printed);
     EXPECT_TRUE(equal(a.f, b.f)) << src << " printed as " << printed;
     EXPECT_EQ(printed, b.to_string()) << src;
-    if (a.f2) EXPECT_TRUE(equal(a.f2, b.f2)) << src;
+    if (a.f2) {
+      EXPECT_TRUE(equal(a.f2, b.f2)) << src;
+    }
   }
 }
 

@@ -1,14 +1,5 @@
-// The CPU backend: tiled evaluation of a Plan. See Note [CPU tiling] below.
-//
-// Note [CPU tiling]
-// The pair program runs over tiles of (one i) x (a run of B consecutive j), each node's
-// values held in a per-thread buffer of dim x B, so the N x M matrix never exists.
-// Values that depend on i only, j only or on parameters only are computed once, before
-// the tiles (plan levels kI, kJ, kP), and seen from the tile as broadcast scalars or as
-// contiguous slices. A task is a block of i rows times a range of j; within it the j
-// runs are the outer loop, so each run of j data stays in L1 while every row of the
-// block consumes it. Tasks split the j range too when there are few rows (small N,
-// large M), and partial reduction states are merged afterwards.
+// The CPU backend's entry points: compile(), check_args(), and run_cpu(), which picks
+// the best instruction set the processor supports (Note [ISA dispatch] in isa.h).
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -16,8 +7,7 @@
 #include <string>
 
 #include "../kernops.h"
-#include "eval.h"
-#include "reducers.h"
+#include "isa.h"
 
 namespace kernops {
 
@@ -100,187 +90,15 @@ OutShape check_args(const Plan& plan, const std::vector<ArgData>& args) {
   return s;
 }
 
-namespace {
-
-template <class T>
-class Runner {
- public:
-  Runner(const Plan& p, const std::vector<ArgData>& args, const OutShape& shape)
-      : p_(p), N_(shape.rows), M_(shape.reduced), reducer_(cpu::make_reducer<T>(p)) {
-    const size_t ns = p.slots.size();
-    base_.assign(ns, nullptr);
-    cs_.assign(ns, 0);
-    // Inputs: aliased (float64) or converted once (float32).
-    std::vector<const T*> arg_ptr(args.size());
-    for (size_t a = 0; a < args.size(); ++a) {
-      if (std::is_same<T, double>::value) {
-        arg_ptr[a] = reinterpret_cast<const T*>(args[a].data);
-      } else {
-        converted_.emplace_back(args[a].data, args[a].data + args[a].rows * args[a].cols);
-        arg_ptr[a] = converted_.back().data();
-      }
-    }
-    buf_[kP].assign(static_cast<size_t>(p.level_width[kP]), T(0));
-    buf_[kI].assign(static_cast<size_t>(p.level_width[kI] * N_), T(0));
-    buf_[kJ].assign(static_cast<size_t>(p.level_width[kJ] * M_), T(0));
-    const std::int64_t rows_of[4] = {1, N_, M_, 0};
-    for (size_t s = 0; s < ns; ++s) {
-      const Slot& sl = p.slots[s];
-      if (sl.level == kIJ) continue;
-      if (sl.arg >= 0) {
-        base_[s] = arg_ptr[sl.arg];
-        cs_[s] = sl.level == kP ? 1 : args[sl.arg].rows;
-      } else {
-        base_[s] = buf_[sl.level].data() + sl.offset * rows_of[sl.level];
-        cs_[s] = rows_of[sl.level];
-      }
-    }
-    // Tile length: the pair buffers of one thread fit in ~48 KB (L1/L2).
-    const std::int64_t w = std::max<std::int64_t>(1, p.level_width[kIJ] + 3);
-    B_ = 512;
-    while (B_ > 16 && static_cast<std::int64_t>(B_) * w * static_cast<std::int64_t>(sizeof(T)) > 48 * 1024) B_ /= 2;
-  }
-
-  void run(double* values, double* indices, const RunConfig& cfg) {
-    precompute();
-    const int T_ = std::max(1, cfg.n_threads);
-    // Note [CPU tiling]: rows per task so that a task is ~4M pairs, at least 4 tasks per thread.
-    std::int64_t ti = std::max<std::int64_t>(1, std::min<std::int64_t>((N_ + 4 * T_ - 1) / (4 * T_),
-                                                                       std::max<std::int64_t>(1, (1 << 22) / M_)));
-    const std::int64_t ni = (N_ + ti - 1) / ti;
-    std::int64_t nj = 1;
-    const std::int64_t j_runs = (M_ + B_ - 1) / B_;
-    if (ni < 4 * T_ && T_ > 1) nj = std::min<std::int64_t>((4 * T_ + ni - 1) / ni, j_runs);
-    const std::int64_t j_per_task = ((j_runs + nj - 1) / nj) * B_;
-    nj = (M_ + j_per_task - 1) / j_per_task;
-    const int S = reducer_->state_size;
-    std::vector<double> partial;
-    if (nj > 1) partial.assign(static_cast<size_t>(N_ * nj * S), 0.0);
-
-    const int threads = N_ * M_ < (1 << 15) ? 1 : T_;
-    std::vector<std::vector<T>> work(static_cast<size_t>(threads));
-    std::vector<std::vector<double>> states(static_cast<size_t>(threads));
-    parallel_for(ni * nj, threads, cfg.control, [&](std::int64_t task, int worker) {
-      const std::int64_t bi = task / nj, bj = task % nj;
-      const std::int64_t i0 = bi * ti, i1 = std::min(N_, i0 + ti);
-      const std::int64_t j0 = bj * j_per_task, j1 = std::min(M_, j0 + j_per_task);
-      auto& wk = work[static_cast<size_t>(worker)];
-      auto& st = states[static_cast<size_t>(worker)];
-      wk.resize(static_cast<size_t>((p_.level_width[kIJ] + 3) * B_));
-      st.resize(static_cast<size_t>((i1 - i0) * S));
-      tile_block(i0, i1, j0, j1, wk.data(), st.data());
-      for (std::int64_t i = i0; i < i1; ++i) {
-        const double* row = st.data() + (i - i0) * S;
-        if (nj > 1)
-          std::copy(row, row + S, partial.data() + (i * nj + bj) * S);
-        else
-          reducer_->finish(row, cpu::OutRow{values, indices, N_, i});
-      }
-    });
-    if (nj > 1)
-      for (std::int64_t i = 0; i < N_; ++i) {
-        double* first = partial.data() + i * nj * S;
-        for (std::int64_t bj = 1; bj < nj; ++bj) reducer_->merge(first, first + bj * S);
-        reducer_->finish(first, cpu::OutRow{values, indices, N_, i});
-      }
-  }
-
- private:
-  // View of slot s from a context of level `ctx` at row i / run start j0.
-  cpu::Span<T> view(int s, Level ctx, std::int64_t i, std::int64_t j0, T* ij) const {
-    const Slot& sl = p_.slots[static_cast<size_t>(s)];
-    cpu::Span<T> v;
-    v.dim = sl.dim;
-    switch (sl.level) {
-      case kP:
-        v.p = base_[s];
-        v.cs = cs_[s];
-        v.bc = true;
-        break;
-      case kI:
-        v.p = base_[s] + i;
-        v.cs = cs_[s];
-        v.bc = ctx != kI;
-        break;
-      case kJ:
-        v.p = base_[s] + j0;
-        v.cs = cs_[s];
-        v.bc = false;
-        break;
-      case kIJ:
-        v.p = ij + sl.offset * B_;
-        v.cs = B_;
-        v.bc = false;
-        break;
-    }
-    return v;
-  }
-
-  cpu::Scratch<T> scratch(T* wk) const {
-    T* s = wk + p_.level_width[kIJ] * B_;
-    return {s, s + B_, s + 2 * B_};
-  }
-
-  void exec(const Instr& ins, Level ctx, std::int64_t i, std::int64_t j0, T* ij, int n, const cpu::Scratch<T>& sc) {
-    cpu::Span<T> in[3];
-    for (size_t a = 0; a < ins.in.size(); ++a) in[a] = view(ins.in[a], ctx, i, j0, ij);
-    cpu::Span<T> o = view(ins.out, ctx, i, j0, ij);
-    cpu::OutSpan<T> out{const_cast<T*>(o.p), o.cs, o.dim};
-    cpu::eval_instr(ins, out, in, n, sc);
-  }
-
-  // Parameter-, i- and j-level programs, computed once per call.
-  void precompute() {
-    std::vector<T> wk(static_cast<size_t>(3 * B_ + 3));
-    T* s = wk.data();
-    cpu::Scratch<T> sc{s, s + B_, s + 2 * B_};
-    for (const auto& ins : p_.prog[kP]) exec(ins, kP, 0, 0, nullptr, 1, sc);
-    for (std::int64_t i0 = 0; i0 < N_ && !p_.prog[kI].empty(); i0 += B_)
-      for (const auto& ins : p_.prog[kI]) exec(ins, kI, i0, 0, nullptr, static_cast<int>(std::min<std::int64_t>(B_, N_ - i0)), sc);
-    for (std::int64_t j0 = 0; j0 < M_ && !p_.prog[kJ].empty(); j0 += B_)
-      for (const auto& ins : p_.prog[kJ]) exec(ins, kJ, 0, j0, nullptr, static_cast<int>(std::min<std::int64_t>(B_, M_ - j0)), sc);
-  }
-
-  void tile_block(std::int64_t i0, std::int64_t i1, std::int64_t j0, std::int64_t j1, T* wk, double* st) {
-    const int S = reducer_->state_size;
-    const cpu::Scratch<T> sc = scratch(wk);
-    for (std::int64_t i = i0; i < i1; ++i) reducer_->init(st + (i - i0) * S);
-    const auto& prog = p_.prog[kIJ];
-    const int fa = p_.fused_product ? p_.fuse_a : p_.root;
-    const int fb = p_.fused_product ? p_.fuse_b : p_.root2;
-    for (std::int64_t jr = j0; jr < j1; jr += B_) {
-      const int n = static_cast<int>(std::min<std::int64_t>(B_, j1 - jr));
-      for (std::int64_t i = i0; i < i1; ++i) {
-        for (const auto& ins : prog) exec(ins, kIJ, i, jr, wk, n, sc);
-        cpu::Span<T> f = view(fa, kIJ, i, jr, wk);
-        cpu::Span<T> g = fb >= 0 ? view(fb, kIJ, i, jr, wk) : cpu::Span<T>{};
-        reducer_->fold(st + (i - i0) * S, f, g, n, jr, sc);
-      }
-    }
-  }
-
-  const Plan& p_;
-  std::int64_t N_, M_;
-  std::unique_ptr<cpu::Reducer<T>> reducer_;
-  std::vector<std::vector<T>> converted_;
-  std::vector<T> buf_[3];
-  std::vector<const T*> base_;
-  std::vector<std::int64_t> cs_;
-  int B_ = 256;
-};
-
-}  // namespace
-
 void run_cpu(const Plan& plan, const std::vector<ArgData>& args, double* values, double* indices,
              const RunConfig& config) {
   const OutShape shape = check_args(plan, args);
+  const cpu::Isa isa = cpu::select_isa(static_cast<cpu::Isa>(config.max_isa));
   try {
-    if (config.dtype == Dtype::Float32) {
-      Runner<float> r(plan, args, shape);
-      r.run(values, indices, config);
-    } else {
-      Runner<double> r(plan, args, shape);
-      r.run(values, indices, config);
+    switch (isa) {
+      case cpu::Isa::Avx512: cpu::avx512::run_tiles(plan, args, shape, values, indices, config); break;
+      case cpu::Isa::Avx2: cpu::avx2::run_tiles(plan, args, shape, values, indices, config); break;
+      default: cpu::base::run_tiles(plan, args, shape, values, indices, config); break;
     }
   } catch (const std::bad_alloc&) {
     throw MemoryError("not enough memory for the working buffers of this reduction (O(N + M) values)");

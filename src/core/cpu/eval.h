@@ -2,6 +2,7 @@
 // formula language. Loops are written to vectorise across the run (`omp simd`).
 // No R headers here.
 #pragma once
+#include "isa.h"
 #include <cstring>
 
 #include "../errors.h"
@@ -17,6 +18,7 @@
 
 namespace kernops {
 namespace cpu {
+inline namespace KERNOPS_ISA {
 
 // Scratch space for broadcast operands: three runs of the tile length.
 template <class T>
@@ -211,5 +213,6 @@ void eval_instr(const Instr& ins, const OutSpan<T>& o, const Span<T>* in, int n,
   }
 }
 
+}  // namespace KERNOPS_ISA
 }  // namespace cpu
 }  // namespace kernops

@@ -2,6 +2,7 @@
 // of doubles. Each reducer can also merge two partial states (when the j range is split
 // across threads) and finalise a state into the output row. No R headers here.
 #pragma once
+#include "isa.h"
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -14,6 +15,7 @@
 
 namespace kernops {
 namespace cpu {
+inline namespace KERNOPS_ISA {
 
 // Where a finished row goes: values[row + c*ld] for value column c, indices likewise
 // (indices are 0-based here; -1 means "none", e.g. every value was NaN).
@@ -298,5 +300,6 @@ std::unique_ptr<Reducer<T>> make_reducer(const Plan& p) {
   throw InternalError("unknown reduction");
 }
 
+}  // namespace KERNOPS_ISA
 }  // namespace cpu
 }  // namespace kernops

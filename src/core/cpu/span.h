@@ -3,10 +3,12 @@
 // p + k*cs. A broadcast view holds one value per component, constant over the run
 // (an i-only value seen from a pair tile, or a parameter). No R headers here.
 #pragma once
+#include "isa.h"
 #include <cstdint>
 
 namespace kernops {
 namespace cpu {
+inline namespace KERNOPS_ISA {
 
 template <class T>
 struct Span {
@@ -36,5 +38,6 @@ inline const T* contiguous(const Span<T>& s, int k, int n, T* scratch) {
   return scratch;
 }
 
+}  // namespace KERNOPS_ISA
 }  // namespace cpu
 }  // namespace kernops

@@ -1,0 +1,292 @@
+# lazy_reduce.R -- reductions of LazyTensors (the verbs that compute), and the cache of
+# compiled plans keyed by formula structure. See lazytensor.R for the representation.
+
+#' Reductions of LazyTensors
+#'
+#' Reduce a LazyTensor \eqn{F(x_i, y_j)} over one of its indices, computing the result
+#' tile by tile without storing the N x M kernel matrix. The result is an ordinary R
+#' matrix (integer indices, from 1, for the `arg` reductions).
+#'
+#' `index` is the index that is reduced over, and has no default:
+#'
+#' * `index = "j"`: \eqn{\mathrm{out}_i = \mathrm{red}_j F(x_i, y_j)}, one row per point of
+#'   the `Vi()` variables (KeOps `axis = 0`);
+#' * `index = "i"`: \eqn{\mathrm{out}_j = \mathrm{red}_i F(x_i, y_j)}, one row per point of
+#'   the `Vj()` variables (KeOps `axis = 1`).
+#'
+#' The reductions, for a formula of dimension d:
+#'
+#' * `sum(x, index =)`, `min(x, index =)`, `max(x, index =)`: coordinate-wise sum, minimum,
+#'   maximum (d columns). `sum(x)` *without* `index` is the sum of the coordinates of `x`
+#'   (a LazyTensor of dimension 1, KeOps `Sum`), as `sum()` of an R vector.
+#' * `argmin()`, `argmax()`: the index (1-based) of the minimum/maximum, per coordinate;
+#'   `min_argmin()`, `max_argmax()`: both, as a list with `values` and `indices`.
+#' * `kmin(x, k)`: the `k` smallest values in increasing order (k columns per coordinate),
+#'   `argkmin(x, k)` their indices, `kmin_argkmin(x, k)` both.
+#' * `logsumexp(x, index, weight)`: \eqn{\log \sum_j \exp(F_{ij})}, or
+#'   \eqn{\log \sum_j \exp(F_{ij}) w_{ij}} with a weight (then `x` has dimension 1),
+#'   computed stably.
+#' * `sumsoftmaxweight(x, v, index)`: \eqn{\sum_j \exp(F_{ij}) v_{ij} / \sum_j
+#'   \exp(F_{ij})}, the softmax-weighted average of `v` (`x` of dimension 1).
+#'
+#' The first call with a given formula structure compiles it with [kernel_op()]; later
+#' calls with the same structure and new data reuse the compiled plan (see the *Caching*
+#' section of [lazytensor]).
+#'
+#' @param x A LazyTensor (for the Summary methods `...` holds it, with `index` and
+#'   `dtype`).
+#' @param index `"j"` (reduce over j, one row per i) or `"i"` (reduce over i, one row per
+#'   j).
+#' @param k The number of smallest values, a positive whole number.
+#' @param weight Optional LazyTensor (or number/vector) of weights \eqn{w_{ij}}.
+#' @param v A LazyTensor (or number/vector): the values to average.
+#' @param dtype `"float64"` (default) or `"float32"`, as in [kernel_op()].
+#' @param ...,na.rm For `sum()`, `min()`, `max()`: the LazyTensor, and the named
+#'   arguments `index` and `dtype`; `na.rm` is ignored.
+#' @return A numeric matrix with one row per point of the index that is not reduced;
+#'   integer indices for `argmin()`, `argmax()` and `argkmin()`; a list with `values` and
+#'   `indices` for `min_argmin()`, `max_argmax()` and `kmin_argkmin()`.
+#' @seealso [lazytensor]
+#' @name lazy_reductions
+#' @examples
+#' x <- matrix(rnorm(200), 100, 2)
+#' y <- matrix(rnorm(100), 50, 2)
+#' D <- sqdist(Vi(x), Vj(y))
+#' # 3 nearest neighbours of each x_i among the y_j, and their squared distances
+#' knn <- kmin_argkmin(D, k = 3, index = "j")
+#' head(knn$indices)
+#' head(knn$values)
+#' # for each y_j, the closest x_i
+#' head(argmin(D, index = "i"))
+#' # a softmax-weighted average of the x_i for each y_j
+#' head(sumsoftmaxweight(-D, Vi(x), index = "i"))
+NULL
+
+#' @rdname lazy_reductions
+#' @export
+Summary.kernops_lazy <- function(..., na.rm = FALSE) {
+  args <- list(...)
+  nms <- names(args) %||% rep("", length(args))
+  opts <- args[nms != ""]
+  xs <- args[nms == ""]
+  g <- .Generic
+  index <- opts$index
+  call <- as.call(c(list(as.name(g), quote(x)), if (!is.null(index)) list(index = index)))
+  bad <- setdiff(names(opts), c("index", "dtype"))
+  if (length(bad))
+    abort_kernops(sprintf("%s() of a LazyTensor: unknown argument `%s` (use index = \"i\" or \"j\", dtype).",
+                          g, bad[1]), "kernops_error_input", call = call)
+  if (!(g %in% c("sum", "min", "max")))
+    abort_kernops(c(sprintf("%s() is not available for LazyTensors.", g),
+                    "The reductions are sum(), min(), max(), argmin(), argmax(), kmin(), argkmin(), logsumexp() and sumsoftmaxweight()."),
+                  "kernops_error_input", call = call)
+  if (length(xs) != 1 || !inherits(xs[[1]], "kernops_lazy"))
+    abort_kernops(c(sprintf("%s() takes a single LazyTensor and `index`.", g),
+                    if (g != "sum") sprintf("For the elementwise %s of two LazyTensors use %s(a, b).", g,
+                                            if (g == "min") "minimum" else "maximum")),
+                  "kernops_error_input", call = call)
+  x <- xs[[1]]
+  if (is.null(index)) {
+    if (g == "sum") return(lazy_call("Sum", list(x), call, dim = 1L))
+    abort_kernops(missing_index_msg(g), "kernops_error_input", call = call)
+  }
+  red <- c(sum = "Sum_Reduction", min = "Min_Reduction", max = "Max_Reduction")[[g]]
+  lazy_reduce(x, red, index, opts$dtype %||% "float64", call, g)
+}
+
+missing_index_msg <- function(verb) {
+  c(sprintf("%s() of a LazyTensor needs `index`, the index to reduce over:", verb),
+    "index = \"j\" reduces over j (one row per i, KeOps axis 0), index = \"i\" over i (one row per j, axis 1).")
+}
+
+#' @rdname lazy_reductions
+#' @export
+argmin <- function(x, index, dtype = "float64") {
+  verb_reduce(x, "ArgMin_Reduction", index, dtype, sys.call(), "argmin", missing(index))
+}
+
+#' @rdname lazy_reductions
+#' @export
+argmax <- function(x, index, dtype = "float64") {
+  verb_reduce(x, "ArgMax_Reduction", index, dtype, sys.call(), "argmax", missing(index))
+}
+
+#' @rdname lazy_reductions
+#' @export
+min_argmin <- function(x, index, dtype = "float64") {
+  verb_reduce(x, "Min_ArgMin_Reduction", index, dtype, sys.call(), "min_argmin", missing(index))
+}
+
+#' @rdname lazy_reductions
+#' @export
+max_argmax <- function(x, index, dtype = "float64") {
+  verb_reduce(x, "Max_ArgMax_Reduction", index, dtype, sys.call(), "max_argmax", missing(index))
+}
+
+#' @rdname lazy_reductions
+#' @export
+kmin <- function(x, k, index, dtype = "float64") {
+  verb_reduce(x, "KMin_Reduction", index, dtype, sys.call(), "kmin", missing(index), k = k)
+}
+
+#' @rdname lazy_reductions
+#' @export
+argkmin <- function(x, k, index, dtype = "float64") {
+  verb_reduce(x, "ArgKMin_Reduction", index, dtype, sys.call(), "argkmin", missing(index), k = k)
+}
+
+#' @rdname lazy_reductions
+#' @export
+kmin_argkmin <- function(x, k, index, dtype = "float64") {
+  verb_reduce(x, "KMin_ArgKMin_Reduction", index, dtype, sys.call(), "kmin_argkmin", missing(index), k = k)
+}
+
+#' @rdname lazy_reductions
+#' @export
+logsumexp <- function(x, index, weight = NULL, dtype = "float64") {
+  verb_reduce(x, "LogSumExp_Reduction", index, dtype, sys.call(), "logsumexp", missing(index),
+              extra = weight, extra_name = "weight")
+}
+
+#' @rdname lazy_reductions
+#' @export
+sumsoftmaxweight <- function(x, v, index, dtype = "float64") {
+  if (missing(v))
+    abort_kernops("sumsoftmaxweight() needs `v`, the values to average.", "kernops_error_input", call = sys.call())
+  verb_reduce(x, "SumSoftMaxWeight_Reduction", index, dtype, sys.call(), "sumsoftmaxweight",
+              missing(index), extra = v, extra_name = "v")
+}
+
+verb_reduce <- function(x, red, index, dtype, call, verb, index_missing, k = NULL,
+                        extra = NULL, extra_name = NULL) {
+  if (!inherits(x, "kernops_lazy"))
+    abort_kernops(c(sprintf("%s() reduces a LazyTensor (made with Vi(), Vj() and Pm()), not %s.", verb, describe_type(x)),
+                    if (is.matrix(x)) "For an R matrix, use apply() or the matrixStats package."),
+                  "kernops_error_input", call = call)
+  if (index_missing) abort_kernops(missing_index_msg(verb), "kernops_error_input", call = call)
+  lazy_reduce(x, red, index, dtype, call, verb, k = k, extra = extra, extra_name = extra_name)
+}
+
+# Builds the reduction formula; computes it (data), or returns it (a `~` formula).
+lazy_reduce <- function(x, red, index, dtype, call, verb, k = NULL, extra = NULL, extra_name = NULL) {
+  if (!is.character(index) || length(index) != 1 || !(index %in% c("i", "j")))
+    abort_kernops(c("`index` must be \"i\" or \"j\", the index to reduce over:",
+                    "\"j\" gives one row per i (KeOps axis 0), \"i\" one row per j (axis 1)."),
+                  "kernops_error_input", call = call)
+  dtype <- match_choice(dtype, c("float64", "float32"), "dtype", call)
+  axis <- if (index == "j") 0L else 1L
+  kpart <- ""
+  if (!is.null(k)) {
+    if (!is.numeric(k) || length(k) != 1 || is.na(k) || k != round(k) || k < 1)
+      abort_kernops("`k` must be a positive whole number.", "kernops_error_input", call = call)
+    kpart <- paste0(",", as.integer(k))
+  }
+  args <- list(x)
+  epart <- ""
+  if (!is.null(extra)) {
+    e <- as_lazy(extra, x, call)
+    if (x$dim != 1)
+      abort_kernops(sprintf("%s(): with `%s`, the formula must have dimension 1, got %d.", verb, extra_name, x$dim),
+                    "kernops_error_dimension", call = call)
+    args <- list(x, e)
+    epart <- paste0(",", e$f)
+  }
+  f <- paste0(red, "(", x$f, kpart, ",", axis, epart, ")")
+  node <- lazy_node(args, f, 4L, x$dim, call)
+  if (isTRUE(node$symbolic))
+    return(structure(list(f = f, leaves = node$leaves), class = "kernops_lazy_reduction"))
+
+  other <- if (index == "j") "i" else "j"
+  if (is.na(if (index == "j") node$nj else node$ni))
+    abort_kernops(c(sprintf("%s(index = \"%s\") reduces over %s, but the formula has no %s() variable: there is nothing to reduce over.",
+                            verb, index, index, kind_fn[[index]]),
+                    if (!is.na(if (index == "j") node$ni else node$nj))
+                      sprintf("Did you mean index = \"%s\"? Or wrap the data indexed by %s with %s().", other, index, kind_fn[[index]])),
+                  "kernops_error_dimension", call = call)
+  if (is.na(if (index == "j") node$ni else node$nj))
+    abort_kernops(sprintf("%s(index = \"%s\") gives one row per %s point, but the formula has no %s() variable: the number of rows is unknown.",
+                          verb, index, other, kind_fn[[other]]),
+                  "kernops_error_dimension", call = call)
+  lazy_run(f, node$leaves, dtype, call)
+}
+
+# ---- compiling through the cache, and running --------------------------------------
+
+lazy_cache <- new.env(parent = emptyenv())
+
+lazy_cache_clear <- function() {
+  lazy_cache$ops <- new.env(hash = TRUE, parent = emptyenv())
+  lazy_cache$keys <- character()
+  lazy_cache$hits <- 0
+  lazy_cache$misses <- 0
+  invisible(NULL)
+}
+lazy_cache_clear()
+
+# Internal: hits, misses and size of the plan cache (used by the tests and benchmarks).
+lazy_cache_stats <- function() {
+  list(hits = lazy_cache$hits, misses = lazy_cache$misses, size = length(lazy_cache$keys),
+       capacity = lazy_cache_capacity())
+}
+
+lazy_cache_capacity <- function() {
+  n <- getOption("kernops.lazy_cache_size", 256)
+  if (!is.numeric(n) || length(n) != 1 || is.na(n) || n < 0) 256 else n
+}
+
+# Declarations, the formula with variable names, and the data, for a reduction formula
+# with tokens: variables are numbered in order of first appearance.
+lazy_finalize <- function(f, leaves) {
+  m <- gregexpr("@[0-9]+@", f)
+  toks <- regmatches(f, m)[[1]]
+  ids <- unique(toks)
+  lv <- leaves[ids]
+  labels <- leaf_labels(lv)
+  regmatches(f, m) <- list(unname(labels[toks]))
+  cats <- vapply(lv, function(l) l$cat, "")
+  dims <- vapply(lv, function(l) l$dim, 1L)
+  decls <- paste0(labels, " = ", kind_fn[cats], "(", seq_along(ids) - 1L, ",", dims, ")")
+  list(formula = f, decls = decls, labels = unname(labels), data = lapply(lv, function(l) l$data))
+}
+
+lazy_run <- function(f, leaves, dtype, call) {
+  fin <- lazy_finalize(f, leaves)
+  key <- paste(c(dtype, fin$formula, fin$decls), collapse = "\n")
+  entry <- get0(key, envir = lazy_cache$ops, inherits = FALSE)
+  if (is.null(entry)) {
+    lazy_cache$misses <- lazy_cache$misses + 1
+    op <- with_call(kernel_op(fin$formula, fin$decls, dtype = dtype), call)
+    argcall <- as.call(c(list(as.name(".kernops_op")),
+                         stats::setNames(lapply(fin$labels, as.name), fin$labels)))
+    entry <- list(op = op, call = argcall)
+    cap <- lazy_cache_capacity()
+    if (cap > 0) {
+      while (length(lazy_cache$keys) >= cap) {
+        rm(list = lazy_cache$keys[1], envir = lazy_cache$ops)
+        lazy_cache$keys <- lazy_cache$keys[-1]
+      }
+      assign(key, entry, envir = lazy_cache$ops)
+      lazy_cache$keys <- c(lazy_cache$keys, key)
+    }
+  } else {
+    lazy_cache$hits <- lazy_cache$hits + 1
+  }
+  env <- list2env(stats::setNames(fin$data, fin$labels), parent = emptyenv())
+  env$.kernops_op <- entry$op
+  with_call(eval(entry$call, env), call)
+}
+
+# Reports kernops errors raised below as coming from `call` (the user's reduction).
+with_call <- function(expr, call) {
+  tryCatch(expr, kernops_error = function(e) {
+    e$call <- call
+    stop(e)
+  })
+}
+
+#' @export
+print.kernops_lazy_reduction <- function(x, ...) {
+  labels <- leaf_labels(ordered_leaves(x$f, x$leaves))
+  cat("<LazyTensor reduction> ", name_tokens(x$f, labels), "\n", sep = "")
+  invisible(x)
+}
