@@ -77,7 +77,8 @@ SEXP cpp_compile(std::string formula, std::vector<std::string> decls) {
       Rcpp::Named("k") = f.k, Rcpp::Named("formula_dim") = f.f->dim, Rcpp::Named("out_dim") = f.out_dim(),
       Rcpp::Named("vars") = Rcpp::List::create(Rcpp::Named("name") = name, Rcpp::Named("index") = cat,
                                                Rcpp::Named("pos") = pos, Rcpp::Named("dim") = dim),
-      Rcpp::Named("decls") = f.decl_strings());
+      Rcpp::Named("decls") = f.decl_strings(), Rcpp::Named("f") = kernops::to_string(f.f, f.names()),
+      Rcpp::Named("f2") = f.f2 ? kernops::to_string(f.f2, f.names()) : std::string());
   UNPROTECT(1);
   return out;
 }

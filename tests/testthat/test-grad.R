@@ -1,0 +1,122 @@
+# Gradients of reductions (kernel_grad / kernel_value_and_grad) against closed forms and
+# central finite differences.
+
+num_grad <- function(f, x, h = 1e-6) {
+  g <- x * 0
+  for (k in seq_along(x)) {
+    xp <- x; xp[k] <- xp[k] + h
+    xm <- x; xm[k] <- xm[k] - h
+    g[k] <- (f(xp) - f(xm)) / (2 * h)
+  }
+  g
+}
+
+expect_rel <- function(got, want, tol = 1e-6) {
+  got <- unname(as.vector(got)); want <- unname(as.vector(want))
+  expect_lte(max(abs(got - want)) / max(1, max(abs(want))), tol)
+}
+
+test_that("the seed's Hamiltonian and its gradients match the closed form (N = 1000)", {
+  set.seed(42)
+  N <- 1000; s <- 0.5
+  q <- matrix(rnorm(3 * N), N, 3); p <- matrix(rnorm(3 * N), N, 3)
+  H <- kernel_op("Sum_Reduction(Exp(-SqDist(qi,qj)/(s*s)) * (pi|pj), 0)",
+                 c("qi = Vi(3)", "qj = Vj(3)", "pi = Vi(3)", "pj = Vj(3)", "s = Pm(1)"))
+  vg <- kernel_value_and_grad(H, qi = q, qj = q, pi = p, pj = p, s = s, wrt = c("qi", "qj", "pi", "pj"))
+  sq <- rowSums(q^2)
+  K <- exp(-pmax(outer(sq, sq, "+") - 2 * tcrossprod(q), 0) / s^2)
+  A <- K * tcrossprod(p)
+  expect_rel(vg$value / 2, sum(A) / 2, 1e-12)
+  dH_dp <- K %*% p                                   # dH/dp_i = sum_j K_ij p_j
+  dH_dq <- -2 / s^2 * (rowSums(A) * q - A %*% q)     # dH/dq_i = sum_j dK_ij/dq_i <p_i,p_j>
+  expect_rel((vg$gradient$pi + vg$gradient$pj) / 2, dH_dp, 1e-12)
+  expect_rel((vg$gradient$qi + vg$gradient$qj) / 2, dH_dq, 1e-10)
+  # by symmetry, one role carries the whole gradient
+  expect_rel(vg$gradient$qi, dH_dq, 1e-10)
+})
+
+test_that("gradients of a Sum reduction w.r.t. i, j and parameter variables match finite differences", {
+  set.seed(1)
+  op <- kernel_op("Sum_Reduction(Exp(-g*SqDist(x,y)) * b + Sin(x) * Log(1 + Square(y)), 0)",
+                  c("x = Vi(2)", "y = Vj(2)", "b = Vj(2)", "g = Pm(1)"))
+  x <- matrix(rnorm(14), 7, 2); y <- matrix(rnorm(22), 11, 2); b <- matrix(rnorm(22), 11, 2); g <- 0.7
+  e <- matrix(rnorm(14), 7, 2)
+  gr <- kernel_grad(op, c("x", "y", "b", "g"))
+  G <- gr(x, y, b, g, e)
+  obj <- function(x, y, b, g) sum(e * op(x, y, b, g))
+  expect_rel(G$x, num_grad(function(v) obj(v, y, b, g), x))
+  expect_rel(G$y, num_grad(function(v) obj(x, v, b, g), y))
+  expect_rel(G$b, num_grad(function(v) obj(x, y, v, g), b))
+  expect_rel(G$g, num_grad(function(v) obj(x, y, b, v), g))
+  expect_equal(dim(G$y), dim(y))
+  expect_length(G$g, 1)
+})
+
+test_that("gradients of an axis-1 reduction are indexed the other way round", {
+  set.seed(2)
+  op <- kernel_op("Sum_Reduction(Exp(-SqDist(x,y)) * a, 1)", c("x = Vi(2)", "y = Vj(2)", "a = Vi(1)"))
+  x <- matrix(rnorm(10), 5, 2); y <- matrix(rnorm(16), 8, 2); a <- rnorm(5)
+  e <- matrix(rnorm(8), 8, 1)
+  G <- kernel_grad(op, c("x", "y"))(x, y, a, e)
+  obj <- function(x, y) sum(e * op(x, y, a))
+  expect_rel(G$x, num_grad(function(v) obj(v, y), x))
+  expect_rel(G$y, num_grad(function(v) obj(x, v), y))
+})
+
+test_that("LogSumExp gradients (with and without weight) are stable and correct", {
+  set.seed(3)
+  x <- matrix(rnorm(12), 6, 2); y <- matrix(rnorm(18), 9, 2); w <- runif(9) + 0.1
+  for (f in c("LogSumExp_Reduction(1000 - g*SqDist(x,y), 0)", "LogSumExp_Reduction(1000 - g*SqDist(x,y), 0, w)")) {
+    op <- kernel_op(f, c("x = Vi(2)", "y = Vj(2)", "g = Pm(1)", "w = Vj(1)"))
+    e <- matrix(rnorm(6), 6, 1)
+    G <- kernel_grad(op, c("x", "y", "g", "w"))(x, y, 2, w, e)
+    obj <- function(x, y, g, w) sum(e * op(x, y, g, w))
+    expect_rel(G$x, num_grad(function(v) obj(v, y, 2, w), x), 1e-5)
+    expect_rel(G$y, num_grad(function(v) obj(x, v, 2, w), y), 1e-5)
+    expect_rel(G$g, num_grad(function(v) obj(x, y, v, w), 2), 1e-5)
+    expect_true(all(is.finite(unlist(G))))
+    if (grepl(", w)", f)) expect_rel(G$w, num_grad(function(v) obj(x, y, 2, v), w), 1e-5)
+  }
+})
+
+test_that("SumSoftMaxWeight gradients match finite differences", {
+  set.seed(4)
+  op <- kernel_op("SumSoftMaxWeight_Reduction(-SqDist(x,y)*g, 1, v)",
+                  c("x = Vi(2)", "y = Vj(2)", "g = Pm(1)", "v = Vi(3)"))
+  x <- matrix(rnorm(20), 10, 2); y <- matrix(rnorm(30), 15, 2); v <- matrix(rnorm(30), 10, 3)
+  e <- matrix(rnorm(45), 15, 3)
+  G <- kernel_grad(op, c("x", "y", "v"))(x, y, 2, v, e)
+  obj <- function(x, y, v) sum(e * op(x, y, 2, v))
+  expect_rel(G$x, num_grad(function(a) obj(a, y, v), x))
+  expect_rel(G$y, num_grad(function(a) obj(x, a, v), y))
+  expect_rel(G$v, num_grad(function(a) obj(x, y, a), v))
+})
+
+test_that("Grad of Grad inside a formula gives Hessian-vector products", {
+  set.seed(5)
+  # d/dx <u, grad_x exp(-|x-y|^2)>: a Hessian-vector product, checked by differences
+  hv <- kernel_op("Sum_Reduction(Grad(Grad(Exp(-SqDist(x,y)), x, e), x, u), 0)",
+                  c("x = Vi(2)", "y = Vj(2)", "e = Vi(1)", "u = Vi(2)"))
+  g1 <- kernel_op("Sum_Reduction(Grad(Exp(-SqDist(x,y)), x, e), 0)", c("x = Vi(2)", "y = Vj(2)", "e = Vi(1)"))
+  x <- matrix(rnorm(8), 4, 2); y <- matrix(rnorm(10), 5, 2); e <- rep(1, 4); u <- matrix(rnorm(8), 4, 2)
+  h <- 1e-6
+  fd <- (g1(x + h * u, y, e) - g1(x - h * u, y, e)) / (2 * h)
+  expect_rel(hv(x, y, e, u), fd, 1e-6)
+})
+
+test_that("bad gradient requests raise classed errors", {
+  op <- kernel_op("Sum_Reduction(Exp(-SqDist(x,y)), 0)", c("x = Vi(2)", "y = Vj(2)"))
+  expect_error(kernel_grad(op, "z"), class = "kernops_error_input")
+  expect_error(kernel_grad(op, "x", direction = "y"), class = "kernops_error_input")
+  expect_error(kernel_grad(function(x) x, "x"), class = "kernops_error_input")
+  mn <- kernel_op("Min_Reduction(SqDist(x,y), 0)", c("x = Vi(2)", "y = Vj(2)"))
+  expect_error(kernel_grad(mn, "x"), class = "kernops_error_unsupported")
+  expect_error(kernel_op("Sum_Reduction(Grad(Exp(-SqDist(x,y)), x, e), 0)",
+                         c("x = Vi(2)", "y = Vj(2)", "e = Vi(3)")), class = "kernops_error_dimension")
+  expect_error(kernel_op("Sum_Reduction(Grad(Exp(-SqDist(x,y)), x+y, e), 0)",
+                         c("x = Vi(2)", "y = Vj(2)", "e = Vi(1)")), class = "kernops_error_parse")
+  g <- kernel_grad(op, "x")
+  x <- matrix(rnorm(4), 2, 2)
+  expect_error(g(x, x, matrix(1, 2, 2)), class = "kernops_error_dimension")   # direction has 2 columns
+  expect_error(g(x, x), class = "kernops_error_input")                         # direction missing
+})
