@@ -40,7 +40,7 @@ abort_kernops <- function(message, class, ..., call = NULL) {
 raise_core_error <- function(err, call = NULL) {
   msg <- err$message
   extra <- list()
-  if (identical(err$kind, "parse") && !is.null(err$pos) && err$pos >= 0 && nzchar(err$source %||% "")) {
+  if (identical(err$kind, "parse") && !is.null(err$pos) && err$pos >= 0 && !is.null(err$source)) {
     msg <- c(msg, caret_lines(err$source, err$pos))
     extra <- list(pos = err$pos + 1, token = err$token, source = err$source)
   } else if (identical(err$kind, "dimension") && !is.null(err$pos) && err$pos >= 0 && !is.null(err$source)) {

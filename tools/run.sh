@@ -58,7 +58,7 @@ cmd_cpptest() {
   log "cpptest: cmake tests/cpp -> build/cpp-tests"
   cmake -S tests/cpp -B build/cpp-tests
   cmake --build build/cpp-tests -j2
-  (cd build/cpp-tests && ctest --output-on-failure)
+  (cd build/cpp-tests && ctest --output-on-failure | tee ctest.log)
 }
 
 # The core must stay free of R (DESIGN.md): no R/Rcpp headers, no console output, no exit().
@@ -112,9 +112,18 @@ cmd_test() {
     echo "R CMD check: FAILED ($status)"
     exit 1
   fi
+  # One plain closing line for both suites: "N passed, N failed".
+  local r_pass r_fail c_pass c_fail summary
+  summary="$(grep -hE '^\[ FAIL' "$rcheck"/tests/testthat.Rout 2>/dev/null | tail -n 1)"
+  r_fail="$(sed -nE 's/.*FAIL ([0-9]+).*/\1/p' <<< "$summary")"
+  r_pass="$(sed -nE 's/.*PASS ([0-9]+).*/\1/p' <<< "$summary")"
+  c_fail="$(sed -nE 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/p' build/cpp-tests/ctest.log)"
+  c_pass="$(sed -nE 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/p' build/cpp-tests/ctest.log)"
   rm -rf "$tmp"
   status="${status#Status: }"
   if [ "$status" = "OK" ]; then echo "R CMD check: OK"; else echo "R CMD check: OK ($status)"; fi
+  echo "C++ core tests: $((${c_pass:-0} - ${c_fail:-0})) passed; R tests (testthat expectations): ${r_pass:-0} passed"
+  echo "$((${r_pass:-0} + ${c_pass:-0} - ${c_fail:-0})) passed, $((${r_fail:-0} + ${c_fail:-0})) failed"
 }
 
 case "${1:-}" in

@@ -85,78 +85,77 @@ KERNOPS_VMATH_INLINE float blend(std::uint32_t m, float a, float b) noexcept {
   return from_bits((bits(a) & m) | (bits(b) & ~m));
 }
 
-// 2^k for an integer-valued k with 1 <= k + 1023 <= 2046: the bits of 1.5*2^52 + 1023 + k
-// hold k + 1023 in their low 12 bits; shifting by 52 moves that into the exponent field.
-KERNOPS_VMATH_INLINE double pow2i(double k) noexcept {
-  const std::uint64_t b = bit_cast<std::uint64_t>(k + (kRoundD + 1023.0));
-  return bit_cast<double>(b << 52);
-}
-KERNOPS_VMATH_INLINE float pow2i(float k) noexcept {
-  const std::uint32_t b = bit_cast<std::uint32_t>(k + (kRoundF + 127.0f));
-  return bit_cast<float>(b << 23);
-}
-
 }  // namespace detail
 
 // ---------------------------------------------------------------------------------------
 // exp(x) = 2^n * e^r,  n = nearbyint(x / ln2),  r = x - n*ln2 in [-ln2/2, ln2/2]
-// (Cody-Waite reduction with a two-piece ln2).  e^r = 1 + (r + r^2 * q(r)) where q is the
-// Taylor series sum_{k=2..13} r^(k-2)/k!  (truncation error < 2^-57 on the interval).
-// The scaling 2^n is applied as 2^n1 * 2^n2 with n1 = round(n/2), so both factors are normal
-// numbers: the first product is exact and the second rounds once, giving correctly scaled
-// subnormal results and a natural overflow to +inf.  |x| is first clamped to 750 (keeping the
-// sign), which already gives exactly 0 / +inf and keeps n1, n2 inside the normal exponent range;
-// so +-inf need no special case, and NaN (not clamped) propagates through the arithmetic.
+// (Cody-Waite reduction with a two-piece ln2), e^r = 1 + (r + r^2 * q(r)).
+// q is a minimax polynomial of degree 9 (so e^r has degree 11), relative error of e^r
+// < 2^-56.3 with the coefficients rounded to double; float: degree 5 (e^r degree 7),
+// < 2^-29.7 after rounding to float.  Coefficients computed for this file with a Remez
+// exchange (mpmath, 60 digits) minimising max |P(r)/e^r - 1| on [-0.3468, 0.3468].
+// q is evaluated as even(r^2) + r*odd(r^2) to halve the dependency chain.
+// The scaling 2^n is applied as 2^n1 * 2^n2 with n1 = floor(n/2), n2 = n - n1, so both factors
+// are normal numbers: the first product is exact and the second rounds once, giving correctly
+// scaled subnormal results and a natural overflow to +inf.  Both exponents come straight from
+// the bits of t = x/ln2 + 1.5*2^52, whose low bits hold n (shift right by one for n1).
+// |x| is first clamped to 750 (keeping the sign), which already gives exactly 0 / +inf and
+// keeps n1, n2 inside the normal exponent range; so +-inf need no special case, and NaN (not
+// clamped) propagates through the arithmetic.
 KERNOPS_VMATH_INLINE double exp(double x) noexcept {
   using namespace detail;
   const std::uint64_t bx = bits(x);
   const std::uint64_t big = sign_mask(750.0 - from_bits(bx & ~kSignD));  // |x| > 750
   const double xc = from_bits((bx & ~big) | (((bx & kSignD) | bits(750.0)) & big));
 
-  const double n = (xc * kLog2eD + kRoundD) - kRoundD;  // |n| <= 1082, exact integer
-  const double r = (xc - n * kLn2HiD) - n * kLn2LoD;     // first difference is exact
+  const double t = xc * kLog2eD + kRoundD;  // bits(t) = bits(kRoundD) + n
+  const double n = t - kRoundD;             // |n| <= 1082, exact integer
+  const double r = (xc - n * kLn2HiD) - n * kLn2LoD;  // first difference is exact
+  const double r2 = r * r;
 
-  double q = 1.0 / 6227020800.0;   // 1/13!
-  q = q * r + 1.0 / 479001600.0;   // 1/12!
-  q = q * r + 1.0 / 39916800.0;    // 1/11!
-  q = q * r + 1.0 / 3628800.0;     // 1/10!
-  q = q * r + 1.0 / 362880.0;      // 1/9!
-  q = q * r + 1.0 / 40320.0;       // 1/8!
-  q = q * r + 1.0 / 5040.0;        // 1/7!
-  q = q * r + 1.0 / 720.0;         // 1/6!
-  q = q * r + 1.0 / 120.0;         // 1/5!
-  q = q * r + 1.0 / 24.0;          // 1/4!
-  q = q * r + 1.0 / 6.0;           // 1/3!
-  q = q * r + 0.5;                 // 1/2!
-  const double p = 1.0 + (r + (r * r) * q);
+  double qe = 0x1.28ad6823801dap-22;          // c10
+  qe = qe * r2 + 0x1.a0199a176f423p-16;       // c8
+  qe = qe * r2 + 0x1.6c16c18426388p-10;       // c6
+  qe = qe * r2 + 0x1.555555555088dp-5;        // c4
+  qe = qe * r2 + 0x1.000000000000ap-1;        // c2
+  double qo = 0x1.ad7f8826e4794p-26;          // c11
+  qo = qo * r2 + 0x1.71df253159674p-19;       // c9
+  qo = qo * r2 + 0x1.a01a012a6def2p-13;       // c7
+  qo = qo * r2 + 0x1.1111111127b8ep-7;        // c5
+  qo = qo * r2 + 0x1.55555555554fap-3;        // c3
+  const double p = 1.0 + (r + r2 * (qe + r * qo));
 
-  const double n1 = (n * 0.5 + kRoundD) - kRoundD;  // |n1| <= 541
-  const double n2 = n - n1;                         // |n2| <= 541
-  return (p * pow2i(n1)) * pow2i(n2);
+  // bits(kRoundD) is even with zero low 12 bits, so (bits(t) >> 1) holds kRoundD/2 + floor(n/2)
+  // and bits(t) - that holds kRoundD/2 + n2; adding the bias and shifting left by 52 keeps
+  // exactly the low 12 bits, i.e. the biased exponents of 2^n1 and 2^n2.
+  const std::uint64_t bt = bits(t);
+  const std::uint64_t bh = bt >> 1;
+  const double s1 = from_bits((bh + 1023) << 52);       // 2^n1, |n1| <= 541
+  const double s2 = from_bits((bt - bh + 1023) << 52);  // 2^n2
+  return (p * s1) * s2;
 }
 
-// float version: same scheme in single precision; degree-7 Taylor polynomial
-// (truncation error < 2^-27 on [-ln2/2, ln2/2]); |x| clamped to 105.
+// float version: same scheme in single precision; |x| clamped to 105.
 KERNOPS_VMATH_INLINE float exp(float x) noexcept {
   using namespace detail;
   const std::uint32_t bx = bits(x);
   const std::uint32_t big = sign_mask(105.0f - from_bits(bx & ~kSignF));  // |x| > 105
   const float xc = from_bits((bx & ~big) | (((bx & kSignF) | bits(105.0f)) & big));
 
-  const float n = (xc * kLog2eF + kRoundF) - kRoundF;  // |n| <= 151
+  const float t = xc * kLog2eF + kRoundF;
+  const float n = t - kRoundF;  // |n| <= 152
   const float r = (xc - n * kLn2HiF) - n * kLn2LoF;
+  const float r2 = r * r;
 
-  float q = 1.0f / 5040.0f;        // 1/7!
-  q = q * r + 1.0f / 720.0f;       // 1/6!
-  q = q * r + 1.0f / 120.0f;       // 1/5!
-  q = q * r + 1.0f / 24.0f;        // 1/4!
-  q = q * r + 1.0f / 6.0f;         // 1/3!
-  q = q * r + 0.5f;                // 1/2!
-  const float p = 1.0f + (r + (r * r) * q);
+  const float qe = (0x1.6d8cf4p-10f * r2 + 0x1.55548ep-5f) * r2 + 0.5f;  // c6, c4, c2
+  const float qo = (0x1.9f08a2p-13f * r2 + 0x1.11127p-7f) * r2 + 0x1.555554p-3f;  // c7, c5, c3
+  const float p = 1.0f + (r + r2 * (qe + r * qo));
 
-  const float n1 = (n * 0.5f + kRoundF) - kRoundF;  // |n1| <= 76
-  const float n2 = n - n1;
-  return (p * pow2i(n1)) * pow2i(n2);
+  const std::uint32_t bt = bits(t);
+  const std::uint32_t bh = bt >> 1;
+  const float s1 = from_bits((bh + 127) << 23);       // 2^n1, |n1| <= 76
+  const float s2 = from_bits((bt - bh + 127) << 23);  // 2^n2
+  return (p * s1) * s2;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -186,14 +185,14 @@ KERNOPS_VMATH_INLINE double log(double x) noexcept {
 
   const double s = f / (2.0 + f);
   const double z = s * s;
-  double R = 1.479819860511658591e-01;  // Lg7
-  R = R * z + 1.531383769920937332e-01; // Lg6
-  R = R * z + 1.818357216161805012e-01; // Lg5
-  R = R * z + 2.222219843214978396e-01; // Lg4
-  R = R * z + 2.857142874366239149e-01; // Lg3
-  R = R * z + 3.999999999940941908e-01; // Lg2
-  R = R * z + 6.666666666666735130e-01; // Lg1
-  R = R * z;
+  const double w = z * z;  // R split into odd/even powers of z for a shorter dependency chain
+  const double R = z * (6.666666666666735130e-01 +                     // Lg1
+                        w * (2.857142874366239149e-01 +                // Lg3
+                             w * (1.818357216161805012e-01 +           // Lg5
+                                  w * 1.479819860511658591e-01))) +    // Lg7
+                   w * (3.999999999940941908e-01 +                     // Lg2
+                        w * (2.222219843214978396e-01 +                // Lg4
+                             w * 1.531383769920937332e-01));           // Lg6
   const double h = 0.5 * f * f;
   double y = k * kLn2HiD - ((h - (s * (h + R) + k * kLn2LoD)) - f);
 
@@ -225,11 +224,9 @@ KERNOPS_VMATH_INLINE float log(float x) noexcept {
 
   const float s = f / (2.0f + f);
   const float z = s * s;
-  float R = 0xf89e26.0p-26f;     // Lg4
-  R = R * z + 0x91e9ee.0p-25f;   // Lg3
-  R = R * z + 0xccce13.0p-25f;   // Lg2
-  R = R * z + 0xaaaaaa.0p-24f;   // Lg1
-  R = R * z;
+  const float w = z * z;
+  const float R = z * (0xaaaaaa.0p-24f + w * 0x91e9ee.0p-25f) +  // Lg1, Lg3
+                  w * (0xccce13.0p-25f + w * 0xf89e26.0p-26f);   // Lg2, Lg4
   const float h = 0.5f * f * f;
   float y = k * kLn2HiF - ((h - (s * (h + R) + k * kLn2LoF)) - f);
 

@@ -2,6 +2,7 @@
 // the best instruction set the processor supports (Note [ISA dispatch] in isa.h).
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <new>
 #include <string>
@@ -90,9 +91,23 @@ OutShape check_args(const Plan& plan, const std::vector<ArgData>& args) {
   return s;
 }
 
+namespace {
+// float32 cannot hold finite doubles beyond ~3.4e38: they would silently become Inf.
+void check_float32_range(const Plan& plan, const std::vector<ArgData>& args) {
+  for (size_t a = 0; a < args.size(); ++a) {
+    const std::int64_t n = args[a].rows * args[a].cols;
+    for (std::int64_t q = 0; q < n; ++q)
+      if (std::fabs(args[a].data[q]) > std::numeric_limits<float>::max())
+        throw InputError("argument '" + plan.formula.vars[a].name + "' has values beyond the float32 range (" +
+                         std::to_string(args[a].data[q]) + "); use dtype = \"float64\"");
+  }
+}
+}  // namespace
+
 void run_cpu(const Plan& plan, const std::vector<ArgData>& args, double* values, double* indices,
              const RunConfig& config) {
   const OutShape shape = check_args(plan, args);
+  if (config.dtype == Dtype::Float32) check_float32_range(plan, args);
   const cpu::Isa isa = cpu::select_isa(static_cast<cpu::Isa>(config.max_isa));
   try {
     switch (isa) {

@@ -14,7 +14,7 @@
 // adds it when the compiler accepts it); without the flag they are plain loops.
 #define KERNOPS_PRAGMA(x) _Pragma(#x)
 #define KERNOPS_SIMD KERNOPS_PRAGMA(omp simd)
-#define KERNOPS_SIMD_REDUCE(op, var) KERNOPS_PRAGMA(omp simd reduction(op : var))
+#define KERNOPS_SIMD_REDUCE(op, ...) KERNOPS_PRAGMA(omp simd reduction(op : __VA_ARGS__))
 
 namespace kernops {
 namespace cpu {

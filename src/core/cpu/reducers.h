@@ -56,19 +56,92 @@ struct SumReducer : Reducer<T> {
   }
   void fold(double* st, const Span<T>& f, const Span<T>& g, int n, std::int64_t,
             const Scratch<T>& s) const override {
-    for (int k = 0; k < dim; ++k) {
-      const T* pf = contiguous(f, k, n, s.a);
-      T acc = 0;
+    // Components go four at a time: four independent accumulators hide the latency of
+    // the adds (one chain per component would be latency-bound), and the shared factor
+    // of a fused product is loaded once for all four.
+    int k = 0;
+    for (; k + 4 <= dim; k += 4) {
+      T a0 = 0, a1 = 0, a2 = 0, a3 = 0;
       if (product) {
-        const T* pg = contiguous(g, k, n, s.b);
-        KERNOPS_SIMD_REDUCE(+, acc)
-        for (int b = 0; b < n; ++b) acc += pf[b] * pg[b];
+        const T* pf0 = contiguous(f, k, n, s.a);
+        const T* g0 = contiguous(g, k, n, s.b);
+        const T* g1 = g.dim == 1 ? g0 : contiguous(g, k + 1, n, s.c);
+        if (f.dim == 1 && !g.bc && g.dim > 1) {
+          const T* g2 = g.comp(k + 2);
+          const T* g3 = g.comp(k + 3);
+          KERNOPS_SIMD_REDUCE(+, a0, a1, a2, a3)
+          for (int b = 0; b < n; ++b) {
+            const T v = pf0[b];
+            a0 += v * g0[b];
+            a1 += v * g1[b];
+            a2 += v * g2[b];
+            a3 += v * g3[b];
+          }
+        } else {  // rare layouts: one component at a time
+          a0 = dot(f, g, k, n, s);
+          a1 = dot(f, g, k + 1, n, s);
+          a2 = dot(f, g, k + 2, n, s);
+          a3 = dot(f, g, k + 3, n, s);
+        }
+      } else if (!f.bc) {
+        const T *p0 = f.comp(k), *p1 = f.comp(k + 1), *p2 = f.comp(k + 2), *p3 = f.comp(k + 3);
+        KERNOPS_SIMD_REDUCE(+, a0, a1, a2, a3)
+        for (int b = 0; b < n; ++b) {
+          a0 += p0[b];
+          a1 += p1[b];
+          a2 += p2[b];
+          a3 += p3[b];
+        }
       } else {
-        KERNOPS_SIMD_REDUCE(+, acc)
-        for (int b = 0; b < n; ++b) acc += pf[b];
+        a0 = static_cast<T>(n) * *f.comp(k);
+        a1 = static_cast<T>(n) * *f.comp(k + 1);
+        a2 = static_cast<T>(n) * *f.comp(k + 2);
+        a3 = static_cast<T>(n) * *f.comp(k + 3);
       }
-      st[k] += static_cast<double>(acc);
+      st[k] += static_cast<double>(a0);
+      st[k + 1] += static_cast<double>(a1);
+      st[k + 2] += static_cast<double>(a2);
+      st[k + 3] += static_cast<double>(a3);
     }
+    if (k + 2 <= dim && product && f.dim == 1 && !g.bc) {
+      const T *pf0 = contiguous(f, 0, n, s.a), *g0 = g.comp(k), *g1 = g.comp(k + 1);
+      T a0 = 0, a1 = 0;
+      KERNOPS_SIMD_REDUCE(+, a0, a1)
+      for (int b = 0; b < n; ++b) {
+        a0 += pf0[b] * g0[b];
+        a1 += pf0[b] * g1[b];
+      }
+      st[k] += static_cast<double>(a0);
+      st[k + 1] += static_cast<double>(a1);
+      k += 2;
+    }
+    for (; k < dim; ++k) st[k] += static_cast<double>(product ? dot(f, g, k, n, s) : plain_sum(f, k, n, s));
+  }
+  // sum_b f_k[b] g_k[b], two accumulators.
+  static T dot(const Span<T>& f, const Span<T>& g, int k, int n, const Scratch<T>& s) {
+    const T* pf = contiguous(f, k, n, s.a);
+    const T* pg = contiguous(g, k, n, s.b);
+    T a0 = 0, a1 = 0;
+    const int h = n / 2;
+    KERNOPS_SIMD_REDUCE(+, a0, a1)
+    for (int b = 0; b < h; ++b) {
+      a0 += pf[b] * pg[b];
+      a1 += pf[b + h] * pg[b + h];
+    }
+    if (n % 2) a0 += pf[n - 1] * pg[n - 1];
+    return a0 + a1;
+  }
+  static T plain_sum(const Span<T>& f, int k, int n, const Scratch<T>& s) {
+    const T* pf = contiguous(f, k, n, s.a);
+    T a0 = 0, a1 = 0;
+    const int h = n / 2;
+    KERNOPS_SIMD_REDUCE(+, a0, a1)
+    for (int b = 0; b < h; ++b) {
+      a0 += pf[b];
+      a1 += pf[b + h];
+    }
+    if (n % 2) a0 += pf[n - 1];
+    return a0 + a1;
   }
   void merge(double* st, const double* o) const override {
     for (int k = 0; k < dim; ++k) st[k] += o[k];
@@ -225,8 +298,9 @@ struct LogSumExpReducer : Reducer<T> {
       T mb = T(-INFINITY);
       KERNOPS_SIMD_REDUCE(max, mb)
       for (int b = 0; b < n; ++b) mb = pf[b] > mb ? pf[b] : mb;
-      if (!(mb > T(-INFINITY))) {  // all -inf (nothing to add) or NaN
-        if (mb != mb) grp[0] = NAN;
+      if (!(mb > T(-INFINITY))) {  // all -inf (nothing to add), or NaNs the max skipped
+        for (int b = 0; b < n; ++b)
+          if (pf[b] != pf[b]) grp[0] = NAN;  // a NaN term makes the whole result NaN
         continue;
       }
       if (mb > grp[0]) rescale(grp, mb);
@@ -263,6 +337,10 @@ struct LogSumExpReducer : Reducer<T> {
       double* a = st + g * width();
       const double* b = o + g * width();
       if (b[0] == -kInf) continue;
+      if (std::isnan(a[0]) || std::isnan(b[0])) {
+        a[0] = NAN;
+        continue;
+      }
       const double m = std::fmax(a[0], b[0]);
       rescale(a, m);
       const double r = std::exp(b[0] - m);

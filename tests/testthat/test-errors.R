@@ -1,0 +1,229 @@
+# test-errors.R -- every error path of running an op: bad data (kernops_error_input),
+# shapes that do not fit the declarations (kernops_error_dimension), results too large
+# (kernops_error_memory), an unavailable backend (kernops_error_backend), and an
+# interrupted computation (kernops_error_interrupt) after which the session still works.
+
+err_args <- c("x = Vi(3)", "y = Vj(3)", "b = Vj(2)", "s = Pm(2)")
+err_op <- kernel_op("Sum_Reduction(Exp(-Elem(s, 0) * SqDist(x, y)) * b * Elem(s, 1), 0)", err_args)
+set.seed(17)
+err_data <- list(x = runif_mat(6, 3), y = runif_mat(9, 3), b = runif_mat(9, 2), s = c(2, 0.5))
+
+err_ref <- function(d) {
+  K <- exp(-d$s[1] * outer(rowSums(d$x^2), rowSums(d$y^2), "+") + 2 * d$s[1] * tcrossprod(d$x, d$y))
+  K %*% d$b * d$s[2]
+}
+
+# Calls err_op with one argument replaced.
+with_arg <- function(name, value) {
+  d <- err_data
+  d[name] <- list(value)
+  do.call(err_op, d)
+}
+
+test_that("the reference call works (the error tests below start from valid data)", {
+  expect_close(do.call(err_op, err_data), err_ref(err_data), tol = 1e-10)
+})
+
+test_that("NA, NaN and Inf in any kind of argument are input errors", {
+  for (name in names(err_data)) {
+    for (bad in c(NA, NaN, Inf, -Inf)) {
+      v <- err_data[[name]]
+      v[length(v)] <- bad
+      e <- expect_error(with_arg(name, v), class = "kernops_error_input")
+      expect_s3_class(e, "kernops_error")
+      expect_s3_class(e, "error")
+    }
+  }
+  # NA in an integer matrix too
+  xi <- matrix(1:18, 6, 3)
+  xi[2, 2] <- NA
+  expect_error(with_arg("x", xi), class = "kernops_error_input")
+  # and in the float32 path
+  op32 <- kernel_op(as.character(err_op), err_args, dtype = "float32")
+  d <- err_data
+  d$y[1, 1] <- NaN
+  expect_error(do.call(op32, d), class = "kernops_error_input")
+})
+
+test_that("non-numeric arguments are input errors (logical included)", {
+  x <- err_data$x
+  bad_values <- list(
+    character = matrix(as.character(x), 6, 3),
+    logical = matrix(TRUE, 6, 3),
+    list = lapply(seq_len(6), function(i) x[i, ]),
+    complex = matrix(complex(real = x), 6, 3),
+    factor = factor(c("a", "b", "c")),
+    null = NULL,
+    function_ = function() 1,
+    array3d = array(x, c(6, 3, 1))
+  )
+  for (nm in names(bad_values)) {
+    expect_error(with_arg("x", bad_values[[nm]]), class = "kernops_error_input", label = nm)
+  }
+  expect_error(with_arg("s", "2"), class = "kernops_error_input")
+  expect_error(with_arg("s", c(TRUE, FALSE)), class = "kernops_error_input")
+  expect_error(with_arg("b", data.frame(a = letters[1:9], b = 1:9)), class = "kernops_error_input")
+})
+
+test_that("integer matrices and numeric data frames are accepted", {
+  set.seed(2)
+  xi <- matrix(sample(0:3, 18, TRUE), 6, 3)
+  yi <- matrix(sample(0:3, 27, TRUE), 9, 3)
+  d <- err_data
+  d$x <- xi
+  d$y <- yi
+  got <- do.call(err_op, d)
+  want <- err_ref(lapply(d, function(v) {
+    storage.mode(v) <- "double"
+    v
+  }))
+  expect_close(got, want, tol = 1e-10)
+  d2 <- d
+  d2$x <- as.data.frame(xi)
+  d2$b <- data.frame(p = err_data$b[, 1], q = as.integer(round(10 * err_data$b[, 2])))
+  d3 <- d
+  d3$b <- cbind(err_data$b[, 1], round(10 * err_data$b[, 2]))
+  expect_identical(do.call(err_op, d2), do.call(err_op, d3))
+  # integer parameters, and a parameter given as a matrix
+  expect_identical(with_arg("s", c(2L, 1L)), with_arg("s", c(2, 1)))
+  expect_identical(with_arg("s", matrix(c(2, 0.5), 1, 2)), do.call(err_op, err_data))
+  # a plain vector is one column
+  op1 <- kernel_op("Sum_Reduction(a * b, 0)", c("a = Vi(1)", "b = Vj(1)"))
+  expect_identical(op1(1:3, c(1, 2)), matrix(c(3, 6, 9), 3, 1))
+})
+
+test_that("zero-row inputs are input errors", {
+  expect_error(with_arg("x", matrix(0, 0, 3)), class = "kernops_error_input")
+  expect_error(with_arg("y", matrix(0, 0, 3)), class = "kernops_error_input")
+  expect_error(with_arg("b", matrix(0, 0, 2)), class = "kernops_error_input")
+  op1 <- kernel_op("Sum_Reduction(a * b, 0)", c("a = Vi(1)", "b = Vj(1)"))
+  expect_error(op1(numeric(0), 1), class = "kernops_error_input")
+  expect_error(op1(1, numeric(0)), class = "kernops_error_input")
+})
+
+test_that("inconsistent row counts between variables of the same index are input errors", {
+  # two Vj variables
+  expect_error(with_arg("b", runif_mat(8, 2)), class = "kernops_error_input")
+  # two Vi variables
+  op <- kernel_op("Sum_Reduction((x - y) * a, 0)", c("x = Vi(3)", "a = Vi(1)", "y = Vj(3)"))
+  expect_error(op(runif_mat(5, 3), runif_mat(4, 1), runif_mat(7, 3)), class = "kernops_error_input")
+  # the same on axis 1
+  op1 <- kernel_op("Sum_Reduction((x - y) * a, 1)", c("x = Vi(3)", "a = Vi(1)", "y = Vj(3)"))
+  expect_error(op1(runif_mat(5, 3), runif_mat(4, 1), runif_mat(7, 3)), class = "kernops_error_input")
+  # different counts for i and for j are fine
+  expect_identical(dim(op1(runif_mat(5, 3), runif_mat(5, 1), runif_mat(7, 3))), c(7L, 3L))
+})
+
+test_that("a missing argument is an input error", {
+  expect_error(err_op(err_data$x, err_data$y, err_data$b), class = "kernops_error_input")
+  expect_error(err_op(x = err_data$x, b = err_data$b, s = err_data$s), class = "kernops_error_input")
+  expect_error(err_op(), class = "kernops_error_input")
+})
+
+test_that("K larger than the number of points reduced over is an input error", {
+  args <- c("x = Vi(2)", "y = Vj(2)")
+  x <- runif_mat(6, 2)
+  y <- runif_mat(4, 2)
+  for (red in c("KMin", "ArgKMin", "KMin_ArgKMin")) {
+    op <- kernel_op(sprintf("%s_Reduction(SqDist(x, y), 5, 0)", red), args)
+    expect_error(op(x, y), class = "kernops_error_input")
+    op_ok <- kernel_op(sprintf("%s_Reduction(SqDist(x, y), 4, 0)", red), args)
+    expect_no_error(op_ok(x, y))
+    # axis 1 reduces over i: 6 points
+    op1 <- kernel_op(sprintf("%s_Reduction(SqDist(x, y), 7, 1)", red), args)
+    expect_error(op1(x, y), class = "kernops_error_input")
+    op1_ok <- kernel_op(sprintf("%s_Reduction(SqDist(x, y), 6, 1)", red), args)
+    expect_no_error(op1_ok(x, y))
+  }
+})
+
+test_that("a wrong number of columns or parameter values is a dimension error", {
+  expect_error(with_arg("x", runif_mat(6, 2)), class = "kernops_error_dimension")
+  expect_error(with_arg("y", runif_mat(9, 4)), class = "kernops_error_dimension")
+  expect_error(with_arg("b", runif_mat(9, 1)), class = "kernops_error_dimension")
+  expect_error(with_arg("b", runif(9)), class = "kernops_error_dimension")
+  expect_error(with_arg("s", 1), class = "kernops_error_dimension")
+  expect_error(with_arg("s", c(1, 2, 3)), class = "kernops_error_dimension")
+  # a transposed matrix
+  expect_error(with_arg("x", t(err_data$x)), class = "kernops_error_dimension")
+})
+
+test_that("a formula without a Vj (or Vi) variable is a dimension error when run", {
+  op <- kernel_op("Sum_Reduction(Exp(x), 0)", "x = Vi(2)")
+  expect_error(op(runif_mat(4, 2)), class = "kernops_error_dimension")
+  op1 <- kernel_op("Sum_Reduction(Exp(x), 1)", "x = Vi(2)")  # result indexed by j: unknown size
+  expect_error(op1(runif_mat(4, 2)), class = "kernops_error_dimension")
+  opj <- kernel_op("Sum_Reduction(y * s, 0)", c("y = Vj(2)", "s = Pm(1)"))
+  expect_error(opj(runif_mat(4, 2), 1), class = "kernops_error_dimension")
+})
+
+test_that("a result larger than kernops.max_output_bytes is a memory error", {
+  old <- options(kernops.max_output_bytes = 64)
+  on.exit(options(old), add = TRUE)
+  e <- expect_error(do.call(err_op, err_data), class = "kernops_error_memory")  # 6 x 2 doubles = 96 bytes
+  expect_s3_class(e, "kernops_error")
+  # index columns count too
+  opk <- kernel_op("KMin_ArgKMin_Reduction(SqDist(x, y), 2, 0)", c("x = Vi(3)", "y = Vj(3)"))
+  expect_error(opk(err_data$x, err_data$y), class = "kernops_error_memory")
+  # a result under the limit is fine
+  op_small <- kernel_op("Sum_Reduction(a * b, 0)", c("a = Vi(1)", "b = Vj(1)"))
+  expect_identical(op_small(1, 1:3), matrix(6, 1, 1))
+  options(old)
+  expect_no_error(do.call(err_op, err_data))
+})
+
+test_that("backend = \"cuda\" is a backend error; bad dtype and backend values are input errors", {
+  f <- "Sum_Reduction(SqDist(x, y), 0)"
+  a <- c("x = Vi(3)", "y = Vj(3)")
+  e <- expect_error(kernel_op(f, a, backend = "cuda"), class = "kernops_error_backend")
+  expect_s3_class(e, "kernops_error")
+  expect_error(kernel_op(f, a, dtype = "float16"), class = "kernops_error_input")
+  expect_error(kernel_op(f, a, dtype = c("float32", "float64")), class = "kernops_error_input")
+  expect_error(kernel_op(f, a, dtype = NA), class = "kernops_error_input")
+  expect_error(kernel_op(f, a, backend = "gpu"), class = "kernops_error_input")
+  expect_s3_class(kernel_op(f, a, backend = "auto"), "kernops_op")
+  # an invalid instruction-set cap is an input error when the op runs
+  op <- kernel_op(f, a)
+  for (bad in list("avx3", 2, c("sse2", "avx2"), NA_character_)) {
+    old <- options(kernops.cpu_isa = bad)
+    expect_error(op(matrix(1, 2, 3), matrix(1, 2, 3)), class = "kernops_error_input")
+    options(old)
+  }
+  for (ok in c("auto", "sse2", "avx2", "avx512")) {
+    old <- options(kernops.cpu_isa = ok)
+    expect_identical(op(matrix(1, 2, 3), matrix(2, 2, 3)), matrix(6, 2, 1))
+    options(old)
+  }
+  expect_s3_class(kernel_op(f, a, backend = "cpu", dtype = "float32"), "kernops_op")
+})
+
+test_that("an interrupted computation raises kernops_error_interrupt and the session stays usable", {
+  set.seed(8)
+  N <- 3000
+  M <- 3000
+  x <- runif_mat(N, 2)
+  y <- runif_mat(M, 2)
+  b <- runif_mat(M, 1)
+  op <- kernel_op("Sum_Reduction(Exp(-SqDist(x, y)) * b, 0)", c("x = Vi(2)", "y = Vj(2)", "b = Vj(1)"))
+  old <- options(kernops.debug_interrupt_after = 0)
+  e <- expect_error(op(x, y, b), class = "kernops_error_interrupt")
+  expect_s3_class(e, "kernops_error")
+  options(kernops.debug_interrupt_after = 2)
+  expect_error(op(x, y, b), class = "kernops_error_interrupt")
+  # with a single thread as well
+  old_t <- options(kernops.threads = 1)
+  options(kernops.debug_interrupt_after = 0)
+  expect_error(op(x, y, b), class = "kernops_error_interrupt")
+  options(old_t)
+  options(old)
+  # afterwards the same op (and others) work normally
+  res <- op(x, y, b)
+  rows <- c(1, 17, 1500, 3000)
+  D <- 0
+  for (k in 1:2) D <- D + outer(x[rows, k], y[, k], "-")^2
+  expect_close(res[rows, , drop = FALSE], exp(-D) %*% b, scale = max(exp(-D) %*% abs(b)))
+  expect_identical(op(x, y, b), res)
+  op2 <- kernel_op("Min_ArgMin_Reduction(SqDist(x, y), 0)", c("x = Vi(2)", "y = Vj(2)"))
+  D3 <- (outer(x[1:3, 1], y[, 1], "-")^2) + outer(x[1:3, 2], y[, 2], "-")^2
+  expect_identical(op2(x[1:3, ], y)$indices, matrix(apply(D3, 1, which.min), 3, 1))
+})
