@@ -48,6 +48,7 @@ constexpr OpInfo kOps[] = {
     {Op::MatVecMult, "MatVecMult", 2, 0, PrintStyle::Call, false},
     {Op::VecMatMult, "VecMatMult", 2, 0, PrintStyle::Call, false},
     {Op::TensorProd, "TensorProd", 2, 0, PrintStyle::Call, false},
+    {Op::SqDistFused, "SqDist", 2, 0, PrintStyle::Call, false},
 };
 
 std::string dims_str(const std::vector<int>& d) {
@@ -68,14 +69,14 @@ const OpInfo& op_info(Op op) { return kOps[static_cast<int>(op)]; }
 
 const OpInfo* op_by_name(const std::string& name) {
   for (const auto& info : kOps)
-    if (info.style == PrintStyle::Call && name == info.name) return &info;
+    if (info.style == PrintStyle::Call && info.op != Op::SqDistFused && name == info.name) return &info;
   return nullptr;
 }
 
 std::vector<const OpInfo*> callable_ops() {
   std::vector<const OpInfo*> out;
   for (const auto& info : kOps)
-    if (info.style == PrintStyle::Call) out.push_back(&info);
+    if (info.style == PrintStyle::Call && info.op != Op::SqDistFused) out.push_back(&info);
   return out;
 }
 
@@ -97,6 +98,9 @@ int infer_dim(Op op, const std::vector<int>& d, const std::vector<int>& p, long 
       return p[0];
     case Op::Sum:
     case Op::SqNorm2:
+      return 1;
+    case Op::SqDistFused:
+      if (d[0] != d[1]) fail(op, "dimensions must be equal", d, pos);
       return 1;
     case Op::SumT:
       if (d[0] != 1) fail(op, "argument must have dimension 1", d, pos);

@@ -18,6 +18,8 @@ enum class Op : std::uint8_t {
   // vector operations
   Sum, SumT, SqNorm2, Scalprod, Elem, ElemT, Extract, ExtractT, Concat,
   MatVecMult, VecMatMult, TensorProd,
+  // planner-only fusion of SqNorm2(a-b); never in a formula's AST (see plan.cpp)
+  SqDistFused,
 };
 
 // How a node prints: as a function call Name(args, params), or infix.

@@ -1,6 +1,7 @@
 // Linearisation of a formula into per-level programs (see plan.h).
 #include "plan.h"
 
+#include <algorithm>
 #include <functional>
 #include <unordered_map>
 
@@ -67,6 +68,36 @@ bool used_as_input(const Plan& p, int slot) {
   return false;
 }
 
+int uses(const Plan& p, int slot) {
+  int n = (p.root == slot) + (p.root2 == slot);
+  for (const auto& prog : p.prog)
+    for (const auto& ins : prog)
+      for (int s : ins.in) n += s == slot;
+  return n;
+}
+
+// SqNorm2(a-b) -> SqDistFused(a, b) when the difference is a pair-level value read only
+// by the SqNorm2: the dim x B difference buffer is then never written (radial kernels
+// spend most of their memory traffic there).
+void fuse_sqdist(Plan& p) {
+  auto& prog = p.prog[kIJ];
+  std::vector<bool> dead(prog.size(), false);
+  for (auto& ins : prog) {
+    if (ins.op != Op::SqNorm2) continue;
+    const int d = ins.in[0];
+    auto sub = std::find_if(prog.begin(), prog.end(), [&](const Instr& x) { return x.out == d; });
+    if (sub == prog.end() || sub->op != Op::Sub || uses(p, d) != 1) continue;
+    if (p.slots[sub->in[0]].dim != p.slots[sub->in[1]].dim) continue;  // broadcasting Sub: keep
+    ins.op = Op::SqDistFused;
+    ins.in = sub->in;
+    dead[static_cast<size_t>(sub - prog.begin())] = true;
+  }
+  std::vector<Instr> kept;
+  for (size_t k = 0; k < prog.size(); ++k)
+    if (!dead[k]) kept.push_back(std::move(prog[k]));
+  prog = std::move(kept);
+}
+
 }  // namespace
 
 Plan make_plan(const Formula& formula) {
@@ -86,6 +117,8 @@ Plan make_plan(const Formula& formula) {
   Builder b(p);
   p.root = b.add(p.f);
   if (p.f2) p.root2 = b.add(p.f2);
+
+  fuse_sqdist(p);
 
   // Sum_Reduction(a*b): fold the product into the sum instead of storing it, when the
   // product is a pair-level instruction that nothing else reads.

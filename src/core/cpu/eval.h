@@ -120,6 +120,24 @@ void eval_instr(const Instr& ins, const OutSpan<T>& o, const Span<T>* in, int n,
       }
       return;
     }
+    case Op::SqDistFused: {  // sum_k (a_k - b_k)^2 without storing a - b
+      T* po = o.comp(0);
+      fill(po, n, T(0));
+      for (int k = 0; k < in[0].dim; ++k) {
+        if (in[0].bc) {
+          const T va = *in[0].comp(k);
+          const T* pb = contiguous(in[1], k, n, s.b);
+          KERNOPS_SIMD
+          for (int b = 0; b < n; ++b) po[b] += (va - pb[b]) * (va - pb[b]);
+        } else {
+          const T* pa = in[0].comp(k);
+          const T* pb = contiguous(in[1], k, n, s.b);
+          KERNOPS_SIMD
+          for (int b = 0; b < n; ++b) po[b] += (pa[b] - pb[b]) * (pa[b] - pb[b]);
+        }
+      }
+      return;
+    }
     case Op::Scalprod: {
       T* po = o.comp(0);
       fill(po, n, T(0));
