@@ -98,6 +98,53 @@ void fuse_sqdist(Plan& p) {
   prog = std::move(kept);
 }
 
+// Level of a node: the or of its variables' levels (constants are parameter-level).
+int node_level(const NodeP& n, std::unordered_map<const Node*, int>& memo) {
+  auto it = memo.find(n.get());
+  if (it != memo.end()) return it->second;
+  int l = kP;
+  if (n->op == Op::Var)
+    l = var_level(n->cat());
+  else
+    for (const auto& a : n->args) l |= node_level(a, memo);
+  memo[n.get()] = l;
+  return l;
+}
+
+// Rewrites that move work from pair level to a lower level, where it is done once per
+// i, per j or per call instead of per pair:
+//   a / c   -> a * Inv(c)      (one division per call instead of one per pair)
+//   (-a) * c -> a * (-c),  -(a * c) -> a * (-c)   (the negation moves to c)
+// where a is pair-level and c is not. The printed formula is unchanged: only the plan
+// sees the rewritten tree.
+NodeP hoist(const NodeP& root) {
+  std::unordered_map<const Node*, int> levels;
+  std::unordered_map<const Node*, NodeP> memo;
+  auto low = [&](const NodeP& n) { return node_level(n, levels) != kIJ; };
+  std::function<NodeP(const NodeP&)> go = [&](const NodeP& n) -> NodeP {
+    auto it = memo.find(n.get());
+    if (it != memo.end()) return it->second;
+    std::vector<NodeP> a;
+    for (const auto& c : n->args) a.push_back(go(c));
+    NodeP out = a.empty() ? n : make(n->op, a, n->params);
+    if (out->op == Op::Div && !low(out->args[0]) && low(out->args[1]) && out->args[0]->dim >= out->args[1]->dim)
+      out = mul(out->args[0], unary(Op::Inv, out->args[1]));
+    if (out->op == Op::Mul) {
+      NodeP x = out->args[0], c = out->args[1];
+      if (low(x)) std::swap(x, c);
+      if (!low(x) && low(c) && x->op == Op::Neg) out = mul(x->args[0], neg(c));
+    }
+    if (out->op == Op::Neg && out->args[0]->op == Op::Mul) {
+      NodeP x = out->args[0]->args[0], c = out->args[0]->args[1];
+      if (low(x)) std::swap(x, c);
+      if (!low(x) && low(c)) out = mul(x, neg(c));
+    }
+    memo[n.get()] = out;
+    return out;
+  };
+  return go(root);
+}
+
 }  // namespace
 
 Plan make_plan(const Formula& formula) {
@@ -115,23 +162,21 @@ Plan make_plan(const Formula& formula) {
   }
 
   Builder b(p);
-  p.root = b.add(p.f);
-  if (p.f2) p.root2 = b.add(p.f2);
+  p.root = b.add(hoist(p.f));
+  if (p.f2) p.root2 = b.add(hoist(p.f2));
 
   fuse_sqdist(p);
 
   // Sum_Reduction(a*b): fold the product into the sum instead of storing it, when the
-  // product is a pair-level instruction that nothing else reads.
-  if (p.kind == RedKind::Sum && p.f->op == Op::Mul && p.slots[p.root].level == kIJ &&
-      p.slots[p.root].arg < 0 && !used_as_input(p, p.root)) {
-    auto& prog = p.prog[kIJ];
-    if (!prog.empty() && prog.back().out == p.root) {
-      p.fused_product = true;
-      p.fuse_a = prog.back().in[0];
-      p.fuse_b = prog.back().in[1];
-      prog.pop_back();
-      p.level_width[kIJ] -= p.slots[p.root].dim;
-    }
+  // product is the last pair-level instruction and nothing else reads it.
+  auto& prog = p.prog[kIJ];
+  if (p.kind == RedKind::Sum && !prog.empty() && prog.back().out == p.root && prog.back().op == Op::Mul &&
+      !used_as_input(p, p.root)) {
+    p.fused_product = true;
+    p.fuse_a = prog.back().in[0];
+    p.fuse_b = prog.back().in[1];
+    prog.pop_back();
+    p.level_width[kIJ] -= p.slots[p.root].dim;  // the root was the last pair slot allocated
   }
   return p;
 }

@@ -29,9 +29,9 @@ inline namespace KERNOPS_ISA {  // one copy per instruction set: Note [ISA dispa
 //   sinks the work that feeds only one arm into a conditional block (or jump-threads constant
 //   arms), and with the default -ftrapping-math a loop containing conditionally executed FP
 //   operations is not if-converted, hence not vectorized ("control flow in loop").  Conditions
-//   are instead read off the sign bit of an FP difference (sign_mask below) and applied as
-//   and/andnot/or bit blends; plain SSE2 can vectorize all of it (it cannot widen a double
-//   comparison into a 64-bit integer mask, so `-(uint64_t)(x > c)` would not work there).
+//   are instead read off the sign bit of an FP or integer difference (sign_mask below) and
+//   applied as and/andnot/or bit blends; plain SSE2 can vectorize all of it (it cannot widen a
+//   double comparison into a 64-bit integer mask, so `-(uint64_t)(x > c)` would not work there).
 // * No float<->int64 conversions (packed cvt needs AVX-512): integers are obtained with the
 //   "magic number" trick, i.e. adding 1.5*2^52 (1.5*2^23 for float) rounds to an integer and
 //   leaves it in the low mantissa bits, and vice versa for turning exponent bits into a double.
@@ -165,13 +165,13 @@ KERNOPS_VMATH_INLINE float exp(float x) noexcept {
 // keeps the large term f exact.  The minimax coefficients of R are the published ones of
 // fdlibm e_log.c (Lg1..Lg7, |error| < 2^-58.45) and, for float, FreeBSD msun e_logf.c
 // (Lg1..Lg4, |error| < 2^-34.24).  Subnormal inputs are first scaled by 2^54 (2^25).
-// Special values are patched with bit blends at the end.
+// Special values are fixed up at the end (an add that is a no-op for finite x, an or, a blend).
 KERNOPS_VMATH_INLINE double log(double x) noexcept {
   using namespace detail;
   const std::uint64_t bx = bits(x);
   // x < 2^-1022: subnormal (also set for zero/negatives, whose result is replaced below).
   const std::uint64_t tiny = sign_mask(x - 0x1p-1022);
-  const double xs = x * from_bits((bits(0x1p54) & tiny) | (bits(1.0) & ~tiny));
+  const double xs = x * from_bits(bits(1.0) + (tiny & (std::uint64_t{54} << 52)));  // 2^54 or 1
   const double kadj = from_bits(bits(-54.0) & tiny);
 
   // Adding (1.0 - sqrt(0.5)) in bit space carries into the exponent exactly when the
@@ -196,14 +196,13 @@ KERNOPS_VMATH_INLINE double log(double x) noexcept {
   const double h = 0.5 * f * f;
   double y = k * kLn2HiD - ((h - (s * (h + R) + k * kLn2LoD)) - f);
 
-  // Special values.  x - x is +0 for finite x and NaN for NaN (and +-inf, fixed next).
-  y += x - x;
-  const double ax = from_bits(bx & ~kSignD);
-  const std::uint64_t is_inf = sign_mask(std::numeric_limits<double>::max() - ax);
-  const std::uint64_t is_zero = sign_mask(ax - std::numeric_limits<double>::denorm_min());
-  const std::uint64_t is_neg = std::uint64_t(0) - (bx >> 63);  // includes -0, -inf, -NaN
-  y = blend(is_inf, std::numeric_limits<double>::infinity(), y);
-  y = blend(is_neg, std::numeric_limits<double>::quiet_NaN(), y);
+  // Special values.  x * 2^-1100 is +inf for x = +inf, NaN for NaN, and for finite positive x
+  // it is below half an ulp of log(x) (it underflows to 0 for x < 2^25 and is < 2^-75 anyway),
+  // so adding it fixes those two cases and leaves every other result unchanged.
+  y += (x * 0x1p-600) * 0x1p-500;
+  const std::uint64_t is_neg = std::uint64_t(0) - (bx >> 63);  // x < 0, -0, -inf, -NaN
+  const std::uint64_t is_zero = std::uint64_t(0) - (((bx & ~kSignD) - 1) >> 63);  // x == +-0
+  y = from_bits(bits(y) | is_neg);  // all-ones: a quiet NaN
   y = blend(is_zero, -std::numeric_limits<double>::infinity(), y);
   return y;
 }
@@ -212,7 +211,7 @@ KERNOPS_VMATH_INLINE float log(float x) noexcept {
   using namespace detail;
   const std::uint32_t bx = bits(x);
   const std::uint32_t tiny = sign_mask(x - 0x1p-126f);
-  const float xs = x * from_bits((bits(0x1p25f) & tiny) | (bits(1.0f) & ~tiny));
+  const float xs = x * from_bits(bits(1.0f) + (tiny & (std::uint32_t{25} << 23)));  // 2^25 or 1
   const float kadj = from_bits(bits(-25.0f) & tiny);
 
   constexpr std::uint32_t kSqrtHalfBits = 0x3f3504f3u;  // sqrt(0.5)
@@ -230,13 +229,10 @@ KERNOPS_VMATH_INLINE float log(float x) noexcept {
   const float h = 0.5f * f * f;
   float y = k * kLn2HiF - ((h - (s * (h + R) + k * kLn2LoF)) - f);
 
-  y += x - x;
-  const float ax = from_bits(bx & ~kSignF);
-  const std::uint32_t is_inf = sign_mask(std::numeric_limits<float>::max() - ax);
-  const std::uint32_t is_zero = sign_mask(ax - std::numeric_limits<float>::denorm_min());
+  y += (x * 0x1p-100f) * 0x1p-60f;  // as for double: +inf -> +inf, NaN -> NaN, else no-op
   const std::uint32_t is_neg = std::uint32_t(0) - (bx >> 31);
-  y = blend(is_inf, std::numeric_limits<float>::infinity(), y);
-  y = blend(is_neg, std::numeric_limits<float>::quiet_NaN(), y);
+  const std::uint32_t is_zero = std::uint32_t(0) - (((bx & ~kSignF) - 1) >> 31);
+  y = from_bits(bits(y) | is_neg);
   y = blend(is_zero, -std::numeric_limits<float>::infinity(), y);
   return y;
 }

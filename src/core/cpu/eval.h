@@ -142,10 +142,19 @@ void eval_instr(const Instr& ins, const OutSpan<T>& o, const Span<T>* in, int n,
       T* po = o.comp(0);
       fill(po, n, T(0));
       for (int k = 0; k < in[0].dim; ++k) {
-        const T* px = contiguous(in[0], k, n, s.a);
-        const T* py = contiguous(in[1], k, n, s.b);
-        KERNOPS_SIMD
-        for (int b = 0; b < n; ++b) po[b] += px[b] * py[b];
+        if (in[0].bc != in[1].bc) {  // one side constant over the run: no scratch copy
+          const Span<T>& c = in[0].bc ? in[0] : in[1];
+          const Span<T>& v = in[0].bc ? in[1] : in[0];
+          const T vc = *c.comp(k);
+          const T* pv = v.comp(k);
+          KERNOPS_SIMD
+          for (int b = 0; b < n; ++b) po[b] += vc * pv[b];
+        } else {
+          const T* px = contiguous(in[0], k, n, s.a);
+          const T* py = contiguous(in[1], k, n, s.b);
+          KERNOPS_SIMD
+          for (int b = 0; b < n; ++b) po[b] += px[b] * py[b];
+        }
       }
       return;
     }

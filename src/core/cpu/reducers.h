@@ -241,10 +241,21 @@ struct KMinReducer : Reducer<T> {
     for (int k = 0; k < dim; ++k) {
       const T* pf = contiguous(f, k, n, s.a);
       double* lst = st + 2 * K * k;
-      for (int b = 0; b < n; ++b) {
-        const double v = pf[b];
-        if (v < lst[2 * (K - 1)] || lst[2 * (K - 1) + 1] < 0) {
-          if (v == v) insert(lst, v, static_cast<double>(j0 + b));
+      // Once the list is full, most values are above its largest entry: test chunks of
+      // 16 against it with a vectorised min and skip those that cannot enter.
+      for (int c0 = 0; c0 < n; c0 += 16) {
+        const int c1 = c0 + 16 < n ? c0 + 16 : n;
+        if (lst[2 * (K - 1) + 1] >= 0) {
+          T m = T(INFINITY);
+          KERNOPS_SIMD_REDUCE(min, m)
+          for (int b = c0; b < c1; ++b) m = pf[b] < m ? pf[b] : m;
+          if (!(static_cast<double>(m) < lst[2 * (K - 1)])) continue;
+        }
+        for (int b = c0; b < c1; ++b) {
+          const double v = pf[b];
+          if (v < lst[2 * (K - 1)] || lst[2 * (K - 1) + 1] < 0) {
+            if (v == v) insert(lst, v, static_cast<double>(j0 + b));
+          }
         }
       }
     }
