@@ -169,11 +169,20 @@ verb_reduce <- function(x, red, index, dtype, call, verb, index_missing, k = NUL
 
 # Builds the reduction formula; computes it (data), or returns it (a `~` formula).
 lazy_reduce <- function(x, red, index, dtype, call, verb, k = NULL, extra = NULL, extra_name = NULL) {
+  r <- lazy_reduction_formula(x, red, index, call, verb, k, extra, extra_name)
+  dtype <- match_choice(dtype, c("float64", "float32"), "dtype", call)
+  if (isTRUE(r$node$symbolic))
+    return(structure(list(f = r$f, leaves = r$node$leaves), class = "kernops_lazy_reduction"))
+  check_reduction_rows(r$node, index, verb, call)
+  lazy_run(r$f, r$node$leaves, dtype, call)
+}
+
+# The reduction formula Red(F[,K],axis[,extra]) (with tokens) and the node of its variables.
+lazy_reduction_formula <- function(x, red, index, call, verb, k = NULL, extra = NULL, extra_name = NULL) {
   if (!is.character(index) || length(index) != 1 || !(index %in% c("i", "j")))
     abort_kernops(c("`index` must be \"i\" or \"j\", the index to reduce over:",
                     "\"j\" gives one row per i (KeOps axis 0), \"i\" one row per j (axis 1)."),
                   "kernops_error_input", call = call)
-  dtype <- match_choice(dtype, c("float64", "float32"), "dtype", call)
   axis <- if (index == "j") 0L else 1L
   kpart <- ""
   if (!is.null(k)) {
@@ -192,10 +201,11 @@ lazy_reduce <- function(x, red, index, dtype, call, verb, k = NULL, extra = NULL
     epart <- paste0(",", e$f)
   }
   f <- paste0(red, "(", x$f, kpart, ",", axis, epart, ")")
-  node <- lazy_node(args, f, 4L, x$dim, call)
-  if (isTRUE(node$symbolic))
-    return(structure(list(f = f, leaves = node$leaves), class = "kernops_lazy_reduction"))
+  list(f = f, node = lazy_node(args, f, 4L, x$dim, call))
+}
 
+# Errors for a reduction over an index the formula does not have, or towards one it lacks.
+check_reduction_rows <- function(node, index, verb, call) {
   other <- if (index == "j") "i" else "j"
   if (is.na(if (index == "j") node$nj else node$ni))
     abort_kernops(c(sprintf("%s(index = \"%s\") reduces over %s, but the formula has no %s() variable: there is nothing to reduce over.",
@@ -207,7 +217,103 @@ lazy_reduce <- function(x, red, index, dtype, call, verb, k = NULL, extra = NULL
     abort_kernops(sprintf("%s(index = \"%s\") gives one row per %s point, but the formula has no %s() variable: the number of rows is unknown.",
                           verb, index, other, kind_fn[[other]]),
                   "kernops_error_dimension", call = call)
-  lazy_run(f, node$leaves, dtype, call)
+}
+
+#' Gradients of LazyTensor reductions
+#'
+#' `reduction_grad()` differentiates a reduction of a LazyTensor with respect to some of
+#' its variables, with [kernel_grad()]: it returns the gradient of
+#' \eqn{\langle e, \mathrm{red}(F) \rangle} (with \eqn{e} = `direction`, by default all
+#' ones, i.e. the gradient of the sum of all the entries of the result) with respect to each
+#' variable in `wrt`. The reduction is one of those [kernel_grad()] can differentiate:
+#' `"sum"`, `"logsumexp"` (with an optional `weight`) and `"sumsoftmaxweight"` (with `v`).
+#'
+#' For a variable on the side of the result (e.g. a `Vi()` with `index = "j"`) the
+#' gradient has one row per result row; on the reduced side, one row per reduced point;
+#' for a `Pm()` parameter it is a vector. The compiled gradient is cached with the
+#' reduction, so calling `reduction_grad()` in a loop with new data of the same structure
+#' compiles once.
+#'
+#' [grad()] is the symbolic counterpart, inside a formula: `sum(grad(F, x_i), index = "j")`
+#' equals `reduction_grad(F, x_i, index = "j")`.
+#'
+#' @param x A LazyTensor: the formula F.
+#' @param wrt A variable of `x` (a LazyTensor made by `Vi()`, `Vj()` or `Pm()`), or a list
+#'   of them (named or not).
+#' @param index `"j"` or `"i"`, the index reduced over, as in [lazy_reductions].
+#' @param reduction `"sum"`, `"logsumexp"` or `"sumsoftmaxweight"`.
+#' @param direction `NULL` (all ones) or a matrix shaped like the result of the reduction.
+#' @param weight,v The weight of `"logsumexp"`, the values of `"sumsoftmaxweight"`.
+#' @param dtype `"float64"` (default) or `"float32"`.
+#' @return The gradient (a matrix, or a vector for a parameter); for several variables in
+#'   `wrt`, a list of them, with the names of `wrt` or else the variables' names.
+#' @seealso [grad()], [kernel_grad()], [lazy_reductions]
+#' @export
+#' @examples
+#' x <- matrix(rnorm(40), 20, 2)
+#' y <- matrix(rnorm(60), 30, 2)
+#' x_i <- Vi(x)
+#' # gradient of sum_i log sum_j exp(-|x_i - y_j|^2) with respect to the x_i
+#' g <- reduction_grad(-sqdist(x_i, Vj(y)), x_i, index = "j", reduction = "logsumexp")
+#' dim(g)
+#' # the gradient of a sum reduction is the reduction of the symbolic gradient
+#' K <- exp(-sqdist(x_i, Vj(y)))
+#' all.equal(reduction_grad(K, x_i, index = "j"), sum(grad(K, x_i), index = "j"))
+reduction_grad <- function(x, wrt, index, reduction = c("sum", "logsumexp", "sumsoftmaxweight"),
+                           direction = NULL, weight = NULL, v = NULL, dtype = "float64") {
+  call <- sys.call()
+  x <- check_lazy(x, "reduction_grad")
+  if (missing(index)) abort_kernops(missing_index_msg("reduction_grad"), "kernops_error_input", call = call)
+  reduction <- match_choice(reduction, c("sum", "logsumexp", "sumsoftmaxweight"), "reduction", call)
+  dtype <- match_choice(dtype, c("float64", "float32"), "dtype", call)
+  red <- c(sum = "Sum_Reduction", logsumexp = "LogSumExp_Reduction",
+           sumsoftmaxweight = "SumSoftMaxWeight_Reduction")[[reduction]]
+  if (reduction == "sumsoftmaxweight" && is.null(v))
+    abort_kernops("reduction_grad(): \"sumsoftmaxweight\" needs `v`.", "kernops_error_input", call = call)
+  extra <- if (reduction == "logsumexp") weight else if (reduction == "sumsoftmaxweight") v
+  r <- lazy_reduction_formula(x, red, index, call, "reduction_grad", extra = extra,
+                              extra_name = if (reduction == "logsumexp") "weight" else "v")
+  if (isTRUE(r$node$symbolic))
+    abort_kernops("reduction_grad() computes: it cannot be used inside a formula given to kernel_op().",
+                  "kernops_error_input", call = call)
+  check_reduction_rows(r$node, index, "reduction_grad", call)
+  single <- inherits(wrt, "kernops_lazy")
+  wrts <- if (single) list(wrt) else wrt
+  if (!is.list(wrts) || length(wrts) == 0 ||
+      !all(vapply(wrts, function(w) inherits(w, "kernops_lazy") && isTRUE(w$leaf), logical(1))))
+    abort_kernops("`wrt` must be a variable (a LazyTensor made by Vi(), Vj() or Pm()) or a list of them.",
+                  "kernops_error_input", call = call)
+  toks <- vapply(wrts, function(w) w$f, "")
+  fin <- lazy_finalize(r$f, r$node$leaves)
+  labels <- stats::setNames(fin$labels, fin$tokens)
+  missing_tok <- !(toks %in% names(labels))
+  if (any(missing_tok))
+    abort_kernops("reduction_grad(): a variable in `wrt` does not appear in the formula.",
+                  "kernops_error_input", call = call)
+  wrt_labels <- unname(labels[toks])
+  entry <- lazy_entry(fin, dtype, call)
+  state <- environment(entry$op)$.kernops_state
+  dir_name <- unique_name("direction", fin$labels)
+  gkey <- paste(c(dir_name, wrt_labels), collapse = "\r")
+  gop <- entry$grads[[gkey]]
+  if (is.null(gop)) {
+    gop <- with_call(kernel_grad(entry$op, unique(wrt_labels), direction = dir_name), call)
+    assign(gkey, gop, envir = entry$grads)
+  }
+  rows <- if (index == "j") r$node$ni else r$node$nj
+  if (is.null(direction)) {
+    direction <- matrix(1, rows, state$out_dim)
+  } else if (!is.numeric(direction) || NROW(direction) != rows || NCOL(direction) != state$out_dim) {
+    abort_kernops(sprintf("`direction` must be a numeric %d x %d matrix, shaped like the result of the reduction.",
+                          rows, state$out_dim), "kernops_error_dimension", call = call)
+  }
+  args <- c(stats::setNames(fin$data, fin$labels), stats::setNames(list(direction), dir_name))
+  res <- with_call(do.call(gop, args), call)
+  if (length(unique(wrt_labels)) == 1) res <- stats::setNames(list(res), wrt_labels[1])
+  out <- unname(res[wrt_labels])
+  if (single) return(out[[1]])
+  names(out) <- if (!is.null(names(wrt)) && all(nzchar(names(wrt)))) names(wrt) else wrt_labels
+  out
 }
 
 # ---- compiling through the cache, and running --------------------------------------
@@ -237,43 +343,58 @@ lazy_cache_capacity <- function() {
 # Declarations, the formula with variable names, and the data, for a reduction formula
 # with tokens: variables are numbered in order of first appearance.
 lazy_finalize <- function(f, leaves) {
-  m <- gregexpr("@[0-9]+@", f)
-  toks <- regmatches(f, m)[[1]]
-  ids <- unique(toks)
+  sp <- split_tokens(f)
+  ids <- unique(sp$toks)
   lv <- leaves[ids]
   labels <- leaf_labels(lv)
-  regmatches(f, m) <- list(unname(labels[toks]))
-  cats <- vapply(lv, function(l) l$cat, "")
-  dims <- vapply(lv, function(l) l$dim, 1L)
-  decls <- paste0(labels, " = ", kind_fn[cats], "(", seq_along(ids) - 1L, ",", dims, ")")
-  list(formula = f, decls = decls, labels = unname(labels), data = lapply(lv, function(l) l$data))
+  sp$parts[sp$idx] <- labels[sp$toks]
+  n <- length(lv)
+  kinds <- character(n)
+  dims <- integer(n)
+  data <- vector("list", n)
+  for (k in seq_len(n)) {
+    l <- lv[[k]]
+    kinds[k] <- kind_fn[[l$cat]]
+    dims[k] <- l$dim
+    if (!is.null(l$data)) data[[k]] <- l$data
+  }
+  decls <- paste0(labels, " = ", kinds, "(", seq_len(n) - 1L, ",", dims, ")")
+  list(formula = paste(sp$parts, collapse = ""), decls = decls, labels = unname(labels), tokens = ids,
+       data = data)
 }
 
 lazy_run <- function(f, leaves, dtype, call) {
   fin <- lazy_finalize(f, leaves)
-  key <- paste(c(dtype, fin$formula, fin$decls), collapse = "\n")
-  entry <- get0(key, envir = lazy_cache$ops, inherits = FALSE)
-  if (is.null(entry)) {
-    lazy_cache$misses <- lazy_cache$misses + 1
-    op <- with_call(kernel_op(fin$formula, fin$decls, dtype = dtype), call)
-    argcall <- as.call(c(list(as.name(".kernops_op")),
-                         stats::setNames(lapply(fin$labels, as.name), fin$labels)))
-    entry <- list(op = op, call = argcall)
-    cap <- lazy_cache_capacity()
-    if (cap > 0) {
-      while (length(lazy_cache$keys) >= cap) {
-        rm(list = lazy_cache$keys[1], envir = lazy_cache$ops)
-        lazy_cache$keys <- lazy_cache$keys[-1]
-      }
-      assign(key, entry, envir = lazy_cache$ops)
-      lazy_cache$keys <- c(lazy_cache$keys, key)
-    }
-  } else {
-    lazy_cache$hits <- lazy_cache$hits + 1
-  }
+  entry <- lazy_entry(fin, dtype, call)
   env <- list2env(stats::setNames(fin$data, fin$labels), parent = emptyenv())
   env$.kernops_op <- entry$op
   with_call(eval(entry$call, env), call)
+}
+
+# The cache entry for a finalized formula: the compiled kernel_op(), the call that passes
+# the data to it, and an environment for its compiled gradients (reduction_grad()).
+lazy_entry <- function(fin, dtype, call) {
+  key <- paste(c(dtype, fin$formula, fin$decls), collapse = "\n")
+  cap <- lazy_cache_capacity()  # 0 disables the cache
+  entry <- if (cap > 0) get0(key, envir = lazy_cache$ops, inherits = FALSE)
+  if (!is.null(entry)) {
+    lazy_cache$hits <- lazy_cache$hits + 1
+    return(entry)
+  }
+  lazy_cache$misses <- lazy_cache$misses + 1
+  op <- with_call(kernel_op(fin$formula, fin$decls, dtype = dtype), call)
+  argcall <- as.call(c(list(as.name(".kernops_op")),
+                       stats::setNames(lapply(fin$labels, as.name), fin$labels)))
+  entry <- list(op = op, call = argcall, grads = new.env(parent = emptyenv()))
+  if (cap > 0) {
+    while (length(lazy_cache$keys) >= cap) {
+      rm(list = lazy_cache$keys[1], envir = lazy_cache$ops)
+      lazy_cache$keys <- lazy_cache$keys[-1]
+    }
+    assign(key, entry, envir = lazy_cache$ops)
+    lazy_cache$keys <- c(lazy_cache$keys, key)
+  }
+  entry
 }
 
 # Reports kernops errors raised below as coming from `call` (the user's reduction).

@@ -17,13 +17,16 @@
 #            FALSE for data, NA for pure constants;
 #   logical  TRUE for the 0/1 result of a comparison; `test` and `neg` then record it as
 #            "test >= 0" (neg = FALSE) or "test < 0" (neg = TRUE) so that if_else() can use
-#            IfElse(test, a, b) directly.
+#            IfElse(test, a, b) directly;
+#   leaf     TRUE for a variable itself (what grad() differentiates with respect to).
+# `logical`, `test`, `neg` and `leaf` are absent (NULL) unless set: read them with isTRUE().
 # At reduction time the tokens are numbered in order of first appearance and named, so
 # the same structure built again with new data gives the same formula string: the key of
 # the plan cache (see lazy_reduce.R).
 
 lazy_state <- new.env(parent = emptyenv())
 lazy_state$counter <- 0L
+lazy_state$names <- new.env(hash = TRUE, parent = emptyenv())
 
 # KeOps names the parser reserves: never used as variable names.
 lazy_reserved <- c(
@@ -73,7 +76,7 @@ lazy_reserved <- c(
 #'   condition of [if_else()]. `!`, `&` and `|` combine such conditions (`|` between two
 #'   conditions is a logical OR; between two numeric LazyTensors it is the scalar
 #'   product).
-#' * Gradients: [grad()].
+#' * Gradients: [grad()] inside a formula, [reduction_grad()] of a reduction.
 #'
 #' @section Numbers and vectors:
 #' A plain number mixed with a LazyTensor is a constant of the formula when it is a whole
@@ -99,7 +102,7 @@ lazy_reserved <- c(
 #' Each reduction builds the KeOps formula and its declarations, and compiles them with
 #' [kernel_op()] only the first time that (formula, declarations, dtype) is seen: the
 #' compiled operation is kept in a cache of at most `getOption("kernops.lazy_cache_size",
-#' 256)` formulas (the oldest is dropped first). Variables are named after the R symbol
+#' 256)` formulas (the oldest is dropped first; 0 turns the cache off). Variables are named after the R symbol
 #' passed to `Vi()`/`Vj()`/`Pm()` (or `name`), otherwise `v1, v2, ...` (`p1, p2, ...`
 #' for numbers turned into parameters), so rebuilding the same expression with new data,
 #' as in an optimisation loop, reuses the compiled plan.
@@ -166,9 +169,11 @@ new_token <- function() {
 kind_fn <- c(i = "Vi", j = "Vj", p = "Pm")
 
 new_data_leaf <- function(x, cat, name, call) {
+  if (cat != "p" && is.double(x) && is.matrix(x) && !is.object(x) && nrow(x) > 0 && ncol(x) > 0)
+    return(leaf_lazy(cat, ncol(x), nrow(x), x, valid_name(name), auto = FALSE))  # the common case
   fn <- kind_fn[[cat]]
   if (inherits(x, "kernops_lazy"))
-    abort_kernops(sprintf("%s() wraps numeric data, but `x` is already a LazyTensor.", fn),
+    abort_kernops(sprintf("%s() wraps numeric data, but its argument is already a LazyTensor.", fn),
                   "kernops_error_input", call = call)
   if (is.data.frame(x)) {
     if (!all(vapply(x, is.numeric, logical(1))))
@@ -217,9 +222,12 @@ symbolic_leaf <- function(cat, dim, name) {
 
 leaf_lazy <- function(cat, dim, rows, data, name, auto, symbolic = FALSE) {
   tok <- new_token()
-  leaf <- list(token = tok, cat = cat, dim = as.integer(dim), rows = as.integer(rows),
+  dim <- as.integer(dim)
+  leaf <- list(token = tok, cat = cat, dim = dim, rows = as.integer(rows),
                data = data, name = name, auto = auto)
-  new_lazy(tok, 4L, dim, stats::setNames(list(leaf), tok),
+  leaves <- list(leaf)
+  names(leaves) <- tok
+  new_lazy(tok, 4L, dim, leaves,
            ni = if (cat == "i") as.integer(rows) else NA_integer_,
            nj = if (cat == "j") as.integer(rows) else NA_integer_,
            symbolic = symbolic, leaf = TRUE)
@@ -227,16 +235,27 @@ leaf_lazy <- function(cat, dim, rows, data, name, auto, symbolic = FALSE) {
 
 valid_name <- function(name) {
   if (is.null(name) || length(name) != 1 || is.na(name)) return(NULL)
-  if (!grepl("^[A-Za-z][A-Za-z0-9_.]*$", name) || name %in% lazy_reserved ||
-      grepl("_Reduction$", name)) return(NULL)
-  name
+  ok <- lazy_state$names[[name]]  # memoised: this runs for every Vi()/Vj()/Pm()
+  if (is.null(ok)) {
+    ok <- grepl("^[A-Za-z][A-Za-z0-9_.]*$", name) && !(name %in% lazy_reserved) &&
+      !grepl("_Reduction$", name)
+    if (length(lazy_state$names) < 10000) assign(name, ok, envir = lazy_state$names)
+  }
+  if (ok) name else NULL
 }
 
 new_lazy <- function(f, prec, dim, leaves, ni = NA_integer_, nj = NA_integer_, symbolic = NA,
                      logical = FALSE, test = NULL, neg = FALSE, leaf = FALSE) {
-  structure(list(f = f, prec = prec, dim = as.integer(dim), leaves = leaves, ni = ni, nj = nj,
-                 symbolic = symbolic, logical = logical, test = test, neg = neg, leaf = leaf),
-            class = "kernops_lazy")
+  x <- list(f = f, prec = prec, dim = dim, leaves = leaves, ni = ni, nj = nj, symbolic = symbolic)
+  # rarely set fields are left out (NULL) otherwise: this runs for every operation
+  if (logical) {
+    x$logical <- TRUE
+    x$test <- test
+    x$neg <- neg
+  }
+  if (leaf) x$leaf <- TRUE
+  class(x) <- "kernops_lazy"
+  x
 }
 
 # A number that is part of the formula's structure (always a constant).
@@ -257,6 +276,11 @@ lazy_const <- function(v) {
 # data (a non-whole number becomes a parameter) or a `~` formula (always a constant).
 as_lazy <- function(v, like = NULL, call = NULL) {
   if (inherits(v, "kernops_lazy")) return(v)
+  if (is.double(v) && length(v) == 1L && is.null(attributes(v)) && is.finite(v)) {
+    # the common case: a plain number
+    if ((v == round(v) && abs(v) <= 1e6) || isTRUE(.subset2(like, "symbolic"))) return(lazy_const(v))
+    return(leaf_lazy("p", 1L, 1L, v, NULL, auto = TRUE))
+  }
   if (inherits(v, "kernops_lazy_reduction"))
     abort_kernops("A reduction cannot be used inside a formula: reductions come last.",
                   "kernops_error_input", call = call)
@@ -288,30 +312,48 @@ as_lazy <- function(v, like = NULL, call = NULL) {
 
 # Parenthesises `x` unless its precedence is at least `need`; a right operand that starts
 # with a minus sign is always parenthesised (a-(-b), a*(-b)).
-par <- function(x, need) if (x$prec >= need) x$f else paste0("(", x$f, ")")
-par_right <- function(x, need) if (x$prec >= need && x$prec != 3L) x$f else paste0("(", x$f, ")")
+par <- function(x, need) {
+  p <- .subset2(x, "prec")
+  if (p >= need) .subset2(x, "f") else paste0("(", .subset2(x, "f"), ")")
+}
+par_right <- function(x, need) {
+  p <- .subset2(x, "prec")
+  if (p >= need && p != 3L) .subset2(x, "f") else paste0("(", .subset2(x, "f"), ")")
+}
 
 # A new node over the LazyTensors `args`: merges their variables and checks row counts.
+# (This runs for every operation: fields are read with .subset2(), which skips the S3
+# dispatch that `$` tries on a classed object.)
 lazy_node <- function(args, f, prec, dim, call = NULL, logical = FALSE, test = NULL, neg = FALSE) {
-  a <- args[[1]]
-  leaves <- a$leaves
-  ni <- a$ni
-  nj <- a$nj
-  sym <- a$symbolic
-  for (b in args[-1]) {
-    if (length(b$leaves)) {
-      new <- b$leaves[!(names(b$leaves) %in% names(leaves))]
-      if (length(new)) leaves <- c(leaves, new)
+  a <- .subset2(args, 1L)
+  leaves <- .subset2(a, "leaves")
+  ni <- .subset2(a, "ni")
+  nj <- .subset2(a, "nj")
+  sym <- .subset2(a, "symbolic")
+  n <- length(args)
+  if (n > 1L) for (k in 2:n) {
+    b <- .subset2(args, k)
+    bl <- .subset2(b, "leaves")
+    if (length(bl)) {
+      if (!length(leaves)) {
+        leaves <- bl
+      } else {
+        new <- !(names(bl) %in% names(leaves))
+        if (any(new)) leaves <- c(leaves, bl[new])
+      }
     }
-    if (!is.na(b$ni)) {
-      if (is.na(ni)) ni <- b$ni else if (ni != b$ni) row_mismatch("i", leaves, call)
+    bi <- .subset2(b, "ni")
+    if (!is.na(bi)) {
+      if (is.na(ni)) ni <- bi else if (ni != bi) row_mismatch("i", leaves, call)
     }
-    if (!is.na(b$nj)) {
-      if (is.na(nj)) nj <- b$nj else if (nj != b$nj) row_mismatch("j", leaves, call)
+    bj <- .subset2(b, "nj")
+    if (!is.na(bj)) {
+      if (is.na(nj)) nj <- bj else if (nj != bj) row_mismatch("j", leaves, call)
     }
-    if (!is.na(b$symbolic)) {
-      if (is.na(sym)) sym <- b$symbolic
-      else if (sym != b$symbolic)
+    bs <- .subset2(b, "symbolic")
+    if (!is.na(bs)) {
+      if (is.na(sym)) sym <- bs
+      else if (sym != bs)
         abort_kernops(c("A formula given to kernel_op() cannot contain data (Vi(), Vj() or Pm() of a matrix):",
                         "use the declared variables and pass the data when calling the operation."),
                       "kernops_error_input", call = call)
@@ -348,9 +390,16 @@ bcast_dim <- function(dims, what, call) {
 
 # Function-call node Name(args..., params...) for an elementwise op.
 lazy_call <- function(name, args, call = NULL, params = NULL, dim = NULL, what = name) {
-  if (is.null(dim)) dim <- bcast_dim(vapply(args, function(a) a$dim, integer(1)), what, call)
-  inner <- paste(c(vapply(args, function(a) a$f, ""), params), collapse = ",")
-  lazy_node(args, paste0(name, "(", inner, ")"), 4L, dim, call)
+  n <- length(args)
+  fs <- character(n)
+  dims <- integer(n)
+  for (k in seq_len(n)) {
+    a <- .subset2(args, k)
+    fs[k] <- .subset2(a, "f")
+    dims[k] <- .subset2(a, "dim")
+  }
+  if (is.null(dim)) dim <- bcast_dim(dims, what, call)
+  lazy_node(args, paste0(name, "(", paste(c(fs, params), collapse = ","), ")"), 4L, dim, call)
 }
 
 # Numeric value of a logical (0/1) LazyTensor's mask: Step(t) or 1-Step(t).
@@ -367,7 +416,7 @@ lazy_logical <- function(args, test, neg, dim, call) {
 # A LazyTensor as a condition: comparisons keep their test, other values are TRUE where
 # they are non-zero (x != 0 is the test -Abs(x) < 0).
 as_condition <- function(x, call) {
-  if (x$logical) return(x)
+  if (isTRUE(x$logical)) return(x)
   lazy_logical(list(x), paste0("-Abs(", x$f, ")"), TRUE, x$dim, call)
 }
 
@@ -384,7 +433,8 @@ op_call <- function(generic, sc) {
 #' @param e1,e2 Operands: LazyTensors, numbers or numeric vectors.
 #' @export
 Ops.kernops_lazy <- function(e1, e2) {
-  call <- op_call(.Generic, sys.call())
+  sc <- sys.call()
+  delayedAssign("call", op_call(.Generic, sc))  # built only for an error message
   if (nargs() == 1L) {
     return(switch(.Generic,
       "+" = e1,
@@ -413,10 +463,10 @@ Ops.kernops_lazy <- function(e1, e2) {
                 bcast_dim(c(a$dim, b$dim), what, call), call, logical = TRUE)
     },
     "|" = {
-      if (a$logical && b$logical) {
+      if (isTRUE(a$logical) && isTRUE(b$logical)) {
         lazy_node(list(a, b), paste0("Max(", a$f, ",", b$f, ")"), 4L,
                   bcast_dim(c(a$dim, b$dim), what, call), call, logical = TRUE)
-      } else if (!a$logical && !b$logical) {
+      } else if (!isTRUE(a$logical) && !isTRUE(b$logical)) {
         scalprod(a, b)
       } else {
         abort_kernops(c("`|` between a condition and a number is ambiguous for LazyTensors:",
@@ -457,7 +507,7 @@ lazy_compare <- function(a, b, g, call) {
 
 lazy_not <- function(x, call) {
   cond <- as_condition(x, call)
-  if (!is.null(cond$test)) return(lazy_logical(list(cond), cond$test, !cond$neg, cond$dim, call))
+  if (!is.null(cond$test)) return(lazy_logical(list(cond), cond$test, !isTRUE(cond$neg), cond$dim, call))
   lazy_node(list(cond), paste0("1-", par_right(cond, 2L)), 1L, cond$dim, call, logical = TRUE)
 }
 
@@ -724,7 +774,7 @@ if_else <- function(condition, true, false) {
     # a combination of conditions: a 0/1 mask, TRUE where non-zero
     cond <- lazy_logical(list(cond), paste0("-Abs(", cond$f, ")"), TRUE, cond$dim, call)
   }
-  yes_no <- if (cond$neg) list(b, a) else list(a, b)
+  yes_no <- if (isTRUE(cond$neg)) list(b, a) else list(a, b)
   inner <- paste0("IfElse(", cond$test, ",", yes_no[[1]]$f, ",", yes_no[[2]]$f, ")")
   lazy_node(list(cond, a, b), inner, 4L, dim, call)
 }
@@ -820,7 +870,8 @@ matern52_kernel <- function(x, y, sigma = 1) radial_kernel("Matern52Kernel", x, 
 #' @param e The direction, of the dimension of `f`: a LazyTensor, a number or a vector.
 #'   May be left out when `f` has dimension 1 (then `e = 1`).
 #' @return A LazyTensor of the dimension of `wrt`.
-#' @seealso [lazytensor]
+#' @seealso [reduction_grad()] to differentiate a whole reduction (also LogSumExp and
+#'   SumSoftMaxWeight) with [kernel_grad()]; [lazytensor]
 #' @export
 #' @examples
 #' x <- matrix(runif(20), 10, 2)
@@ -885,19 +936,24 @@ leaf_labels <- function(leaves) {
   stats::setNames(nm, names(leaves))
 }
 
+# Splits a formula at its variable tokens "@<id>@" ("@" appears nowhere else): the even
+# pieces are the ids. Faster than regular expressions, which matters per call.
+split_tokens <- function(f) {
+  parts <- strsplit(f, "@", fixed = TRUE)[[1]]
+  idx <- if (length(parts) >= 2L) seq.int(2L, length(parts), by = 2L) else integer()
+  list(parts = parts, idx = idx, toks = paste0("@", parts[idx], "@"))
+}
+
 # Replaces the tokens of `f` by `labels` (named by token).
 name_tokens <- function(f, labels) {
-  m <- gregexpr("@[0-9]+@", f)
-  toks <- regmatches(f, m)[[1]]
-  if (length(toks)) regmatches(f, m) <- list(unname(labels[toks]))
-  f
+  sp <- split_tokens(f)
+  if (!length(sp$idx)) return(f)
+  sp$parts[sp$idx] <- labels[sp$toks]
+  paste(sp$parts, collapse = "")
 }
 
 # The leaves in order of first appearance in `f`.
-ordered_leaves <- function(f, leaves) {
-  toks <- unique(regmatches(f, gregexpr("@[0-9]+@", f))[[1]])
-  leaves[toks]
-}
+ordered_leaves <- function(f, leaves) leaves[unique(split_tokens(f)$toks)]
 
 #' @export
 as.character.kernops_lazy <- function(x, ...) {
@@ -916,7 +972,7 @@ print.kernops_lazy <- function(x, ...) {
   over <- c(if ("i" %in% cats) "i", if ("j" %in% cats) "j")
   cat(sprintf("<LazyTensor> dimension %d%s%s\n", x$dim,
               if (length(over)) paste0(", indexed by ", paste(over, collapse = " and ")) else "",
-              if (x$logical) " (a 0/1 condition)" else ""))
+              if (isTRUE(x$logical)) " (a 0/1 condition)" else ""))
   cat("  formula: ", name_tokens(x$f, labels), "\n", sep = "")
   if (length(lv)) {
     cat("  variables:\n")
