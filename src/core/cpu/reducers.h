@@ -242,9 +242,9 @@ struct KMinReducer : Reducer<T> {
       const T* pf = contiguous(f, k, n, s.a);
       double* lst = st + 2 * K * k;
       // Once the list is full, most values are above its largest entry: test chunks of
-      // 16 against it with a vectorised min and skip those that cannot enter.
-      for (int c0 = 0; c0 < n; c0 += 16) {
-        const int c1 = c0 + 16 < n ? c0 + 16 : n;
+      // 64 against it with a vectorised min and skip those that cannot enter.
+      for (int c0 = 0; c0 < n; c0 += 64) {
+        const int c1 = c0 + 64 < n ? c0 + 64 : n;
         if (lst[2 * (K - 1) + 1] >= 0) {
           T m = T(INFINITY);
           KERNOPS_SIMD_REDUCE(min, m)
