@@ -165,12 +165,13 @@ KERNOPS_VMATH_INLINE float exp(float x) noexcept {
 // keeps the large term f exact.  The minimax coefficients of R are the published ones of
 // fdlibm e_log.c (Lg1..Lg7, |error| < 2^-58.45) and, for float, FreeBSD msun e_logf.c
 // (Lg1..Lg4, |error| < 2^-34.24).  Subnormal inputs are first scaled by 2^54 (2^25).
-// Special values are fixed up at the end (an add that is a no-op for finite x, an or, a blend).
+// Special values are fixed up at the end with bit blends.
 KERNOPS_VMATH_INLINE double log(double x) noexcept {
   using namespace detail;
   const std::uint64_t bx = bits(x);
   // x < 2^-1022: subnormal (also set for zero/negatives, whose result is replaced below).
-  const std::uint64_t tiny = sign_mask(x - 0x1p-1022);
+  // Integer test: an FP difference could itself be subnormal, which costs a microcode assist.
+  const std::uint64_t tiny = std::uint64_t(0) - ((bx - (std::uint64_t{1} << 52)) >> 63);
   const double xs = x * from_bits(bits(1.0) + (tiny & (std::uint64_t{54} << 52)));  // 2^54 or 1
   const double kadj = from_bits(bits(-54.0) & tiny);
 
@@ -196,12 +197,14 @@ KERNOPS_VMATH_INLINE double log(double x) noexcept {
   const double h = 0.5 * f * f;
   double y = k * kLn2HiD - ((h - (s * (h + R) + k * kLn2LoD)) - f);
 
-  // Special values.  x * 2^-1100 is +inf for x = +inf, NaN for NaN, and for finite positive x
-  // it is below half an ulp of log(x) (it underflows to 0 for x < 2^25 and is < 2^-75 anyway),
-  // so adding it fixes those two cases and leaves every other result unchanged.
-  y += (x * 0x1p-600) * 0x1p-500;
-  const std::uint64_t is_neg = std::uint64_t(0) - (bx >> 63);  // x < 0, -0, -inf, -NaN
-  const std::uint64_t is_zero = std::uint64_t(0) - (((bx & ~kSignD) - 1) >> 63);  // x == +-0
+  // Special values, tested on the bits (no FP op that could produce a subnormal: on x86 those
+  // take a microcode assist of ~100 cycles).  Order matters: -inf/-NaN are non-finite and
+  // negative, -0 is negative and zero.
+  const std::uint64_t ax = bx & ~kSignD;
+  const std::uint64_t not_finite = std::uint64_t(0) - ((ax + (std::uint64_t{1} << 52)) >> 63);
+  const std::uint64_t is_zero = std::uint64_t(0) - ((ax - 1) >> 63);  // x == +-0
+  const std::uint64_t is_neg = std::uint64_t(0) - (bx >> 63);         // sign bit set
+  y = blend(not_finite, x, y);      // +inf -> +inf, NaN -> NaN
   y = from_bits(bits(y) | is_neg);  // all-ones: a quiet NaN
   y = blend(is_zero, -std::numeric_limits<double>::infinity(), y);
   return y;
@@ -210,7 +213,7 @@ KERNOPS_VMATH_INLINE double log(double x) noexcept {
 KERNOPS_VMATH_INLINE float log(float x) noexcept {
   using namespace detail;
   const std::uint32_t bx = bits(x);
-  const std::uint32_t tiny = sign_mask(x - 0x1p-126f);
+  const std::uint32_t tiny = std::uint32_t(0) - ((bx - (std::uint32_t{1} << 23)) >> 31);
   const float xs = x * from_bits(bits(1.0f) + (tiny & (std::uint32_t{25} << 23)));  // 2^25 or 1
   const float kadj = from_bits(bits(-25.0f) & tiny);
 
@@ -229,9 +232,11 @@ KERNOPS_VMATH_INLINE float log(float x) noexcept {
   const float h = 0.5f * f * f;
   float y = k * kLn2HiF - ((h - (s * (h + R) + k * kLn2LoF)) - f);
 
-  y += (x * 0x1p-100f) * 0x1p-60f;  // as for double: +inf -> +inf, NaN -> NaN, else no-op
+  const std::uint32_t ax = bx & ~kSignF;
+  const std::uint32_t not_finite = std::uint32_t(0) - ((ax + (std::uint32_t{1} << 23)) >> 31);
+  const std::uint32_t is_zero = std::uint32_t(0) - ((ax - 1) >> 31);
   const std::uint32_t is_neg = std::uint32_t(0) - (bx >> 31);
-  const std::uint32_t is_zero = std::uint32_t(0) - (((bx & ~kSignF) - 1) >> 31);
+  y = blend(not_finite, x, y);
   y = from_bits(bits(y) | is_neg);
   y = blend(is_zero, -std::numeric_limits<float>::infinity(), y);
   return y;
