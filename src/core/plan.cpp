@@ -60,14 +60,6 @@ class Builder {
   std::unordered_map<NodeP, int, NodeHash, NodeEq> ids_;
 };
 
-bool used_as_input(const Plan& p, int slot) {
-  for (const auto& prog : p.prog)
-    for (const auto& ins : prog)
-      for (int s : ins.in)
-        if (s == slot) return true;
-  return false;
-}
-
 int uses(const Plan& p, int slot) {
   int n = (p.root == slot) + (p.root2 == slot);
   for (const auto& prog : p.prog)
@@ -98,6 +90,53 @@ void fuse_sqdist(Plan& p) {
   prog = std::move(kept);
 }
 
+// Note [Sum parts]
+// Sum_Reduction(F) need not store F when its last operations are linear in the sum:
+//   Sum_j Concat(a, b) = Concat(Sum_j a, Sum_j b)   (gradients w.r.t. several variables)
+//   Sum_j a*b                                      (the kernel times the weights)
+// split_sum() peels such Concat and Mul instructions off the root, when nothing else reads
+// their results, and leaves a list of parts that the reducer folds directly into the
+// right output columns: the product and the concatenation are never written to memory.
+void split_sum(Plan& p) {
+  auto& prog = p.prog[kIJ];
+  std::vector<bool> dead(prog.size(), false);
+  auto live_users = [&](int slot) {
+    int n = 0;
+    for (int l = 0; l < 4; ++l)
+      for (size_t k = 0; k < p.prog[l].size(); ++k)
+        if (!(l == kIJ && dead[k]))
+          for (int s : p.prog[l][k].in) n += s == slot;
+    return n;
+  };
+  std::function<void(int, int)> split = [&](int slot, int offset) {
+    const int dim = p.slots[slot].dim;
+    auto it = std::find_if(prog.begin(), prog.end(), [&](const Instr& x) { return x.out == slot; });
+    const size_t k = static_cast<size_t>(it - prog.begin());
+    if (it != prog.end() && !dead[k] && live_users(slot) == 0) {
+      if (it->op == Op::Concat) {
+        dead[k] = true;
+        const int a = it->in[0], b = it->in[1];
+        split(a, offset);
+        split(b, offset + p.slots[a].dim);
+        return;
+      }
+      if (it->op == Op::Mul) {
+        dead[k] = true;
+        int a = it->in[0], b = it->in[1];
+        if (p.slots[a].dim > p.slots[b].dim) std::swap(a, b);  // the scalar factor first
+        p.parts.push_back({a, b, dim, offset});
+        return;
+      }
+    }
+    p.parts.push_back({slot, -1, dim, offset});
+  };
+  split(p.root, 0);
+  std::vector<Instr> kept;
+  for (size_t k = 0; k < prog.size(); ++k)
+    if (!dead[k]) kept.push_back(std::move(prog[k]));
+  prog = std::move(kept);
+}
+
 // Level of a node: the or of its variables' levels (constants are parameter-level).
 int node_level(const NodeP& n, std::unordered_map<const Node*, int>& memo) {
   auto it = memo.find(n.get());
@@ -111,10 +150,28 @@ int node_level(const NodeP& n, std::unordered_map<const Node*, int>& memo) {
   return l;
 }
 
+// (c*V)*s -> V*(c*s) when V is a vector and c (low-level) and s are scalars; else n.
+template <class Low>
+NodeP scale_scalar_first(const NodeP& n, const Low& low) {
+  for (int k = 0; k < 2; ++k) {
+    const NodeP& cv = n->args[k];
+    const NodeP& s = n->args[1 - k];
+    if (cv->op != Op::Mul || s->dim != 1) continue;
+    for (int q = 0; q < 2; ++q) {
+      const NodeP& c = cv->args[q];
+      const NodeP& v = cv->args[1 - q];
+      if (c->dim == 1 && low(c) && v->dim > 1) return mul(v, mul(c, s));
+    }
+  }
+  return n;
+}
+
 // Rewrites that move work from pair level to a lower level, where it is done once per
 // i, per j or per call instead of per pair:
 //   a / c   -> a * Inv(c)      (one division per call instead of one per pair)
 //   (-a) * c -> a * (-c),  -(a * c) -> a * (-c)   (the negation moves to c)
+//   (c * V) * s -> V * (c * s)  for a vector V and scalars c, s (one scalar product
+//                                instead of a vector one: gradients are full of these)
 // where a is pair-level and c is not. The printed formula is unchanged: only the plan
 // sees the rewritten tree.
 NodeP hoist(const NodeP& root) {
@@ -134,6 +191,7 @@ NodeP hoist(const NodeP& root) {
       if (low(x)) std::swap(x, c);
       if (!low(x) && low(c) && x->op == Op::Neg) out = mul(x->args[0], neg(c));
     }
+    if (out->op == Op::Mul && out->dim > 1) out = scale_scalar_first(out, low);
     if (out->op == Op::Neg && out->args[0]->op == Op::Mul) {
       NodeP x = out->args[0]->args[0], c = out->args[0]->args[1];
       if (low(x)) std::swap(x, c);
@@ -167,17 +225,10 @@ Plan make_plan(const Formula& formula) {
 
   fuse_sqdist(p);
 
-  // Sum_Reduction(a*b): fold the product into the sum instead of storing it, when the
-  // product is the last pair-level instruction and nothing else reads it.
-  auto& prog = p.prog[kIJ];
-  if (p.kind == RedKind::Sum && !prog.empty() && prog.back().out == p.root && prog.back().op == Op::Mul &&
-      !used_as_input(p, p.root)) {
-    p.fused_product = true;
-    p.fuse_a = prog.back().in[0];
-    p.fuse_b = prog.back().in[1];
-    prog.pop_back();
-    p.level_width[kIJ] -= p.slots[p.root].dim;  // the root was the last pair slot allocated
-  }
+  if (p.kind == RedKind::Sum)
+    split_sum(p);
+  else
+    p.parts.push_back({p.root, p.root2, p.f->dim, 0});
   return p;
 }
 

@@ -40,9 +40,16 @@ struct Plan {
   std::vector<Slot> slots;
   std::vector<Instr> prog[4];  // by Level: kP, kI, kJ, kIJ, each in dependency order
   int root = -1, root2 = -1;   // slots of F and of the second formula (weight / values)
-  // Sum of a product, reduced without storing the product: out += sum_j a_j * b_j.
-  bool fused_product = false;
-  int fuse_a = -1, fuse_b = -1;
+  // What the reducer reads, per part (Note [Sum parts] in plan.cpp). For a Sum, part k
+  // adds sum_j a (or sum_j a*b when b >= 0) to output columns [offset, offset + dim);
+  // other reductions have one part {root, root2}.
+  struct Part {
+    int a;
+    int b;
+    int dim;
+    int offset;
+  };
+  std::vector<Part> parts;
   std::int64_t level_width[4] = {0, 0, 0, 0};  // total dims stored per level (non-input slots)
   std::vector<int> arg_level;  // level of each argument after the axis swap (kI, kJ or kP)
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -33,9 +34,10 @@ struct Reducer {
   virtual ~Reducer() = default;
   int state_size = 0;
   virtual void init(double* st) const = 0;
-  // Folds n points j0..j0+n-1: f (and g, the second formula or the fused factor) are
-  // contiguous per component.
-  virtual void fold(double* st, const Span<T>& f, const Span<T>& g, int n, std::int64_t j0,
+  // Folds n points j0..j0+n-1. f[k], g[k] are the views of plan part k (Plan::parts):
+  // F and the second formula (weight / values) for most reductions, several parts for a
+  // Sum (Note [Sum parts]).
+  virtual void fold(double* st, const Span<T>* f, const Span<T>* g, int n, std::int64_t j0,
                     const Scratch<T>& s) const = 0;
   virtual void merge(double* st, const double* other) const = 0;
   virtual void finish(const double* st, const OutRow& out) const = 0;
@@ -43,19 +45,31 @@ struct Reducer {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// Sum_Reduction, and the fused Sum_Reduction(a*b) (g non-null: sum of f*g).
-// Each tile row is summed in T, then added to the double state: block-wise
-// accumulation keeps float32 sums accurate (Note [float32 sums]).
+// Sum_Reduction, folded part by part (Note [Sum parts]): part k adds sum_j a (or
+// sum_j a*b) into state columns [offset, offset + dim). Each tile row is summed in T, then
+// added to the double state: block-wise accumulation keeps float32 sums accurate.
 template <class T>
 struct SumReducer : Reducer<T> {
-  int dim;
-  bool product;
-  SumReducer(int d, bool prod) : dim(d), product(prod) { this->state_size = d; }
-  void init(double* st) const override {
-    for (int k = 0; k < dim; ++k) st[k] = 0;
+  std::vector<Plan::Part> parts;
+  explicit SumReducer(const std::vector<Plan::Part>& ps) : parts(ps) {
+    for (const auto& q : ps) this->state_size = std::max(this->state_size, q.offset + q.dim);
   }
-  void fold(double* st, const Span<T>& f, const Span<T>& g, int n, std::int64_t,
+  void init(double* st) const override {
+    for (int k = 0; k < this->state_size; ++k) st[k] = 0;
+  }
+  void fold(double* st, const Span<T>* f, const Span<T>* g, int n, std::int64_t,
             const Scratch<T>& s) const override {
+    for (size_t q = 0; q < parts.size(); ++q)
+      fold_part(st + parts[q].offset, f[q], g[q], parts[q].dim, parts[q].b >= 0, n, s);
+  }
+  void merge(double* st, const double* o) const override {
+    for (int k = 0; k < this->state_size; ++k) st[k] += o[k];
+  }
+  void finish(const double* st, const OutRow& out) const override {
+    for (int k = 0; k < this->state_size; ++k) out.val(k, st[k]);
+  }
+  static void fold_part(double* st, const Span<T>& f, const Span<T>& g, int dim, bool product, int n,
+                        const Scratch<T>& s) {
     // Components go four at a time: four independent accumulators hide the latency of
     // the adds (one chain per component would be latency-bound), and the shared factor
     // of a fused product is loaded once for all four.
@@ -143,12 +157,6 @@ struct SumReducer : Reducer<T> {
     if (n % 2) a0 += pf[n - 1];
     return a0 + a1;
   }
-  void merge(double* st, const double* o) const override {
-    for (int k = 0; k < dim; ++k) st[k] += o[k];
-  }
-  void finish(const double* st, const OutRow& out) const override {
-    for (int k = 0; k < dim; ++k) out.val(k, st[k]);
-  }
 };
 
 // Min/Max with their index: state (value, index) per component. NaNs are skipped;
@@ -167,8 +175,9 @@ struct ArgExtremeReducer : Reducer<T> {
       st[2 * k + 1] = -1;
     }
   }
-  void fold(double* st, const Span<T>& f, const Span<T>&, int n, std::int64_t j0,
+  void fold(double* st, const Span<T>* fs, const Span<T>*, int n, std::int64_t j0,
             const Scratch<T>& s) const override {
+    const Span<T>& f = fs[0];
     for (int k = 0; k < dim; ++k) {
       const T* pf = contiguous(f, k, n, s.a);
       // First the block's extreme (vectorises), then its index only if it improves.
@@ -236,8 +245,9 @@ struct KMinReducer : Reducer<T> {
     lst[2 * p] = v;
     lst[2 * p + 1] = i;
   }
-  void fold(double* st, const Span<T>& f, const Span<T>&, int n, std::int64_t j0,
+  void fold(double* st, const Span<T>* fs, const Span<T>*, int n, std::int64_t j0,
             const Scratch<T>& s) const override {
+    const Span<T>& f = fs[0];
     for (int k = 0; k < dim; ++k) {
       const T* pf = contiguous(f, k, n, s.a);
       double* lst = st + 2 * K * k;
@@ -301,8 +311,10 @@ struct LogSumExpReducer : Reducer<T> {
     for (int q = 1; q < width(); ++q) grp[q] *= r;
     grp[0] = m_new;
   }
-  void fold(double* st, const Span<T>& f, const Span<T>& w, int n, std::int64_t,
+  void fold(double* st, const Span<T>* fs, const Span<T>* ws, int n, std::int64_t,
             const Scratch<T>& s) const override {
+    const Span<T>& f = fs[0];
+    const Span<T>& w = ws[0];
     for (int g = 0; g < groups(); ++g) {
       double* grp = st + g * width();
       const T* pf = contiguous(f, g, n, s.a);
@@ -373,7 +385,7 @@ template <class T>
 std::unique_ptr<Reducer<T>> make_reducer(const Plan& p) {
   const int d = p.f->dim;
   switch (p.kind) {
-    case RedKind::Sum: return std::make_unique<SumReducer<T>>(d, p.fused_product);
+    case RedKind::Sum: return std::make_unique<SumReducer<T>>(p.parts);
     case RedKind::Min: return std::make_unique<ArgExtremeReducer<T>>(d, false, true, false);
     case RedKind::Max: return std::make_unique<ArgExtremeReducer<T>>(d, true, true, false);
     case RedKind::ArgMin: return std::make_unique<ArgExtremeReducer<T>>(d, false, false, true);

@@ -168,15 +168,17 @@ class Runner {
     const Scratch<T> sc = scratch(wk);
     for (std::int64_t i = i0; i < i1; ++i) reducer_->init(st + (i - i0) * S);
     const auto& prog = p_.prog[kIJ];
-    const int fa = p_.fused_product ? p_.fuse_a : p_.root;
-    const int fb = p_.fused_product ? p_.fuse_b : p_.root2;
+    const auto& parts = p_.parts;
+    std::vector<Span<T>> f(parts.size()), g(parts.size());
     for (std::int64_t jr = j0; jr < j1; jr += B_) {
       const int n = static_cast<int>(std::min<std::int64_t>(B_, j1 - jr));
       for (std::int64_t i = i0; i < i1; ++i) {
         for (const auto& ins : prog) exec(ins, kIJ, i, jr, wk, n, sc);
-        Span<T> f = view(fa, kIJ, i, jr, wk);
-        Span<T> g = fb >= 0 ? view(fb, kIJ, i, jr, wk) : Span<T>{};
-        reducer_->fold(st + (i - i0) * S, f, g, n, jr, sc);
+        for (size_t q = 0; q < parts.size(); ++q) {
+          f[q] = view(parts[q].a, kIJ, i, jr, wk);
+          g[q] = parts[q].b >= 0 ? view(parts[q].b, kIJ, i, jr, wk) : Span<T>{};
+        }
+        reducer_->fold(st + (i - i0) * S, f.data(), g.data(), n, jr, sc);
       }
     }
   }
