@@ -134,22 +134,13 @@ build_grad_op <- function(state, names, direction, reduced_side) {
 paren <- function(s) sprintf("(%s)", s)
 
 new_grad_op <- function(g) {
-  f <- function() NULL
-  arg_names <- c(g$state$vars$name, g$direction)
-  formals(f) <- stats::setNames(rep(list(quote(expr = )), length(arg_names)), arg_names)
-  body(f) <- quote(run_grad_op(.kernops_grad, environment()))
-  env <- new.env(parent = asNamespace("kernops"))
-  env$.kernops_grad <- g
-  environment(f) <- env
-  structure(f, class = c("kernops_grad_op", "function"))
+  function_of_args(c(g$state$vars$name, g$direction), quote(run_grad_op(.kernops_grad, environment())),
+                   list(.kernops_grad = g), "kernops_grad_op")
 }
 
 run_grad_op <- function(g, env) {
   call <- sys.call(-1)
-  arg_names <- c(g$state$vars$name, g$direction)
-  for (nm in arg_names)
-    if (eval(call("missing", as.name(nm)), env))
-      abort_kernops(sprintf("Argument `%s` is missing.", nm), "kernops_error_input", call = call)
+  check_no_missing(c(g$state$vars$name, g$direction), env, call)
   args <- mget(g$state$vars$name, envir = env)
   direction <- get(g$direction, envir = env)
   # Forward quantities held fixed in the stable LogSumExp / SoftMax gradients.

@@ -96,26 +96,35 @@ compile_state <- function(state, call = NULL) {
 }
 
 new_kernel_op <- function(state) {
+  function_of_args(state$vars$name, quote(run_kernel_op(.kernops_state, environment())),
+                   list(.kernops_state = state), "kernops_op")
+}
+
+# A function whose (required) arguments are `arg_names` and whose body is `body`,
+# evaluated with `payload` (a named list) in scope: the shape shared by compiled
+# operations and their gradients, so that users call them like any R function.
+function_of_args <- function(arg_names, body, payload, class) {
   f <- function() NULL
-  formals(f) <- stats::setNames(rep(list(quote(expr = )), length(state$vars$name)), state$vars$name)
-  body(f) <- quote(run_kernel_op(.kernops_state, environment()))
-  env <- new.env(parent = asNamespace("kernops"))
-  env$.kernops_state <- state
+  formals(f) <- stats::setNames(rep(list(quote(expr = )), length(arg_names)), arg_names)
+  body(f) <- body
+  env <- list2env(payload, parent = asNamespace("kernops"))
   environment(f) <- env
-  structure(f, class = c("kernops_op", "function"))
+  structure(f, class = c(class, "function"))
+}
+
+# Raises kernops_error_input naming the first argument of `arg_names` missing in `env`.
+check_no_missing <- function(arg_names, env, call, describe = function(nm) "") {
+  for (nm in arg_names)
+    if (eval(call("missing", as.name(nm)), env))
+      abort_kernops(sprintf("Argument `%s` is missing%s.", nm, describe(nm)), "kernops_error_input", call = call)
 }
 
 run_kernel_op <- function(state, env) {
   call <- sys.call(-1)
   vars <- state$vars
-  data <- vector("list", length(vars$name))
-  for (k in seq_along(vars$name)) {
-    nm <- vars$name[k]
-    if (eval(call("missing", as.name(nm)), env))
-      abort_kernops(sprintf("Argument `%s` is missing (declared as %s).", nm, state$decls[k]),
-                    "kernops_error_input", call = call)
-    data[[k]] <- as_kernel_data(get(nm, envir = env), nm, call)
-  }
+  check_no_missing(vars$name, env, call,
+                   function(nm) sprintf(" (declared as %s)", state$decls[match(nm, vars$name)]))
+  data <- lapply(vars$name, function(nm) as_kernel_data(get(nm, envir = env), nm, call))
   # The compiled plan lives in C++ memory: after saveRDS()/readRDS() it is rebuilt.
   if (!cpp_plan_valid(state$ptr)) compile_state(state, call)
   res <- core_call(cpp_run(state$ptr, data, state$dtype, kernops_threads(),

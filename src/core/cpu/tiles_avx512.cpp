@@ -1,20 +1,6 @@
 // The avx512 copy of the tile engine (Note [ISA dispatch] in isa.h).
 #define KERNOPS_ISA avx512
-// Standard and shared headers first, compiled for the baseline target.
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <cstring>
-#include <limits>
-#include <memory>
-#include <new>
-#include <string>
-#include <type_traits>
-#include <vector>
-
-#include "../kernops.h"
-#include "isa.h"
-
+#include "tiles_prelude.h"
 #if KERNOPS_X86_DISPATCH
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))), apply_to = function)
@@ -29,15 +15,5 @@
 #pragma GCC pop_options
 #endif
 #else
-// Not an x86 build: this instruction set is never selected (select_isa), but the
-// symbol must exist.
-namespace kernops {
-namespace cpu {
-inline namespace avx512 {
-void run_tiles(const Plan&, const std::vector<ArgData>&, const OutShape&, double*, double*, const RunConfig&) {
-  throw InternalError("the avx512 engine was selected on a non-x86 build");
-}
-}  // namespace avx512
-}  // namespace cpu
-}  // namespace kernops
+KERNOPS_TILES_UNAVAILABLE(avx512)
 #endif
