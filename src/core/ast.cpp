@@ -263,8 +263,7 @@ std::string print(const NodeP& n, const VarNames& names) {
       } else {
         auto it = names.find({n->params[0], n->params[1]});
         if (it != names.end()) return it->second;
-        static const char* kCat[] = {"Vi", "Vj", "Pm"};
-        return std::string(kCat[n->params[0]]) + "(" + std::to_string(n->pos()) + "," +
+        return std::string(cat_keyword(n->cat())) + "(" + std::to_string(n->pos()) + "," +
                std::to_string(n->dim) + ")";
       }
     case PrintStyle::Prefix:

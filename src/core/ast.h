@@ -16,6 +16,11 @@ namespace kernops {
 
 // Index category of a variable: indexed by i, by j, or a parameter (Pm).
 enum class Cat : int { I = 0, J = 1, P = 2 };
+// The formula-language keyword of a category: "Vi", "Vj" or "Pm".
+inline const char* cat_keyword(Cat c) {
+  static const char* const kKeywords[] = {"Vi", "Vj", "Pm"};
+  return kKeywords[static_cast<int>(c)];
+}
 
 struct Node;
 using NodeP = std::shared_ptr<const Node>;

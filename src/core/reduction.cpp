@@ -75,10 +75,9 @@ std::string Formula::to_string() const {
 }
 
 std::vector<std::string> Formula::decl_strings() const {
-  static const char* kCat[] = {"Vi", "Vj", "Pm"};
   std::vector<std::string> out;
   for (const auto& v : vars)
-    out.push_back(v.name + " = " + kCat[static_cast<int>(v.cat)] + "(" + std::to_string(v.pos) + "," +
+    out.push_back(v.name + " = " + cat_keyword(v.cat) + "(" + std::to_string(v.pos) + "," +
                   std::to_string(v.dim) + ")");
   return out;
 }

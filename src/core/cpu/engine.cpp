@@ -14,12 +14,7 @@ namespace kernops {
 
 namespace {
 
-const char* level_name(Level l) { return l == kI ? "i" : l == kJ ? "j" : "parameter"; }
-
-std::string decl_string(const VarDecl& v) {
-  static const char* kCat[] = {"Vi", "Vj", "Pm"};
-  return std::string(kCat[static_cast<int>(v.cat)]) + "(" + std::to_string(v.dim) + ")";
-}
+std::string decl_string(const VarDecl& v) { return std::string(cat_keyword(v.cat)) + "(" + std::to_string(v.dim) + ")"; }
 
 }  // namespace
 
@@ -87,7 +82,6 @@ OutShape check_args(const Plan& plan, const std::vector<ArgData>& args) {
   if (plan.k > s.reduced)
     throw InputError("K = " + std::to_string(plan.k) + " is larger than the number of points reduced over (" +
                      std::to_string(s.reduced) + ")");
-  (void)level_name;
   return s;
 }
 
