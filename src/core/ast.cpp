@@ -1,6 +1,7 @@
 // Smart constructors, structural equality and printing of the formula AST (see ast.h).
 #include "ast.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -27,7 +28,12 @@ NodeP finish(Node n) {
     std::memcpy(&bits, &n.value, sizeof bits);
     h = mix(h, std::hash<std::uint64_t>()(bits));
   }
-  for (const auto& a : n.args) h = mix(h, a->hash);
+  for (const auto& a : n.args) {
+    h = mix(h, a->hash);
+    n.depth = std::max(n.depth, a->depth + 1);
+  }
+  if (n.depth > kMaxDepth)
+    throw ParseError("the formula is nested more than " + std::to_string(kMaxDepth) + " levels deep", -1);
   n.hash = h;
   return std::make_shared<const Node>(std::move(n));
 }

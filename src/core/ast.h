@@ -32,6 +32,7 @@ struct Node {
   std::vector<int> params;  // Var: {cat, pos}; Pow: {n}; Elem: {k}; Extract: {start, len}; ...
   double value = 0;         // Const only
   std::size_t hash = 0;
+  int depth = 1;            // longest path to a leaf (bounded: see kMaxDepth)
 
   Cat cat() const { return static_cast<Cat>(params[0]); }  // Var only
   int pos() const { return params[1]; }                    // Var only
@@ -45,6 +46,10 @@ struct NodeHash {
 struct NodeEq {
   bool operator()(const NodeP& a, const NodeP& b) const { return equal(a, b); }
 };
+
+// Deepest formula accepted. Every tree walk recurses, so an unbounded depth (a formula of
+// 100,000 nested parentheses, or x+x+...+x) would overflow the C stack and kill R.
+constexpr int kMaxDepth = 2000;
 
 // ---- smart constructors (all formula construction goes through these) ----
 NodeP var(Cat cat, int pos, int dim);

@@ -178,7 +178,16 @@ class Parser {
   }
 
   // <unary> = "-" <unary> | <power>
+  // Every nesting (parentheses, calls, unary minus) passes through here: the depth guard
+  // keeps the recursion far from the C stack's limit (see kMaxDepth).
   NodeP unary_expr() {
+    struct Guard {
+      int& d;
+      ~Guard() { --d; }
+    } guard{++depth_};
+    if (depth_ > kMaxDepth)
+      throw ParseError("the formula is nested more than " + std::to_string(kMaxDepth) + " levels deep", peek().pos,
+                       peek().text, src_);
     if (peek().type == Tok::Punct && peek().text == "-") {
       Token op = next();
       return build(Op::Neg, {unary_expr()}, {}, op.pos);
@@ -384,6 +393,7 @@ class Parser {
   size_t idx_ = 0;
   Token last_{Tok::End, "", 0};
   std::vector<VarDecl>* vars_;
+  int depth_ = 0;
 };
 
 }  // namespace

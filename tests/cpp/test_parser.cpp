@@ -100,3 +100,11 @@ TEST(Parser, Declarations) {
   EXPECT_THROW(parse_formula("Sum_Reduction(x,0)", {"x = Vi(1)", "x = Vj(1)"}), ParseError);
   EXPECT_THROW(parse_formula("Sum_Reduction(x,0)", {"x = Vi(2,1)"}), InputError);  // gap at 0, 1
 }
+
+TEST(Parser, RejectsFormulasNestedBeyondTheLimit) {
+  const std::string deep = "Sum_Reduction(" + std::string(100000, '(') + "x" + std::string(100000, ')') + ",0)";
+  EXPECT_THROW(parse(deep), ParseError);
+  std::string chain = "Sum_Reduction(x";
+  for (int k = 0; k < 5000; ++k) chain += "+x";
+  EXPECT_THROW(parse(chain + ",0)"), ParseError);
+}

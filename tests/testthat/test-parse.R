@@ -278,3 +278,16 @@ test_that("shapes that do not fit inside a formula are dimension errors", {
   dim_err("LogSumExp_Reduction(x - y, 0, y)", c("x = Vi(3)", "y = Vj(3)"))
   dim_err("SumSoftMaxWeight_Reduction(x - y, 0, y)", c("x = Vi(3)", "y = Vj(3)"))
 })
+
+test_that("deeply nested formulas raise a parse error instead of overflowing the C stack", {
+  decls <- c("x = Vi(1)", "y = Vj(1)")
+  nested <- paste0("Sum_Reduction(", strrep("(", 1e5), "x", strrep(")", 1e5), ",0)")
+  expect_error(kernel_op(nested, decls), class = "kernops_error_parse")
+  expect_error(kernel_op(paste0("Sum_Reduction(", strrep("-", 5000), "x,0)"), decls), class = "kernops_error_parse")
+  long_sum <- paste0("Sum_Reduction(x", strrep("+x", 20000), ",0)")
+  expect_error(kernel_op(long_sum, decls), class = "kernops_error_parse")
+  # a long but admissible chain still works, and so does its gradient
+  op <- kernel_op(paste0("Sum_Reduction(y", strrep("+x", 1500), ",0)"), decls)
+  expect_equal(op(1:2, 1:3), matrix(c(3 * 1500 * 1 + 6, 3 * 1500 * 2 + 6)))
+  expect_equal(kernel_grad(op, "x")(1:2, 1:3, c(1, 1)), matrix(c(4500, 4500)))
+})
