@@ -130,7 +130,7 @@ run_kernel_op <- function(state, env) {
   res <- core_call(cpp_run(state$ptr, data, state$dtype, kernops_threads(),
                            getOption("kernops.max_output_bytes", 2^34),
                            as.integer(getOption("kernops.debug_interrupt_after", -1L)),
-                           cpu_isa_level()),
+                           cpu_isa_level(), isTRUE(getOption("kernops.progress", interactive()))),
                    call = call)
   shape_result(res, state$reduction)
 }

@@ -8,6 +8,11 @@
 #' * `kernops.threads`: number of CPU threads (see [kernops_threads()]).
 #' * `kernops.max_output_bytes`: largest result allowed (default 2^34 bytes, 16 GiB);
 #'   larger ones raise a `kernops_error_memory` condition instead of exhausting memory.
+#' * `kernops.progress`: report progress on stderr for reductions that run longer than
+#'   2 seconds (default: `interactive()`). Long reductions can always be interrupted with
+#'   Ctrl-C (a `kernops_error_interrupt` condition).
+#' * `kernops.cpu_isa`: the highest CPU instruction set the engine may use (`"auto"`,
+#'   `"sse2"`, `"avx2"`, `"avx512"`); see [backend_info()].
 #'
 #' @keywords internal
 #' @useDynLib kernops, .registration = TRUE

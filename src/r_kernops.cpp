@@ -4,6 +4,7 @@
 // call during a run is the interrupt check, made on this (the main) thread.
 #include <Rcpp.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -30,9 +31,26 @@ void check_interrupt_fn(void*) { R_CheckUserInterrupt(); }
 
 struct RControl : kernops::Control {
   int polls_before_interrupt = -1;  // test hook: report an interrupt after this many polls
+  bool show_progress = false;       // option kernops.progress
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  bool printed = false;
+  double last_print = 0;
   bool interrupted() override {
     if (polls_before_interrupt >= 0 && polls_before_interrupt-- == 0) return true;
     return R_ToplevelExec(check_interrupt_fn, nullptr) == FALSE;
+  }
+  // A one-line progress report on stderr, only for calls that run longer than 2 s.
+  void progress(double fraction) override {
+    if (!show_progress) return;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (elapsed < 2 || fraction <= 0 || elapsed - last_print < 0.5) return;  // at most twice a second
+    last_print = elapsed;
+    REprintf("\rkernops: %3.0f%% done, %.0f s elapsed, about %.0f s left   ", 100 * fraction, elapsed,
+             elapsed * (1 - fraction) / fraction);
+    printed = true;
+  }
+  ~RControl() override {
+    if (printed) REprintf("\n");
   }
 };
 
@@ -88,7 +106,7 @@ bool cpp_plan_valid(SEXP ptr) { return get_plan(ptr) != nullptr; }
 
 // [[Rcpp::export]]
 SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double max_bytes,
-             int polls_before_interrupt, int max_isa) {
+             int polls_before_interrupt, int max_isa, bool progress) {
   const kernops::Plan* plan = get_plan(ptr);
   if (!plan) return core_error(kernops::InternalError("the compiled formula is no longer valid"));
   std::vector<kernops::ArgData> data;
@@ -124,6 +142,7 @@ SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double
   Rcpp::NumericMatrix indices(shape.rows, shape.index_cols);
   RControl control;
   control.polls_before_interrupt = polls_before_interrupt;
+  control.show_progress = progress;
   kernops::RunConfig cfg;
   cfg.dtype = dtype == "float32" ? kernops::Dtype::Float32 : kernops::Dtype::Float64;
   cfg.n_threads = n_threads;

@@ -21,6 +21,8 @@ struct Control {
   virtual ~Control() = default;
   // True when the user asked to stop (e.g. Ctrl-C in R).
   virtual bool interrupted() { return false; }
+  // Fraction of the work done so far, reported between tasks.
+  virtual void progress(double /*fraction*/) {}
 };
 
 // Runs body(task, worker) for task in [0, n_tasks) on up to n_threads threads.
@@ -30,6 +32,7 @@ inline void parallel_for(std::int64_t n_tasks, int n_threads, Control* control,
   if (n_threads < 1) n_threads = 1;
   if (n_tasks < n_threads) n_threads = static_cast<int>(n_tasks < 1 ? 1 : n_tasks);
   std::atomic<std::int64_t> next{0};
+  std::atomic<std::int64_t> done{0};
   std::atomic<bool> stop{false};
   std::exception_ptr error;
   std::mutex error_mutex;
@@ -46,9 +49,13 @@ inline void parallel_for(std::int64_t n_tasks, int n_threads, Control* control,
         if (!error) error = std::current_exception();
         stop = true;
       }
-      if (is_caller && control && control->interrupted()) {
-        was_interrupted = true;
-        stop = true;
+      ++done;
+      if (is_caller && control) {
+        if (control->interrupted()) {
+          was_interrupted = true;
+          stop = true;
+        }
+        control->progress(static_cast<double>(done.load()) / static_cast<double>(n_tasks));
       }
     }
   };
