@@ -193,8 +193,8 @@ print.kernops_op <- function(x, ...) {
   width <- max(nchar(v$name))
   for (k in seq_along(v$name))
     cat(sprintf("    %-*s  %s  dim %d  (argument %d)\n", width, v$name[k], kind[k], v$dim[k], v$pos[k] + 1))
-  rows <- if (s$axis == 0) "N = rows of the Vi arguments" else "M = rows of the Vj arguments"
-  cat(sprintf("  output: %s x %d\n", rows, s$out_dim))
+  rows <- if (s$axis == 0) c("N", "N = rows of the Vi arguments") else c("M", "M = rows of the Vj arguments")
+  cat(sprintf("  output: %s x %d matrix (%s)\n", rows[1], s$out_dim, rows[2]))
   cat(sprintf("  dtype: %s, backend: %s\n", s$dtype, s$backend))
   invisible(x)
 }

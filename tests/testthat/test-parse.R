@@ -110,14 +110,14 @@ test_that("print() shows the reduction, formula, variables, dims, output, dtype 
   expect_output(print(op), "y +Vj +dim 3 +\\(argument 2\\)")
   expect_output(print(op), "u +Vj +dim 3 +\\(argument 3\\)")
   expect_output(print(op), "g +Pm +dim 1 +\\(argument 4\\)")
-  expect_output(print(op), "output: N = rows of the Vi arguments x 3")
+  expect_output(print(op), "output: N x 3 matrix \\(N = rows of the Vi arguments\\)")
   expect_output(print(op), "dtype: float64, backend: cpu")
   capture_output(expect_invisible(print(op)))
 
   op1 <- kernel_op("KMin_ArgKMin_Reduction(SqDist(x, y), 4, 1)", c("x = Vi(2)", "y = Vj(2)"),
                    dtype = "float32", backend = "cpu")
   expect_output(print(op1), "KMin_ArgKMin reduction over i \\(result indexed by j\\)")
-  expect_output(print(op1), "output: M = rows of the Vj arguments x 8")
+  expect_output(print(op1), "output: M x 8 matrix \\(M = rows of the Vj arguments\\)")
   expect_output(print(op1), "dtype: float32, backend: cpu")
   expect_s3_class(op1, "kernops_op")
   expect_true(is.function(op1))
