@@ -100,37 +100,55 @@ void fuse_sqdist(Plan& p) {
 void split_sum(Plan& p) {
   auto& prog = p.prog[kIJ];
   std::vector<bool> dead(prog.size(), false);
-  auto live_users = [&](int slot) {
-    int n = 0;
+  auto producer = [&](int slot) -> int {
+    for (size_t k = 0; k < prog.size(); ++k)
+      if (prog[k].out == slot) return static_cast<int>(k);
+    return -1;
+  };
+  // Whether every reader of `slot` is a peeled (dead) instruction.
+  auto only_dead_users = [&](int slot) {
     for (int l = 0; l < 4; ++l)
       for (size_t k = 0; k < p.prog[l].size(); ++k)
         if (!(l == kIJ && dead[k]))
-          for (int s : p.prog[l][k].in) n += s == slot;
-    return n;
+          for (int s : p.prog[l][k].in)
+            if (s == slot) return false;
+    return true;
   };
-  std::function<void(int, int)> split = [&](int slot, int offset) {
-    const int dim = p.slots[slot].dim;
-    auto it = std::find_if(prog.begin(), prog.end(), [&](const Instr& x) { return x.out == slot; });
-    const size_t k = static_cast<size_t>(it - prog.begin());
-    if (it != prog.end() && !dead[k] && live_users(slot) == 0) {
-      if (it->op == Op::Concat) {
-        dead[k] = true;
-        const int a = it->in[0], b = it->in[1];
-        split(a, offset);
-        split(b, offset + p.slots[a].dim);
-        return;
-      }
-      if (it->op == Op::Mul) {
-        dead[k] = true;
-        int a = it->in[0], b = it->in[1];
-        if (p.slots[a].dim > p.slots[b].dim) std::swap(a, b);  // the scalar factor first
-        p.parts.push_back({a, b, dim, offset});
-        return;
-      }
+  // 1. Peel the Concat tree under the root, breadth first, so that a value that appears in
+  //    several branches is judged once all the Concats reading it are known to be peeled.
+  //    A Concat kept once stays kept: leaves() must see one decision per value.
+  std::vector<int> todo{p.root};
+  std::vector<bool> kept_once(prog.size(), false);
+  for (size_t t = 0; t < todo.size(); ++t) {
+    const int k = producer(todo[t]);
+    if (k < 0 || dead[k] || kept_once[k] || prog[k].op != Op::Concat) continue;
+    if (!only_dead_users(todo[t])) {
+      kept_once[k] = true;
+      continue;
     }
-    p.parts.push_back({slot, -1, dim, offset});
+    dead[k] = true;
+    todo.push_back(prog[k].in[0]);
+    todo.push_back(prog[k].in[1]);
+  }
+  // 2. Its leaves, left to right, with their output columns; a leaf made by a Mul that
+  //    nothing else reads is folded as a product.
+  std::function<void(int, int)> leaves = [&](int slot, int offset) {
+    const int k = producer(slot);
+    if (k >= 0 && dead[k] && prog[k].op == Op::Concat) {
+      leaves(prog[k].in[0], offset);
+      leaves(prog[k].in[1], offset + p.slots[prog[k].in[0]].dim);
+      return;
+    }
+    if (k >= 0 && prog[k].op == Op::Mul && (dead[k] || only_dead_users(slot))) {
+      dead[k] = true;
+      int a = prog[k].in[0], b = prog[k].in[1];
+      if (p.slots[a].dim > p.slots[b].dim) std::swap(a, b);  // the scalar factor first
+      p.parts.push_back({a, b, p.slots[slot].dim, offset});
+      return;
+    }
+    p.parts.push_back({slot, -1, p.slots[slot].dim, offset});
   };
-  split(p.root, 0);
+  leaves(p.root, 0);
   std::vector<Instr> kept;
   for (size_t k = 0; k < prog.size(); ++k)
     if (!dead[k]) kept.push_back(std::move(prog[k]));

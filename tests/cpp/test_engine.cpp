@@ -119,7 +119,10 @@ INSTANTIATE_TEST_SUITE_P(
                       "MatVecMult(TensorProd(x,y),p)+VecMatMult(y,TensorProd(x,p))", "Normalize(x-y)",
                       "Matern32Kernel(s,x,y,b)+Matern52Kernel(s,x,y,b)+LaplaceKernel(s,x,y,b)",
                       "CauchyKernel(s,x,y,b)+InverseMultiquadricKernel(s,x,y,b)+GaussKernel(s,x,y,b)",
-                      "b", "x", "s*Sum(x)", "Grad(Exp(-SqDist(x,y)),x,s)"));
+                      "b", "x", "s*Sum(x)", "Grad(Exp(-SqDist(x,y)),x,s)",
+                      // Sum parts (Note [Sum parts]): repeated and nested Concat/Mul roots
+                      "Concat(Elem(x,0)*y,Concat(Elem(x,0)*y,b*s))", "Concat(Concat(x,y),x*y)",
+                      "Concat(Concat(Concat(x,y),Concat(x,y)),Concat(x,y))"));
 
 TEST(Engine, ArgAndKMinReductionsMatchSorting) {
   const std::vector<std::string> decls = {"x = Vi(2)", "y = Vj(2)"};
