@@ -7,12 +7,16 @@
 #   LogSumExp:  d/dv log sum_j e^F W  = sum_j Grad(Exp(F - L) * W, v, e_i), L = out held fixed
 #   SoftMax:    d/dv sum_j e^F V / sum_j e^F = sum_j Grad(Exp(F - L) * (V - O), v, e_i),
 #               L = LogSumExp of F, O = out, both held fixed
+#   Min / Max:  d/dv F(x_i, y_j*(i)) with j*(i) the selected index: the reduced-side
+#               arguments are gathered at j* in R, Grad(F, v, e_i) is evaluated on those
+#               pairs, and gradients of reduced-side arguments are scattered back (rowsum)
 # The sum runs over j when v is indexed like the result (one row per output point), over
 # i when v is on the reduced side (one row per reduced point), and over both for a
 # parameter (the i-indexed rows are then added up in R). The stable forms reuse the
 # forward result, so no exp(F) ever overflows.
 
-differentiable_reductions <- c("Sum_Reduction", "LogSumExp_Reduction", "SumSoftMaxWeight_Reduction")
+differentiable_reductions <- c("Sum_Reduction", "LogSumExp_Reduction", "SumSoftMaxWeight_Reduction",
+                               "Min_Reduction", "Max_Reduction")
 
 #' Gradients of a kernel reduction
 #'
@@ -24,8 +28,10 @@ differentiable_reductions <- c("Sum_Reduction", "LogSumExp_Reduction", "SumSoftM
 #'
 #' Differentiable reductions: `Sum_Reduction`, `LogSumExp_Reduction` (with or without
 #' weight; the gradient uses the softmax weights, computed stably from the forward
-#' result) and `SumSoftMaxWeight_Reduction`. Min, Max, ArgMin and the K-min family are
-#' not differentiable here and raise a `kernops_error_unsupported` condition. At kinks
+#' result), `SumSoftMaxWeight_Reduction`, and `Min_Reduction` / `Max_Reduction` of a
+#' dimension-1 formula (the gradient flows through the selected pair; ties go to the
+#' first index). ArgMin/ArgMax (piecewise constant), `Min_ArgMin`-type and the K-min
+#' family raise a `kernops_error_unsupported` condition. At kinks
 #' (`Abs`, `ReLU`, `Step`, `Clamp`, `Min`/`Max`, `IfElse`) the usual subgradient is used.
 #'
 #' Each gradient is the sum over the other index: for an argument indexed like the
@@ -82,9 +88,76 @@ kernel_grad <- function(op, wrt, direction = "direction") {
   groups <- list(out = wrt[idx != setdiff(c("i", "j"), out_index)],
                  red = wrt[idx == setdiff(c("i", "j"), out_index)])
   groups <- groups[lengths(groups) > 0]
-  plans <- lapply(names(groups), function(g) build_grad_op(state, groups[[g]], direction, reduced_side = g == "red"))
-  grad_state <- list(op = op, state = state, plans = plans, wrt = wrt, direction = direction)
+  grad_state <- list(op = op, state = state, wrt = wrt, direction = direction)
+  if (state$reduction %in% c("Min_Reduction", "Max_Reduction")) {
+    if (state$formula_dim != 1)
+      abort_kernops(sprintf("Gradients of %s are implemented for a formula of dimension 1, not %d.",
+                            state$reduction, state$formula_dim), "kernops_error_unsupported", call = call)
+    grad_state$select <- build_select_grad(state, wrt, direction)
+  } else {
+    grad_state$plans <- lapply(names(groups), function(g)
+      build_grad_op(state, groups[[g]], direction, reduced_side = g == "red"))
+  }
   new_grad_op(grad_state)
+}
+
+# Min/Max: Grad(F, v, e) evaluated on the selected pairs (i, j*(i)). Every argument of
+# the reduced side is redeclared on the output side (its rows gathered at j* in R), and a
+# one-row dummy stands for the reduced side, so the "reduction" has a single term.
+build_select_grad <- function(state, wrt, direction) {
+  vars <- state$vars
+  out_cat <- if (state$axis == 0) "Vi" else "Vj"
+  red_cat <- if (state$axis == 0) "Vj" else "Vi"
+  red_index <- if (state$axis == 0) "j" else "i"
+  decls <- ifelse(vars$index == red_index, sprintf("%s = %s(%d,%d)", vars$name, out_cat, vars$pos, vars$dim),
+                  state$decls)
+  npos <- length(vars$name)
+  dummy <- unique_name("selected_pair", c(vars$name, direction))
+  decls <- c(decls, sprintf("%s = %s(%d,1)", dummy, red_cat, npos), sprintf("%s = %s(%d,1)", direction, out_cat, npos + 1L))
+  grads <- vapply(wrt, function(v) sprintf("Grad(%s,%s,%s)", state$f, v, direction), "")
+  body <- Reduce(function(a, b) sprintf("Concat(%s,%s)", a, b), grads)
+  which_op <- sub("_Reduction$", "", state$reduction)
+  list(op = kernel_op(sprintf("Sum_Reduction(%s,%d)", body, state$axis), decls, dtype = state$dtype, backend = state$backend),
+       arg_op = kernel_op(sprintf("Arg%s_Reduction(%s,%d)", which_op, state$f, state$axis), state$decls,
+                          dtype = state$dtype, backend = state$backend),
+       red_index = red_index)
+}
+
+run_select_grad <- function(g, args, direction) {
+  s <- g$select
+  vars <- g$state$vars
+  sel <- as.vector(do.call(s$arg_op, args))
+  none <- is.na(sel)  # every value was NaN: no selected pair, no gradient
+  sel[none] <- 1L
+  direction <- as.matrix(direction)
+  direction[none, ] <- 0
+  red <- vars$index == s$red_index
+  m <- NA_integer_
+  gathered <- args
+  for (k in which(red)) {
+    a <- as.matrix(args[[k]])
+    m <- nrow(a)
+    gathered[[k]] <- a[sel, , drop = FALSE]
+  }
+  res <- do.call(s$op, unname(c(gathered, list(0, direction))))
+  out <- list()
+  col <- 0L
+  for (v in g$wrt) {
+    k <- match(v, vars$name)
+    val <- res[, col + seq_len(vars$dim[k]), drop = FALSE]
+    col <- col + vars$dim[k]
+    out[[v]] <- if (vars$index[k] == "parameter") {
+      colSums(val)
+    } else if (red[k]) {  # scatter the per-output-point contributions back to j* (or i*)
+      full <- matrix(0, m, vars$dim[k])
+      agg <- rowsum(val, sel)
+      full[as.integer(rownames(agg)), ] <- agg
+      full
+    } else {
+      val
+    }
+  }
+  if (length(out) == 1) out[[1]] else out
 }
 
 # Builds the compiled reduction for the gradients with respect to `names`, all on the
@@ -143,6 +216,7 @@ run_grad_op <- function(g, env) {
   check_no_missing(c(g$state$vars$name, g$direction), env, call)
   args <- mget(g$state$vars$name, envir = env)
   direction <- get(g$direction, envir = env)
+  if (!is.null(g$select)) return(run_select_grad(g, args, direction))
   # Forward quantities held fixed in the stable LogSumExp / SoftMax gradients.
   forward <- NULL
   lse <- NULL
@@ -224,5 +298,8 @@ print.kernops_grad_op <- function(x, ...) {
       paste(g$wrt, collapse = ", "), "\n", sep = "")
   cat("  op: ", g$state$formula, "\n", sep = "")
   for (p in g$plans) cat("  computed by: ", as.character(p$op), "\n", sep = "")
+  if (!is.null(g$select))
+    cat("  computed on the pairs selected by: ", as.character(g$select$arg_op), "\n",
+        "  as: ", as.character(g$select$op), "\n", sep = "")
   invisible(x)
 }

@@ -109,8 +109,10 @@ test_that("bad gradient requests raise classed errors", {
   expect_error(kernel_grad(op, "z"), class = "kernops_error_input")
   expect_error(kernel_grad(op, "x", direction = "y"), class = "kernops_error_input")
   expect_error(kernel_grad(function(x) x, "x"), class = "kernops_error_input")
-  mn <- kernel_op("Min_Reduction(SqDist(x,y), 0)", c("x = Vi(2)", "y = Vj(2)"))
+  mn <- kernel_op("KMin_Reduction(SqDist(x,y), 2, 0)", c("x = Vi(2)", "y = Vj(2)"))
   expect_error(kernel_grad(mn, "x"), class = "kernops_error_unsupported")
+  mn2 <- kernel_op("Min_Reduction(x-y, 0)", c("x = Vi(2)", "y = Vj(2)"))
+  expect_error(kernel_grad(mn2, "x"), class = "kernops_error_unsupported")  # dimension 2
   expect_error(kernel_op("Sum_Reduction(Grad(Exp(-SqDist(x,y)), x, e), 0)",
                          c("x = Vi(2)", "y = Vj(2)", "e = Vi(3)")), class = "kernops_error_dimension")
   expect_error(kernel_op("Sum_Reduction(Grad(Exp(-SqDist(x,y)), x+y, e), 0)",
@@ -119,4 +121,19 @@ test_that("bad gradient requests raise classed errors", {
   x <- matrix(rnorm(4), 2, 2)
   expect_error(g(x, x, matrix(1, 2, 2)), class = "kernops_error_dimension")   # direction has 2 columns
   expect_error(g(x, x), class = "kernops_error_input")                         # direction missing
+})
+
+test_that("Min and Max gradients flow through the selected pair (both axes, all kinds of variables)", {
+  set.seed(6)
+  x <- matrix(rnorm(16), 8, 2); y <- matrix(rnorm(22), 11, 2); w <- runif(11) + 0.5
+  for (f in c("Min_Reduction(g*SqDist(x,y)*w, 0)", "Max_Reduction(Exp(-g*SqDist(x,y))*w, 1)")) {
+    op <- kernel_op(f, c("x = Vi(2)", "y = Vj(2)", "g = Pm(1)", "w = Vj(1)"))
+    e <- matrix(rnorm(nrow(op(x, y, 0.7, w))), ncol = 1)
+    G <- kernel_grad(op, c("x", "y", "g", "w"))(x, y, 0.7, w, e)
+    obj <- function(x, y, g, w) sum(e * op(x, y, g, w))
+    expect_rel(G$x, num_grad(function(v) obj(v, y, 0.7, w), x))
+    expect_rel(G$y, num_grad(function(v) obj(x, v, 0.7, w), y))
+    expect_rel(G$g, num_grad(function(v) obj(x, y, v, w), 0.7))
+    expect_rel(G$w, num_grad(function(v) obj(x, y, 0.7, v), w))
+  }
 })
