@@ -149,7 +149,7 @@ SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double
   cfg.control = &control;
   cfg.max_isa = max_isa;
   try {
-    kernops::run_cpu(*plan, data, values.begin(), indices.begin(), cfg);
+    kernops::run_cpu(*plan, data, shape, values.begin(), indices.begin(), cfg);  // already checked above
   } catch (const kernops::Error& e) {
     return core_error(e);
   } catch (const std::exception& e) {

@@ -50,5 +50,9 @@ OutShape check_args(const Plan& plan, const std::vector<ArgData>& args);
 // (rows x index_cols, 0-based, -1 for none) are column-major and preallocated.
 void run_cpu(const Plan& plan, const std::vector<ArgData>& args, double* values, double* indices,
              const RunConfig& config);
+// The same for arguments already validated: `shape` is what check_args() returned for
+// them (the glue checks first, to size and allocate the result).
+void run_cpu(const Plan& plan, const std::vector<ArgData>& args, const OutShape& shape, double* values,
+             double* indices, const RunConfig& config);
 
 }  // namespace kernops

@@ -100,7 +100,11 @@ void check_float32_range(const Plan& plan, const std::vector<ArgData>& args) {
 
 void run_cpu(const Plan& plan, const std::vector<ArgData>& args, double* values, double* indices,
              const RunConfig& config) {
-  const OutShape shape = check_args(plan, args);
+  run_cpu(plan, args, check_args(plan, args), values, indices, config);
+}
+
+void run_cpu(const Plan& plan, const std::vector<ArgData>& args, const OutShape& shape, double* values,
+             double* indices, const RunConfig& config) {
   if (config.dtype == Dtype::Float32) check_float32_range(plan, args);
   const cpu::Isa isa = cpu::select_isa(static_cast<cpu::Isa>(config.max_isa));
   try {
