@@ -164,10 +164,9 @@ run_select_grad <- function(g, args, direction) {
 # same side, stacked with Concat so that shared subexpressions are computed once.
 build_grad_op <- function(state, names, direction, reduced_side) {
   vars <- state$vars
-  taken <- vars$name
-  fresh <- function(base) {
-    nm <- base
-    while (nm %in% taken) nm <- paste0(nm, "_")
+  taken <- c(vars$name, direction)
+  fresh <- function(base) {  # a declaration name clashing with no argument nor earlier fresh name
+    nm <- unique_name(base, taken)
     taken <<- c(taken, nm)
     nm
   }

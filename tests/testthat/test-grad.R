@@ -108,6 +108,11 @@ test_that("bad gradient requests raise classed errors", {
   op <- kernel_op("Sum_Reduction(Exp(-SqDist(x,y)), 0)", c("x = Vi(2)", "y = Vj(2)"))
   expect_error(kernel_grad(op, "z"), class = "kernops_error_input")
   expect_error(kernel_grad(op, "x", direction = "y"), class = "kernops_error_input")
+  # a direction named like the internal forward-result variable still works
+  lse <- kernel_op("LogSumExp_Reduction(-SqDist(x,y), 0)", c("x = Vi(2)", "y = Vj(2)"))
+  xx <- matrix(rnorm(6), 3, 2)
+  expect_equal(kernel_grad(lse, "x", direction = "forward_result")(xx, xx, rep(1, 3)),
+               kernel_grad(lse, "x")(xx, xx, rep(1, 3)))
   expect_error(kernel_grad(function(x) x, "x"), class = "kernops_error_input")
   mn <- kernel_op("KMin_Reduction(SqDist(x,y), 2, 0)", c("x = Vi(2)", "y = Vj(2)"))
   expect_error(kernel_grad(mn, "x"), class = "kernops_error_unsupported")
