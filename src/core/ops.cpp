@@ -49,6 +49,7 @@ constexpr OpInfo kOps[] = {
     {Op::VecMatMult, "VecMatMult", 2, 0, PrintStyle::Call, false},
     {Op::TensorProd, "TensorProd", 2, 0, PrintStyle::Call, false},
     {Op::SqDistFused, "SqDist", 2, 0, PrintStyle::Call, false},
+    {Op::RadialKernel, "RadialKernel", 4, 1, PrintStyle::Call, false},
 };
 
 std::string dims_str(const std::vector<int>& d) {
@@ -69,14 +70,14 @@ const OpInfo& op_info(Op op) { return kOps[static_cast<int>(op)]; }
 
 const OpInfo* op_by_name(const std::string& name) {
   for (const auto& info : kOps)
-    if (info.style == PrintStyle::Call && info.op != Op::SqDistFused && name == info.name) return &info;
+    if (info.style == PrintStyle::Call && !planner_only(info.op) && name == info.name) return &info;
   return nullptr;
 }
 
 std::vector<const OpInfo*> callable_ops() {
   std::vector<const OpInfo*> out;
   for (const auto& info : kOps)
-    if (info.style == PrintStyle::Call && info.op != Op::SqDistFused) out.push_back(&info);
+    if (info.style == PrintStyle::Call && !planner_only(info.op)) out.push_back(&info);
   return out;
 }
 
@@ -101,6 +102,9 @@ int infer_dim(Op op, const std::vector<int>& d, const std::vector<int>& p, long 
       return 1;
     case Op::SqDistFused:
       if (d[0] != d[1]) fail(op, "dimensions must be equal", d, pos);
+      return 1;
+    case Op::RadialKernel:  // (x, y, scale, offset)
+      if (d[0] != d[1] || d[2] != 1 || d[3] != 1) fail(op, "expects (x, y, scalar, scalar) with dim x = dim y", d, pos);
       return 1;
     case Op::SumT:
       if (d[0] != 1) fail(op, "argument must have dimension 1", d, pos);

@@ -18,9 +18,13 @@ enum class Op : std::uint8_t {
   // vector operations
   Sum, SumT, SqNorm2, Scalprod, Elem, ElemT, Extract, ExtractT, Concat,
   MatVecMult, VecMatMult, TensorProd,
-  // planner-only fusion of SqNorm2(a-b); never in a formula's AST (see plan.cpp)
-  SqDistFused,
+  // planner-only fusions, never in a formula's AST (see plan.cpp and fuse.h):
+  // SqNorm2(a-b), and a radial kernel phi(s*|x-y|^2) (params: {RadialKind})
+  SqDistFused, RadialKernel,
 };
+
+// Whether `op` only appears in plans (made by the planner, never parsed or printed).
+inline bool planner_only(Op op) { return op >= Op::SqDistFused; }
 
 // How a node prints: as a function call Name(args, params), or infix.
 enum class PrintStyle : std::uint8_t { Call, Infix, Prefix, Bar, Leaf };

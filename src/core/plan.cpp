@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "errors.h"
+#include "fuse.h"
 
 namespace kernops {
 
@@ -223,7 +224,7 @@ NodeP hoist(const NodeP& root) {
 
 }  // namespace
 
-Plan make_plan(const Formula& formula) {
+Plan make_plan(const Formula& formula, const PlanOptions& options) {
   Plan p;
   p.formula = formula;
   p.kind = formula.kind;
@@ -237,9 +238,16 @@ Plan make_plan(const Formula& formula) {
     p.arg_level.push_back(l);
   }
 
+  // Fast paths (fuse.h) are recognised on the rewritten tree, where spellings converge.
+  auto prepare = [&](const NodeP& f) {
+    NodeP t = hoist(f);
+    std::unordered_map<const Node*, int> levels;  // keyed by address: only nodes of t, alive
+    if (options.fuse_radial) t = fuse_radial_kernels(t, [&](const NodeP& n) { return node_level(n, levels); });
+    return t;
+  };
   Builder b(p);
-  p.root = b.add(hoist(p.f));
-  if (p.f2) p.root2 = b.add(hoist(p.f2));
+  p.root = b.add(prepare(p.f));
+  if (p.f2) p.root2 = b.add(prepare(p.f2));
 
   fuse_sqdist(p);
 

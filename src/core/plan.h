@@ -56,6 +56,12 @@ struct Plan {
   int out_dim() const { return formula.out_dim(); }
 };
 
-Plan make_plan(const Formula& f);
+// What the planner may do beyond linearising; the defaults are what users get. Tests turn
+// fast paths off to compare them with the generic interpreter.
+struct PlanOptions {
+  bool fuse_radial = true;  // radial kernels as one RadialKernel instruction (fuse.h)
+};
+
+Plan make_plan(const Formula& f, const PlanOptions& options = {});
 
 }  // namespace kernops

@@ -102,7 +102,16 @@ KERNOPS_VMATH_INLINE float blend(std::uint32_t m, float a, float b) noexcept {
 // |x| is first clamped to 750 (keeping the sign), which already gives exactly 0 / +inf and
 // keeps n1, n2 inside the normal exponent range; so +-inf need no special case, and NaN (not
 // clamped) propagates through the arithmetic.
-KERNOPS_VMATH_INLINE double exp(double x) noexcept {
+// The work is split in two halves, exp(x) = exp_finish(exp_reduce(x)), bit for bit: a loop
+// that runs the halves as two passes over a short run (cpu/eval.h, Note [Split exp]) keeps
+// each dependency chain short enough for the out-of-order window, ~30% faster than one pass.
+template <class T>
+struct ExpReduced {
+  T r;  // x - n ln2
+  T t;  // x/ln2 + 1.5*2^52 (2^23): its low bits hold n
+};
+
+KERNOPS_VMATH_INLINE ExpReduced<double> exp_reduce(double x) noexcept {
   using namespace detail;
   const std::uint64_t bx = bits(x);
   const std::uint64_t big = sign_mask(750.0 - from_bits(bx & ~kSignD));  // |x| > 750
@@ -110,9 +119,12 @@ KERNOPS_VMATH_INLINE double exp(double x) noexcept {
 
   const double t = xc * kLog2eD + kRoundD;  // bits(t) = bits(kRoundD) + n
   const double n = t - kRoundD;             // |n| <= 1082, exact integer
-  const double r = (xc - n * kLn2HiD) - n * kLn2LoD;  // first difference is exact
-  const double r2 = r * r;
+  return {(xc - n * kLn2HiD) - n * kLn2LoD, t};  // first difference is exact
+}
 
+KERNOPS_VMATH_INLINE double exp_finish(double r, double t) noexcept {
+  using namespace detail;
+  const double r2 = r * r;
   double qe = 0x1.28ad6823801dap-22;          // c10
   qe = qe * r2 + 0x1.a0199a176f423p-16;       // c8
   qe = qe * r2 + 0x1.6c16c18426388p-10;       // c6
@@ -135,8 +147,13 @@ KERNOPS_VMATH_INLINE double exp(double x) noexcept {
   return (p * s1) * s2;
 }
 
+KERNOPS_VMATH_INLINE double exp(double x) noexcept {
+  const ExpReduced<double> e = exp_reduce(x);
+  return exp_finish(e.r, e.t);
+}
+
 // float version: same scheme in single precision; |x| clamped to 105.
-KERNOPS_VMATH_INLINE float exp(float x) noexcept {
+KERNOPS_VMATH_INLINE ExpReduced<float> exp_reduce(float x) noexcept {
   using namespace detail;
   const std::uint32_t bx = bits(x);
   const std::uint32_t big = sign_mask(105.0f - from_bits(bx & ~kSignF));  // |x| > 105
@@ -144,9 +161,12 @@ KERNOPS_VMATH_INLINE float exp(float x) noexcept {
 
   const float t = xc * kLog2eF + kRoundF;
   const float n = t - kRoundF;  // |n| <= 152
-  const float r = (xc - n * kLn2HiF) - n * kLn2LoF;
-  const float r2 = r * r;
+  return {(xc - n * kLn2HiF) - n * kLn2LoF, t};
+}
 
+KERNOPS_VMATH_INLINE float exp_finish(float r, float t) noexcept {
+  using namespace detail;
+  const float r2 = r * r;
   const float qe = (0x1.6d8cf4p-10f * r2 + 0x1.55548ep-5f) * r2 + 0.5f;  // c6, c4, c2
   const float qo = (0x1.9f08a2p-13f * r2 + 0x1.11127p-7f) * r2 + 0x1.555554p-3f;  // c7, c5, c3
   const float p = 1.0f + (r + r2 * (qe + r * qo));
@@ -156,6 +176,11 @@ KERNOPS_VMATH_INLINE float exp(float x) noexcept {
   const float s1 = from_bits((bh + 127) << 23);       // 2^n1, |n1| <= 76
   const float s2 = from_bits((bt - bh + 127) << 23);  // 2^n2
   return (p * s1) * s2;
+}
+
+KERNOPS_VMATH_INLINE float exp(float x) noexcept {
+  const ExpReduced<float> e = exp_reduce(x);
+  return exp_finish(e.r, e.t);
 }
 
 // ---------------------------------------------------------------------------------------

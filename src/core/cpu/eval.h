@@ -16,17 +16,13 @@
 #define KERNOPS_SIMD KERNOPS_PRAGMA(omp simd)
 #define KERNOPS_SIMD_REDUCE(op, ...) KERNOPS_PRAGMA(omp simd reduction(op : __VA_ARGS__))
 
+#include "exp_run.h"  // these two use the macros above
+#include "radial.h"
+
 namespace kernops {
 namespace cpu {
 inline namespace KERNOPS_ISA {
 
-// Scratch space for broadcast operands: three runs of the tile length.
-template <class T>
-struct Scratch {
-  T* a;
-  T* b;
-  T* c;
-};
 
 template <class F, class T>
 inline void map1(const OutSpan<T>& o, const Span<T>& x, int n, T* sa) {
@@ -83,6 +79,13 @@ inline void fill(T* p, int n, T v) {
 template <class T>
 void eval_instr(const Instr& ins, const OutSpan<T>& o, const Span<T>* in, int n, const Scratch<T>& s) {
   const Op op = ins.op;
+  if (op == Op::Exp) {  // two passes: Note [Split exp]
+    for (int k = 0; k < o.dim; ++k) {
+      const T* px = contiguous(in[0], k, n, s.a);
+      exp_run(o.comp(k), n, s.b, s.c, [px](int b) { return px[b]; });
+    }
+    return;
+  }
   if (visit_unary(op, [&](auto t) { map1<decltype(t)>(o, in[0], n, s.a); })) return;
   if (visit_binary(op, [&](auto t) { map2<decltype(t)>(o, in[0], in[1], n, s); })) return;
   if (visit_ternary(op, [&](auto t) { map3<decltype(t)>(o, in[0], in[1], in[2], n, s); })) return;
@@ -153,6 +156,9 @@ void eval_instr(const Instr& ins, const OutSpan<T>& o, const Span<T>* in, int n,
       }
       return;
     }
+    case Op::RadialKernel:
+      eval_radial(ins.params[0], o.comp(0), in, n, s);
+      return;
     case Op::Scalprod: {
       T* po = o.comp(0);
       fill(po, n, T(0));

@@ -70,41 +70,59 @@ struct SumReducer : Reducer<T> {
   }
   static void fold_part(double* st, const Span<T>& f, const Span<T>& g, int dim, bool product, int n,
                         const Scratch<T>& s) {
-    // Components go four at a time: four independent accumulators hide the latency of
-    // the adds (one chain per component would be latency-bound), and the shared factor
-    // of a fused product is loaded once for all four.
+    // Components go four at a time, and each run in two halves: eight independent
+    // accumulators cover the latency of the FMAs (one chain per component would be
+    // latency-bound; four still half so), and the shared factor of a fused product is
+    // loaded once for all four.
     int k = 0;
+    const int h = n / 2;
     for (; k + 4 <= dim; k += 4) {
-      T a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-      if (product) {
-        const T* pf0 = contiguous(f, k, n, s.a);
-        const T* g0 = contiguous(g, k, n, s.b);
-        const T* g1 = g.dim == 1 ? g0 : contiguous(g, k + 1, n, s.c);
-        if (f.dim == 1 && !g.bc && g.dim > 1) {
-          const T* g2 = g.comp(k + 2);
-          const T* g3 = g.comp(k + 3);
-          KERNOPS_SIMD_REDUCE(+, a0, a1, a2, a3)
-          for (int b = 0; b < n; ++b) {
-            const T v = pf0[b];
-            a0 += v * g0[b];
-            a1 += v * g1[b];
-            a2 += v * g2[b];
-            a3 += v * g3[b];
-          }
-        } else {  // rare layouts: one component at a time
-          a0 = dot(f, g, k, n, s);
-          a1 = dot(f, g, k + 1, n, s);
-          a2 = dot(f, g, k + 2, n, s);
-          a3 = dot(f, g, k + 3, n, s);
+      T a0 = 0, a1 = 0, a2 = 0, a3 = 0, c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+      if (product && f.dim == 1 && !g.bc && g.dim > 1) {
+        const T* pf = contiguous(f, 0, n, s.a);
+        const T *g0 = g.comp(k), *g1 = g.comp(k + 1), *g2 = g.comp(k + 2), *g3 = g.comp(k + 3);
+        KERNOPS_SIMD_REDUCE(+, a0, a1, a2, a3, c0, c1, c2, c3)
+        for (int b = 0; b < h; ++b) {
+          const T v = pf[b], w = pf[b + h];
+          a0 += v * g0[b];
+          a1 += v * g1[b];
+          a2 += v * g2[b];
+          a3 += v * g3[b];
+          c0 += w * g0[b + h];
+          c1 += w * g1[b + h];
+          c2 += w * g2[b + h];
+          c3 += w * g3[b + h];
         }
+        if (n % 2) {
+          const T v = pf[n - 1];
+          a0 += v * g0[n - 1];
+          a1 += v * g1[n - 1];
+          a2 += v * g2[n - 1];
+          a3 += v * g3[n - 1];
+        }
+      } else if (product) {  // rare layouts: one component at a time
+        a0 = dot(f, g, k, n, s);
+        a1 = dot(f, g, k + 1, n, s);
+        a2 = dot(f, g, k + 2, n, s);
+        a3 = dot(f, g, k + 3, n, s);
       } else if (!f.bc) {
         const T *p0 = f.comp(k), *p1 = f.comp(k + 1), *p2 = f.comp(k + 2), *p3 = f.comp(k + 3);
-        KERNOPS_SIMD_REDUCE(+, a0, a1, a2, a3)
-        for (int b = 0; b < n; ++b) {
+        KERNOPS_SIMD_REDUCE(+, a0, a1, a2, a3, c0, c1, c2, c3)
+        for (int b = 0; b < h; ++b) {
           a0 += p0[b];
           a1 += p1[b];
           a2 += p2[b];
           a3 += p3[b];
+          c0 += p0[b + h];
+          c1 += p1[b + h];
+          c2 += p2[b + h];
+          c3 += p3[b + h];
+        }
+        if (n % 2) {
+          a0 += p0[n - 1];
+          a1 += p1[n - 1];
+          a2 += p2[n - 1];
+          a3 += p3[n - 1];
         }
       } else {
         a0 = static_cast<T>(n) * *f.comp(k);
@@ -112,38 +130,28 @@ struct SumReducer : Reducer<T> {
         a2 = static_cast<T>(n) * *f.comp(k + 2);
         a3 = static_cast<T>(n) * *f.comp(k + 3);
       }
-      st[k] += static_cast<double>(a0);
-      st[k + 1] += static_cast<double>(a1);
-      st[k + 2] += static_cast<double>(a2);
-      st[k + 3] += static_cast<double>(a3);
-    }
-    if (k + 2 <= dim && product && f.dim == 1 && !g.bc) {
-      const T *pf0 = contiguous(f, 0, n, s.a), *g0 = g.comp(k), *g1 = g.comp(k + 1);
-      T a0 = 0, a1 = 0;
-      KERNOPS_SIMD_REDUCE(+, a0, a1)
-      for (int b = 0; b < n; ++b) {
-        a0 += pf0[b] * g0[b];
-        a1 += pf0[b] * g1[b];
-      }
-      st[k] += static_cast<double>(a0);
-      st[k + 1] += static_cast<double>(a1);
-      k += 2;
+      st[k] += static_cast<double>(a0 + c0);
+      st[k + 1] += static_cast<double>(a1 + c1);
+      st[k + 2] += static_cast<double>(a2 + c2);
+      st[k + 3] += static_cast<double>(a3 + c3);
     }
     for (; k < dim; ++k) st[k] += static_cast<double>(product ? dot(f, g, k, n, s) : plain_sum(f, k, n, s));
   }
-  // sum_b f_k[b] g_k[b], two accumulators.
+  // sum_b f_k[b] g_k[b], the run in quarters: four accumulators.
   static T dot(const Span<T>& f, const Span<T>& g, int k, int n, const Scratch<T>& s) {
     const T* pf = contiguous(f, k, n, s.a);
     const T* pg = contiguous(g, k, n, s.b);
-    T a0 = 0, a1 = 0;
-    const int h = n / 2;
-    KERNOPS_SIMD_REDUCE(+, a0, a1)
-    for (int b = 0; b < h; ++b) {
+    T a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    const int q = n / 4;
+    KERNOPS_SIMD_REDUCE(+, a0, a1, a2, a3)
+    for (int b = 0; b < q; ++b) {
       a0 += pf[b] * pg[b];
-      a1 += pf[b + h] * pg[b + h];
+      a1 += pf[b + q] * pg[b + q];
+      a2 += pf[b + 2 * q] * pg[b + 2 * q];
+      a3 += pf[b + 3 * q] * pg[b + 3 * q];
     }
-    if (n % 2) a0 += pf[n - 1] * pg[n - 1];
-    return a0 + a1;
+    for (int b = 4 * q; b < n; ++b) a0 += pf[b] * pg[b];
+    return (a0 + a1) + (a2 + a3);
   }
   static T plain_sum(const Span<T>& f, int k, int n, const Scratch<T>& s) {
     const T* pf = contiguous(f, k, n, s.a);

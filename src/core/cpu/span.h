@@ -28,6 +28,15 @@ struct OutSpan {
   T* comp(int k) const { return p + k * cs; }
 };
 
+// Scratch space of an evaluation (broadcast operands, split exp): three runs of the tile
+// length.
+template <class T>
+struct Scratch {
+  T* a;
+  T* b;
+  T* c;
+};
+
 // Contiguous values of component k of `s` over n points: the view itself, or `scratch`
 // filled with the broadcast value.
 template <class T>

@@ -144,7 +144,7 @@ class Runner {
   }
 
   void exec(const Instr& ins, Level ctx, std::int64_t i, std::int64_t j0, T* ij, int n, const Scratch<T>& sc) {
-    Span<T> in[3];
+    Span<T> in[4];  // the most inputs of any op (RadialKernel)
     for (size_t a = 0; a < ins.in.size(); ++a) in[a] = view(ins.in[a], ctx, i, j0, ij);
     Span<T> o = view(ins.out, ctx, i, j0, ij);
     OutSpan<T> out{const_cast<T*>(o.p), o.cs, o.dim};

@@ -1,0 +1,151 @@
+// Fused evaluation of a RadialKernel instruction (fuse.h) over a tile row: for each j of
+// the run, r2 = |x_i - y_j|^2, then phi(r2) -- the distance, scaling and phi in one or two
+// loops (Note [Split exp]) instead of a pass through memory per instruction. The maths is
+// written in the same order as the generic instructions it replaces, so both paths agree
+// to the last bit or two. No R headers here.
+#pragma once
+#include "isa.h"
+#include <cmath>
+
+#include "../errors.h"
+#include "../fuse.h"
+#include "../vmath.h"
+#include "span.h"
+
+namespace kernops {
+namespace cpu {
+inline namespace KERNOPS_ISA {
+
+template <RadialKind K>
+constexpr bool kUsesExp = K != RadialKind::Cauchy && K != RadialKind::InvMultiquadric;
+template <RadialKind K>
+constexpr bool kMatern = K == RadialKind::Matern32 || K == RadialKind::Matern52;
+
+// The exp kinds as phi = g(a, exp(a)): the argument a of the exp...
+template <RadialKind K, class T>
+KERNOPS_VMATH_INLINE T exp_argument(T r2, T s) {
+  if constexpr (K == RadialKind::Gauss)
+    return r2 * s;
+  else
+    return -std::sqrt(r2 * s);  // -v
+}
+// ...and the Matern polynomials in v = -a, spelled as the parser's kernels are.
+template <RadialKind K, class T>
+KERNOPS_VMATH_INLINE T matern(T a, T e) {
+  if constexpr (K == RadialKind::Matern32)
+    return (T(1) - a) * e;
+  else
+    return ((T(1) - a) + (a * a) * static_cast<T>(1.0 / 3)) * e;
+}
+// The other kinds, directly.
+template <RadialKind K, class T>
+KERNOPS_VMATH_INLINE T rational(T r2, T s, T c) {
+  if constexpr (K == RadialKind::Cauchy)
+    return T(1) / (c + r2 * s);
+  else
+    return T(1) / std::sqrt(c + r2 * s);
+}
+
+// out[b] = phi(r2(b)) over the run; the exp kinds take two passes (Note [Split exp]) with
+// their reduced arguments in scratch.
+template <RadialKind K, class T, class R2>
+inline void phi_run(T* out, int n, T s, T c, const Scratch<T>& sc, R2&& r2) {
+  if constexpr (kUsesExp<K>) {
+    KERNOPS_SIMD
+    for (int b = 0; b < n; ++b) {
+      const T a = exp_argument<K>(r2(b), s);
+      const vmath::ExpReduced<T> e = vmath::exp_reduce(a);
+      sc.b[b] = e.r;
+      sc.c[b] = e.t;
+      if constexpr (kMatern<K>) sc.a[b] = a;
+    }
+    KERNOPS_SIMD
+    for (int b = 0; b < n; ++b) {
+      const T e = vmath::exp_finish(sc.b[b], sc.c[b]);
+      if constexpr (kMatern<K>)
+        out[b] = matern<K>(sc.a[b], e);
+      else
+        out[b] = e;
+    }
+  } else {
+    KERNOPS_SIMD
+    for (int b = 0; b < n; ++b) out[b] = rational<K>(r2(b), s, c);
+  }
+}
+
+// Small dimensions: the coordinates of x_i live in registers and the distance is computed
+// inside phi's first pass.
+template <RadialKind K, int D, class T>
+void radial_small(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, const Scratch<T>& sc) {
+  T xv[D];
+  const T* yv[D];
+  for (int d = 0; d < D; ++d) {
+    xv[d] = *x.comp(d);
+    yv[d] = y.comp(d);
+  }
+  phi_run<K>(out, n, s, c, sc, [&](int b) {
+    T r2 = 0;
+    KERNOPS_PRAGMA(GCC unroll 4)
+    for (int d = 0; d < D; ++d) {
+      const T e = xv[d] - yv[d][b];
+      r2 += e * e;
+    }
+    return r2;
+  });
+}
+
+// Any dimension: squared distances first (four coordinates per pass, as SqDistFused),
+// then phi.
+template <RadialKind K, class T>
+void radial_any(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, const Scratch<T>& sc) {
+  const int dim = x.dim;
+  for (int b = 0; b < n; ++b) out[b] = 0;
+  int k = 0;
+  for (; k + 4 <= dim; k += 4) {
+    const T c0 = *x.comp(k), c1 = *x.comp(k + 1), c2 = *x.comp(k + 2), c3 = *x.comp(k + 3);
+    const T *v0 = y.comp(k), *v1 = y.comp(k + 1), *v2 = y.comp(k + 2), *v3 = y.comp(k + 3);
+    KERNOPS_SIMD
+    for (int b = 0; b < n; ++b) {
+      const T e0 = c0 - v0[b], e1 = c1 - v1[b], e2 = c2 - v2[b], e3 = c3 - v3[b];
+      out[b] += (e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3);
+    }
+  }
+  for (; k < dim; ++k) {
+    const T ck = *x.comp(k);
+    const T* pv = y.comp(k);
+    KERNOPS_SIMD
+    for (int b = 0; b < n; ++b) out[b] += (ck - pv[b]) * (ck - pv[b]);
+  }
+  phi_run<K>(out, n, s, c, sc, [out](int b) { return out[b]; });
+}
+
+template <RadialKind K, class T>
+void radial_dim(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, const Scratch<T>& sc) {
+  switch (x.dim) {
+    case 1: radial_small<K, 1>(out, x, y, n, s, c, sc); return;
+    case 2: radial_small<K, 2>(out, x, y, n, s, c, sc); return;
+    case 3: radial_small<K, 3>(out, x, y, n, s, c, sc); return;
+    case 4: radial_small<K, 4>(out, x, y, n, s, c, sc); return;
+    default: radial_any<K>(out, x, y, n, s, c, sc);
+  }
+}
+
+// in = {x (i-only: broadcast over the run), y (j-only), s, c (parameters)}.
+template <class T>
+void eval_radial(int kind, T* out, const Span<T>* in, int n, const Scratch<T>& sc) {
+  if (!in[0].bc || in[1].bc) throw InternalError("RadialKernel expects an i-only x and a j-only y");
+  const T s = *in[2].comp(0), c = *in[3].comp(0);
+  switch (static_cast<RadialKind>(kind)) {
+    case RadialKind::Gauss: radial_dim<RadialKind::Gauss>(out, in[0], in[1], n, s, c, sc); return;
+    case RadialKind::Laplace: radial_dim<RadialKind::Laplace>(out, in[0], in[1], n, s, c, sc); return;
+    case RadialKind::Cauchy: radial_dim<RadialKind::Cauchy>(out, in[0], in[1], n, s, c, sc); return;
+    case RadialKind::InvMultiquadric: radial_dim<RadialKind::InvMultiquadric>(out, in[0], in[1], n, s, c, sc); return;
+    case RadialKind::Matern32: radial_dim<RadialKind::Matern32>(out, in[0], in[1], n, s, c, sc); return;
+    case RadialKind::Matern52: radial_dim<RadialKind::Matern52>(out, in[0], in[1], n, s, c, sc); return;
+  }
+  throw InternalError("unknown radial kernel kind " + std::to_string(kind));
+}
+
+}  // namespace KERNOPS_ISA
+}  // namespace cpu
+}  // namespace kernops

@@ -1,0 +1,155 @@
+// Fast paths chosen at plan time (fuse.h): they must be recognised where promised, left
+// alone where they do not apply, and give the generic interpreter's results on every
+// instruction set.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "cpu/isa.h"
+#include "kernops.h"
+
+using namespace kernops;
+
+namespace {
+
+Plan plan_of(const std::string& formula, const std::vector<std::string>& decls, bool fuse) {
+  PlanOptions o;
+  o.fuse_radial = fuse;
+  return make_plan(parse_formula(formula, decls), o);
+}
+
+int count_op(const Plan& p, Op op) {
+  int n = 0;
+  for (const auto& prog : p.prog)
+    for (const auto& ins : prog) n += ins.op == op;
+  return n;
+}
+
+std::vector<std::vector<double>> random_args(const Plan& p, std::int64_t n, std::int64_t m, unsigned seed) {
+  std::mt19937 g(seed);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  std::vector<std::vector<double>> cols;
+  for (const auto& v : p.formula.vars) {
+    const std::int64_t rows = v.cat == Cat::P ? 1 : (v.cat == Cat::I ? n : m);
+    cols.emplace_back(static_cast<size_t>(rows * v.dim));
+    for (auto& x : cols.back()) x = v.cat == Cat::P ? 0.5 + std::fabs(u(g)) : u(g);  // positive scales
+  }
+  return cols;
+}
+
+std::vector<double> run(const Plan& p, const std::vector<std::vector<double>>& cols, std::int64_t n, std::int64_t m,
+                        Dtype dt, int isa, int threads) {
+  std::vector<ArgData> args;
+  for (size_t a = 0; a < cols.size(); ++a) {
+    const auto& v = p.formula.vars[a];
+    const std::int64_t rows = v.cat == Cat::P ? 1 : (v.cat == Cat::I ? n : m);
+    args.push_back({cols[a].data(), rows, v.dim});
+  }
+  const OutShape s = check_args(p, args);
+  std::vector<double> out(static_cast<size_t>(s.rows * s.value_cols));
+  std::vector<double> idx(static_cast<size_t>(s.rows * s.index_cols));
+  RunConfig c;
+  c.dtype = dt;
+  c.max_isa = isa;
+  c.n_threads = threads;
+  run_cpu(p, args, out.data(), idx.data(), c);
+  return out;
+}
+
+struct Case {
+  const char* formula;
+  int fused;  // RadialKernel instructions expected in the plan
+};
+
+}  // namespace
+
+// The named kernels at every dimension path (1-4 specialised, 5+ generic), the usual
+// hand-written spellings, reductions other than Sum, and gradients.
+TEST(FastPaths, RadialKernelsMatchTheGenericInterpreter) {
+  const Case cases[] = {
+      {"GaussKernel(s,x,y,b)", 1},
+      {"LaplaceKernel(s,x,y,b)", 1},
+      {"CauchyKernel(s,x,y,b)", 1},
+      {"InverseMultiquadricKernel(s,x,y,b)", 1},
+      {"Matern32Kernel(s,x,y,b)", 1},
+      {"Matern52Kernel(s,x,y,b)", 1},
+      {"Exp(-s*SqNorm2(x-y))*b", 1},
+      {"Exp(-SqDist(x,y)/(s*s))*b", 1},
+      {"Exp(-SqDist(y,x))*b", 1},
+      {"Exp(-SqDist(x,y)*s*2)*b", 1},
+      {"Inv(1+s*SqDist(x,y))*b", 1},
+      {"Rsqrt(SqDist(x,y)*s+2)*b", 1},
+      {"Exp(-Sqrt(s*SqDist(x,y)))*b", 1},
+      {"Concat(GaussKernel(s,x,y,b),CauchyKernel(s,x,y,b))", 2},
+      {"Grad(GaussKernel(s,x,y,b),x,b)", 1},
+      {"Grad(Matern52Kernel(s,x,y,b),x,b)", 1},
+  };
+  for (int dim : {1, 2, 3, 4, 7}) {
+    const std::string d = std::to_string(dim);
+    const std::vector<std::string> decls = {"x = Vi(" + d + ")", "y = Vj(" + d + ")", "b = Vj(3)", "s = Pm(1)"};
+    for (const Case& c : cases) {
+      for (const char* red : {"Sum_Reduction(", "LogSumExp_Reduction(Elem("}) {
+        const bool lse = red[0] == 'L';
+        if (lse && std::string(c.formula).rfind("Grad", 0) == 0) continue;
+        for (int axis = 0; axis < 2; ++axis) {
+          const std::string src = std::string(red) + c.formula + (lse ? ",0)," : ",") + std::to_string(axis) + ")";
+          const Plan fused = plan_of(src, decls, true);
+          const Plan generic = plan_of(src, decls, false);
+          EXPECT_EQ(count_op(fused, Op::RadialKernel), c.fused) << src;
+          EXPECT_EQ(count_op(generic, Op::RadialKernel), 0) << src;
+          const auto cols = random_args(fused, 23, 531, 17);
+          for (Dtype dt : {Dtype::Float64, Dtype::Float32}) {
+            const double tol = dt == Dtype::Float64 ? 1e-13 : 2e-6;
+            for (cpu::Isa isa : cpu::supported_isas()) {
+              const auto want = run(generic, cols, 23, 531, dt, static_cast<int>(isa), 1);
+              const auto got = run(fused, cols, 23, 531, dt, static_cast<int>(isa), 2);
+              double scale = 0;
+              for (double v : want) scale = std::max(scale, std::fabs(v));
+              for (size_t q = 0; q < want.size(); ++q)
+                ASSERT_LE(std::fabs(got[q] - want[q]), tol * std::max(1.0, scale))
+                    << src << " dim " << dim << " isa " << cpu::isa_name(isa) << " value " << q;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Shapes that look radial but are not: both points on the same side, a pair-dependent
+// scale, a distance between differently indexed values.
+TEST(FastPaths, NonRadialShapesStayGeneric) {
+  const std::vector<std::string> decls = {"x = Vi(3)", "z = Vi(3)", "y = Vj(3)", "b = Vj(1)", "s = Pm(1)"};
+  for (const char* f : {"Exp(-SqDist(x,z))*b", "Exp(-b*SqDist(x,y))", "Exp(-SqDist(x+y,y))", "Exp(-SqNorm2(x))*b",
+                        "Inv(b+SqDist(x,y))"}) {
+    const Plan p = plan_of(std::string("Sum_Reduction(") + f + ",0)", decls, true);
+    EXPECT_EQ(count_op(p, Op::RadialKernel), 0) << f;
+  }
+}
+
+// Special values go through the fused path as through the generic one: an overflowing
+// Gauss argument gives +Inf, a negative Laplace scale NaN, huge distances exactly 0.
+TEST(FastPaths, RadialKernelSpecialValues) {
+  const std::vector<std::string> decls = {"x = Vi(1)", "y = Vj(1)", "s = Pm(1)"};
+  for (const char* f : {"Exp(s*SqDist(x,y))", "LaplaceKernel(s,x,y,1)", "GaussKernel(s,x,y,1)"}) {
+    const std::string src = std::string("Sum_Reduction(") + f + ",0)";
+    const Plan fused = plan_of(src, decls, true);
+    ASSERT_EQ(count_op(fused, Op::RadialKernel), 1) << f;
+    const Plan generic = plan_of(src, decls, false);
+    for (double s : {1e6, -1.0, 0.0}) {
+      std::vector<std::vector<double>> cols = {{0.0, 3.0}, {1.0, -2.0, 40.0}, {s}};
+      for (Dtype dt : {Dtype::Float64, Dtype::Float32}) {
+        const auto want = run(generic, cols, 2, 3, dt, 0, 1);
+        const auto got = run(fused, cols, 2, 3, dt, 2, 1);
+        for (size_t q = 0; q < want.size(); ++q) {
+          if (std::isnan(want[q]))
+            EXPECT_TRUE(std::isnan(got[q])) << f << " s=" << s;
+          else
+            EXPECT_DOUBLE_EQ(got[q], want[q]) << f << " s=" << s;
+        }
+      }
+    }
+  }
+}
