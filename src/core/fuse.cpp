@@ -3,6 +3,8 @@
 
 #include <unordered_map>
 
+#include "plan.h"
+
 namespace kernops {
 
 const char* radial_name(RadialKind k) {
@@ -50,7 +52,8 @@ class Matcher {
   bool scaled_dist(const NodeP& n, ScaledDist* out) const {
     if (n->op == Op::SqNorm2 && n->args[0]->op == Op::Sub) {
       NodeP x = n->args[0]->args[0], y = n->args[0]->args[1];
-      if (x->dim != y->dim) return false;
+      // High dimensions: the engine's blocked distances beat fusion (plan.h).
+      if (x->dim != y->dim || x->dim >= kBlockedSqDistDim) return false;
       if (level_(x) == kLevelJ && level_(y) == kLevelI) std::swap(x, y);  // |x-y| = |y-x|
       if (level_(x) != kLevelI || level_(y) != kLevelJ) return false;
       *out = {x, y, constant(1)};

@@ -56,6 +56,11 @@ struct Plan {
   int out_dim() const { return formula.out_dim(); }
 };
 
+// From this dimension on, the squared distance between an i-only and a j-only value is
+// computed by the CPU engine for groups of rows at once (Note [Blocked distances] in
+// cpu/sqdist_block.h), so radial kernels of such points are not fused (fuse.h).
+constexpr int kBlockedSqDistDim = 16;
+
 // What the planner may do beyond linearising; the defaults are what users get. Tests turn
 // fast paths off to compare them with the generic interpreter.
 struct PlanOptions {

@@ -153,3 +153,83 @@ TEST(FastPaths, RadialKernelSpecialValues) {
     }
   }
 }
+
+// High-dimensional distances go through the engine's blocked kernel (Note [Blocked
+// distances]): every instruction set, row counts that are not multiples of the block,
+// both argument orders and both axes, against plain double loops.
+TEST(FastPaths, BlockedDistancesMatchPlainLoops) {
+  for (int dim : {16, 21, 40}) {
+    const std::string d = std::to_string(dim);
+    const std::vector<std::string> decls = {"x = Vi(" + d + ")", "y = Vj(" + d + ")", "b = Vj(2)", "s = Pm(1)"};
+    for (const char* f : {"SqDist(x,y)*b", "SqDist(y,x)*b", "Exp(-s*SqNorm2(x-y))*b"}) {
+      for (int axis = 0; axis < 2; ++axis) {
+        const std::string src = std::string("Sum_Reduction(") + f + "," + std::to_string(axis) + ")";
+        const Plan p = plan_of(src, decls, true);
+        EXPECT_EQ(count_op(p, Op::RadialKernel), 0) << src;  // blocked distances instead
+        const std::int64_t n = axis == 0 ? 23 : 531, m = axis == 0 ? 531 : 23;  // rows of x, y
+        const auto cols = random_args(p, n, m, 5);
+        const double s = cols[3][0];
+        const std::int64_t out_rows = axis == 0 ? n : m;
+        std::vector<double> want(static_cast<size_t>(out_rows * 2), 0.0);
+        for (std::int64_t i = 0; i < n; ++i)
+          for (std::int64_t j = 0; j < m; ++j) {
+            double r2 = 0;
+            for (int k = 0; k < dim; ++k) {
+              const double e = cols[0][i + k * n] - cols[1][j + k * m];
+              r2 += e * e;
+            }
+            const double kv = f[0] == 'E' ? std::exp(-s * r2) : r2;
+            const std::int64_t o = axis == 0 ? i : j;
+            for (int c = 0; c < 2; ++c) want[o + c * out_rows] += kv * cols[2][j + c * m];
+          }
+        for (Dtype dt : {Dtype::Float64, Dtype::Float32}) {
+          const double tol = dt == Dtype::Float64 ? 1e-12 : 2e-5;
+          for (cpu::Isa isa : cpu::supported_isas())
+            for (int threads : {1, 2}) {
+              const auto got = run(p, cols, n, m, dt, static_cast<int>(isa), threads);
+              double scale = 0;
+              for (double v : want) scale = std::max(scale, std::fabs(v));
+              for (size_t q = 0; q < want.size(); ++q)
+                ASSERT_LE(std::fabs(got[q] - want[q]), tol * std::max(1.0, scale))
+                    << src << " isa " << cpu::isa_name(isa) << " threads " << threads << " value " << q;
+            }
+        }
+      }
+    }
+  }
+}
+
+// The K nearest neighbours in high dimension: blocked distances and the chunked K-min
+// prefilter together, against a sort of the exact distances (the data has no ties).
+TEST(FastPaths, BlockedKNearestNeighbours) {
+  const int dim = 32, K = 7;
+  const std::vector<std::string> decls = {"x = Vi(32)", "y = Vj(32)"};
+  const Plan p = plan_of("ArgKMin_Reduction(SqDist(x,y),7,0)", decls, true);
+  const std::int64_t n = 30, m = 1100;
+  const auto cols = random_args(p, n, m, 9);
+  for (Dtype dt : {Dtype::Float64, Dtype::Float32})
+    for (cpu::Isa isa : cpu::supported_isas()) {
+      std::vector<ArgData> args = {{cols[0].data(), n, dim}, {cols[1].data(), m, dim}};
+      const OutShape s = check_args(p, args);
+      std::vector<double> vals, idx(static_cast<size_t>(s.rows * s.index_cols));
+      RunConfig c;
+      c.dtype = dt;
+      c.max_isa = static_cast<int>(isa);
+      c.n_threads = 2;
+      run_cpu(p, args, vals.data(), idx.data(), c);
+      for (std::int64_t i = 0; i < n; ++i) {
+        std::vector<std::pair<double, int>> all;
+        for (std::int64_t j = 0; j < m; ++j) {
+          double r2 = 0;
+          for (int k = 0; k < dim; ++k) {
+            const double e = cols[0][i + k * n] - cols[1][j + k * m];
+            r2 += e * e;
+          }
+          all.push_back({r2, static_cast<int>(j)});
+        }
+        std::sort(all.begin(), all.end());
+        for (int q = 0; q < K; ++q)
+          EXPECT_EQ(idx[i + q * n], all[q].second) << "row " << i << " rank " << q << " isa " << cpu::isa_name(isa);
+      }
+    }
+}

@@ -259,24 +259,51 @@ struct KMinReducer : Reducer<T> {
     for (int k = 0; k < dim; ++k) {
       const T* pf = contiguous(f, k, n, s.a);
       double* lst = st + 2 * K * k;
-      // Once the list is full, most values are above its largest entry: test chunks of
-      // 64 against it with a vectorised min and skip those that cannot enter.
-      for (int c0 = 0; c0 < n; c0 += 64) {
-        const int c1 = c0 + 64 < n ? c0 + 64 : n;
-        if (lst[2 * (K - 1) + 1] >= 0) {
-          T m = T(INFINITY);
-          KERNOPS_SIMD_REDUCE(min, m)
-          for (int b = c0; b < c1; ++b) m = pf[b] < m ? pf[b] : m;
-          if (!(static_cast<double>(m) < lst[2 * (K - 1)])) continue;
-        }
-        for (int b = c0; b < c1; ++b) {
-          const double v = pf[b];
-          if (v < lst[2 * (K - 1)] || lst[2 * (K - 1) + 1] < 0) {
-            if (v == v) insert(lst, v, static_cast<double>(j0 + b));
+      // Once the list is full, most values are above its largest entry: chunks of 128, then
+      // blocks of 16, are first tested against it with a vectorised compare and skipped
+      // when no value can enter; only the blocks that hold a candidate are scanned.
+      constexpr int kChunk = 128, kBlock = 16;
+      for (int c0 = 0; c0 < n; c0 += kChunk) {
+        const int c1 = c0 + kChunk < n ? c0 + kChunk : n;
+        if (full(lst) && !any_below(pf + c0, c1 - c0, bound(lst))) continue;
+        for (int b0 = c0; b0 < c1; b0 += kBlock) {
+          const int b1 = b0 + kBlock < c1 ? b0 + kBlock : c1;
+          if (full(lst) && !any_below(pf + b0, b1 - b0, bound(lst))) continue;
+          for (int b = b0; b < b1; ++b) {
+            const double v = pf[b];
+            if (v < lst[2 * (K - 1)] || !full(lst)) {
+              if (v == v) insert(lst, v, static_cast<double>(j0 + b));
+            }
           }
         }
       }
     }
+  }
+  bool full(const double* lst) const { return lst[2 * (K - 1) + 1] >= 0; }
+  // The list's largest value rounded up to T: no value of T below the list's largest is
+  // above it, so a test against it never skips a candidate.
+  T bound(const double* lst) const {
+    const double worst = lst[2 * (K - 1)];
+    T b = static_cast<T>(worst);
+    if (static_cast<double>(b) < worst) b = std::nextafter(b, std::numeric_limits<T>::infinity());
+    return b;
+  }
+  // Whether some of the n values at p is below `bound` (NaN never is). Full chunks and
+  // blocks use a fixed length: GCC vectorises that or-reduction at -O2 with a short
+  // horizontal step, which neither a run-time length (no vectorisation at -O2's cost
+  // model) nor an `omp simd` reduction (a scalar horizontal loop) gives.
+  template <int L>
+  static bool any_below_fixed(const T* p, T bound) {
+    int any = 0;
+    for (int b = 0; b < L; ++b) any |= p[b] < bound;
+    return any != 0;
+  }
+  static bool any_below(const T* p, int n, T bound) {
+    if (n == 128) return any_below_fixed<128>(p, bound);
+    if (n == 16) return any_below_fixed<16>(p, bound);
+    for (int b = 0; b < n; ++b)
+      if (p[b] < bound) return true;
+    return false;
   }
   void merge(double* st, const double* o) const override {
     for (int k = 0; k < dim; ++k)

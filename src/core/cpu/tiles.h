@@ -18,6 +18,7 @@
 #include "span.h"
 #include "eval.h"
 #include "reducers.h"
+#include "sqdist_block.h"
 
 namespace kernops {
 namespace cpu {
@@ -57,8 +58,20 @@ class Runner {
         cs_[s] = rows_of[sl.level];
       }
     }
+    // High-dimensional distances between an i-only and a j-only value are computed for
+    // groups of rows at once (Note [Blocked distances]); each row of a group then needs its
+    // own pair buffer.
+    const auto& prog = p.prog[kIJ];
+    for (size_t k = 0; k < prog.size(); ++k) {
+      const Instr& ins = prog[k];
+      if (ins.op != Op::SqDistFused || p.slots[ins.in[0]].dim < kBlockedSqDistDim) continue;
+      const Level l0 = p.slots[ins.in[0]].level, l1 = p.slots[ins.in[1]].level;
+      if (l0 == kI && l1 == kJ) blocked_.push_back({k, ins.in[0], ins.in[1]});
+      if (l0 == kJ && l1 == kI) blocked_.push_back({k, ins.in[1], ins.in[0]});
+    }
+    group_ = blocked_.empty() ? 1 : kBlockRows;
     // Tile length: the pair buffers of one thread fit in ~48 KB (L1/L2).
-    const std::int64_t w = std::max<std::int64_t>(1, p.level_width[kIJ] + 3);
+    const std::int64_t w = std::max<std::int64_t>(1, group_ * p.level_width[kIJ] + 3);
     B_ = 512;
     while (B_ > 16 && static_cast<std::int64_t>(B_) * w * static_cast<std::int64_t>(sizeof(T)) > 48 * 1024) B_ /= 2;
   }
@@ -88,7 +101,7 @@ class Runner {
       const std::int64_t j0 = bj * j_per_task, j1 = std::min(M_, j0 + j_per_task);
       auto& wk = work[static_cast<size_t>(worker)];
       auto& st = states[static_cast<size_t>(worker)];
-      wk.resize(static_cast<size_t>((p_.level_width[kIJ] + 3) * B_));
+      wk.resize(static_cast<size_t>((group_ * p_.level_width[kIJ] + 3) * B_));
       st.resize(static_cast<size_t>((i1 - i0) * S));
       tile_block(i0, i1, j0, j1, wk.data(), st.data());
       for (std::int64_t i = i0; i < i1; ++i) {
@@ -139,7 +152,7 @@ class Runner {
   }
 
   Scratch<T> scratch(T* wk) const {
-    T* s = wk + p_.level_width[kIJ] * B_;
+    T* s = wk + group_ * p_.level_width[kIJ] * B_;
     return {s, s + B_, s + 2 * B_};
   }
 
@@ -169,18 +182,50 @@ class Runner {
     for (std::int64_t i = i0; i < i1; ++i) reducer_->init(st + (i - i0) * S);
     const auto& prog = p_.prog[kIJ];
     const auto& parts = p_.parts;
+    const std::int64_t row_stride = p_.level_width[kIJ] * B_;  // one row's pair values
+    std::vector<bool> skip(prog.size(), false);
+    for (const auto& bl : blocked_) skip[bl.instr] = true;
+    std::vector<T> packed;
     std::vector<Span<T>> f(parts.size()), g(parts.size());
     for (std::int64_t jr = j0; jr < j1; jr += B_) {
       const int n = static_cast<int>(std::min<std::int64_t>(B_, j1 - jr));
-      for (std::int64_t i = i0; i < i1; ++i) {
-        for (const auto& ins : prog) exec(ins, kIJ, i, jr, wk, n, sc);
-        for (size_t q = 0; q < parts.size(); ++q) {
-          f[q] = view(parts[q].a, kIJ, i, jr, wk);
-          g[q] = parts[q].b >= 0 ? view(parts[q].b, kIJ, i, jr, wk) : Span<T>{};
+      for (std::int64_t g0 = i0; g0 < i1; g0 += group_) {
+        const int rows = static_cast<int>(std::min<std::int64_t>(group_, i1 - g0));
+        for (const auto& bl : blocked_) blocked_sqdist(bl, g0, rows, jr, n, wk, row_stride, packed);
+        for (int r = 0; r < rows; ++r) {
+          const std::int64_t i = g0 + r;
+          T* ij = wk + r * row_stride;
+          for (size_t k = 0; k < prog.size(); ++k)
+            if (!skip[k]) exec(prog[k], kIJ, i, jr, ij, n, sc);
+          for (size_t q = 0; q < parts.size(); ++q) {
+            f[q] = view(parts[q].a, kIJ, i, jr, ij);
+            g[q] = parts[q].b >= 0 ? view(parts[q].b, kIJ, i, jr, ij) : Span<T>{};
+          }
+          reducer_->fold(st + (i - i0) * S, f.data(), g.data(), n, jr, sc);
         }
-        reducer_->fold(st + (i - i0) * S, f.data(), g.data(), n, jr, sc);
       }
     }
+  }
+
+  // A blocked SqDistFused (Note [Blocked distances]) for rows g0 .. g0+rows-1 and the run
+  // at jr, written into each row's pair buffer.
+  struct Blocked {
+    size_t instr;
+    int x, y;  // the i-only and the j-only operand
+  };
+  void blocked_sqdist(const Blocked& bl, std::int64_t g0, int rows, std::int64_t jr, int n, T* wk,
+                      std::int64_t row_stride, std::vector<T>& packed) const {
+    const Instr& ins = p_.prog[kIJ][bl.instr];
+    const int D = p_.slots[bl.x].dim;
+    const std::int64_t out_off = p_.slots[ins.out].offset * B_;
+    // A last, partial group repeats its last row: the kernel always runs four rows (a
+    // one-row kernel would be latency-bound) and the copies write that row's buffer again.
+    packed.resize(static_cast<size_t>(D * kBlockRows));
+    for (int d = 0; d < D; ++d)
+      for (int r = 0; r < kBlockRows; ++r) packed[d * kBlockRows + r] = base_[bl.x][g0 + std::min(r, rows - 1) + d * cs_[bl.x]];
+    T* out[kBlockRows];
+    for (int r = 0; r < kBlockRows; ++r) out[r] = wk + std::min(r, rows - 1) * row_stride + out_off;
+    sqdist_block<T, kBlockRows>(out, packed.data(), base_[bl.y] + jr, cs_[bl.y], D, n);
   }
 
   const Plan& p_;
@@ -190,6 +235,8 @@ class Runner {
   std::vector<T> buf_[3];
   std::vector<const T*> base_;
   std::vector<std::int64_t> cs_;
+  std::vector<Blocked> blocked_;
+  int group_ = 1;  // rows evaluated together: kBlockRows when some distance is blocked
   int B_ = 256;
 };
 
