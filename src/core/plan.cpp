@@ -222,6 +222,64 @@ NodeP hoist(const NodeP& root) {
   return go(root);
 }
 
+// Note [Scalar products]
+// Gradients are long products of scalars, e.g. 2*((e*(p|q))*E*(-1/s^2)) with e an i-value, s a
+// parameter and only (p|q) and E pair values: evaluated as written, that is four
+// multiplications per pair. A product tree of dimension-1 factors is flattened (through
+// inner products read nowhere else) and rebuilt as (product of the pair and j factors) *
+// (product of the i and parameter factors): the second product is computed once per i, and
+// here one multiplication per pair remains.
+NodeP group_scalar_products(const NodeP& root) {
+  std::unordered_map<const Node*, int> parents;
+  std::function<void(const NodeP&)> count = [&](const NodeP& n) {
+    for (const auto& a : n->args)
+      if (parents[a.get()]++ == 0) count(a);
+  };
+  count(root);
+  std::unordered_map<const Node*, int> levels;
+  std::unordered_map<const Node*, NodeP> memo;  // also keeps every node it maps alive
+  auto scalar_mul = [](const NodeP& n) { return n->op == Op::Mul && n->dim == 1 && n->args[0]->dim == 1 && n->args[1]->dim == 1; };
+  std::function<NodeP(const NodeP&)> go = [&](const NodeP& n) -> NodeP {
+    auto it = memo.find(n.get());
+    if (it != memo.end()) return it->second;
+    NodeP out;
+    if (scalar_mul(n)) {
+      std::vector<NodeP> factors;
+      std::function<void(const NodeP&)> flatten = [&](const NodeP& m) {
+        for (const auto& a : m->args) {
+          if (scalar_mul(a) && parents[a.get()] == 1)
+            flatten(a);
+          else
+            factors.push_back(go(a));
+        }
+      };
+      flatten(n);
+      NodeP high, low;
+      int n_low = 0;
+      for (const auto& f : factors) {
+        const int l = node_level(f, levels);
+        NodeP& acc = (l == kP || l == kI) ? low : high;
+        n_low += (l == kP || l == kI);
+        acc = acc ? mul(acc, f) : f;
+      }
+      out = (n_low < 2 || !high) ? nullptr : mul(high, low);
+      if (!out) {  // nothing to gain: keep the original tree, rewritten below
+        std::vector<NodeP> a{go(n->args[0]), go(n->args[1])};
+        out = make(n->op, a, n->params);
+      }
+    } else if (n->args.empty()) {
+      out = n;
+    } else {
+      std::vector<NodeP> a;
+      for (const auto& c : n->args) a.push_back(go(c));
+      out = make(n->op, a, n->params);
+    }
+    memo[n.get()] = out;
+    return out;
+  };
+  return go(root);
+}
+
 // Buffer offsets of the values still computed, once fusions have removed instructions:
 // the dead values' space would otherwise shrink the CPU engine's tiles (a fused
 // 32-dimensional difference left 32 unused rows in every pair buffer).
@@ -257,7 +315,7 @@ Plan make_plan(const Formula& formula, const PlanOptions& options) {
     NodeP t = hoist(f);
     std::unordered_map<const Node*, int> levels;  // keyed by address: only nodes of t, alive
     if (options.fuse_radial) t = fuse_radial_kernels(t, [&](const NodeP& n) { return node_level(n, levels); });
-    return t;
+    return group_scalar_products(t);
   };
   Builder b(p);
   p.root = b.add(prepare(p.f));

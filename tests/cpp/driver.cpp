@@ -2,7 +2,8 @@
 // sample of its rows against a plain double loop. Used for benchmarks of the core alone
 // and on machines without R (the GPU machine).
 //
-//   kernops_driver [w1|w7|w2] [N] [float64|float32] [threads] [D (w7)]
+//   kernops_driver [w1|w7|w2|w2g] [N] [float64|float32] [threads] [D (w7)]
+//   (w2g: the gradients dH/dq, dH/dp of W2, as kernel_grad() builds them, direction 1)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -31,6 +32,11 @@ Workload make(const std::string& w, int D) {
   if (w == "w7")
     return {"ArgKMin_Reduction(SqDist(x,y),10,0)",
             {"x = Vi(" + std::to_string(D) + ")", "y = Vj(" + std::to_string(D) + ")"}, {D, D}, {0, 1}, {}};
+  if (w == "w2g")
+    return {"Sum_Reduction(Concat(2*(qi-qj)*(-(e*(pi|pj)*Exp(-SqNorm2(qi-qj)/(s*s))/(s*s))),"
+            "e*Exp(-SqNorm2(qi-qj)/(s*s))*pj),0)",
+            {"qi = Vi(3)", "qj = Vj(3)", "pi = Vi(3)", "pj = Vj(3)", "s = Pm(1)", "e = Vi(1)"},
+            {3, 3, 3, 3, 1, 1}, {0, 1, 0, 1, 2, 0}, {0.5}};
   if (w == "w2")
     return {"Sum_Reduction(Exp(-SqDist(qi,qj)/(s*s))*(pi|pj),0)",
             {"qi = Vi(3)", "qj = Vj(3)", "pi = Vi(3)", "pj = Vj(3)", "s = Pm(1)"}, {3, 3, 3, 3, 1}, {0, 1, 0, 1, 2}, {0.5}};

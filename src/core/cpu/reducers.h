@@ -13,6 +13,7 @@
 #include "../plan.h"
 #include "../vmath.h"
 #include "eval.h"
+#include "vec.h"
 
 namespace kernops {
 namespace cpu {
@@ -45,6 +46,47 @@ struct Reducer {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
+// st[k] += sum_b pf[b] * g[k][b] for G components: the kernel times its weights, the core of
+// every Sum_Reduction of a kernel. Written with vectors so that the G*V accumulators (two
+// or four vectors of the run at a time, enough to cover the FMA latency) stay in registers and the
+// shared factor is loaded once for all components. Each run is summed in T, then added to
+// the double state (block-wise accumulation keeps float32 sums accurate).
+template <class T, int G>
+void product_sums(double* st, const T* pf, const T* const* g, int n) {
+  constexpr int W = KERNOPS_VBYTES / static_cast<int>(sizeof(T));
+  constexpr int V = G <= 2 ? 4 : 2;  // vectors of the run per step: G*V >= 4 chains
+  Vec<T> a[G][V];
+  _Pragma("GCC unroll 8") for (int k = 0; k < G; ++k)
+    _Pragma("GCC unroll 4") for (int v = 0; v < V; ++v) a[k][v] = Vec<T>{};
+  int b = 0;
+  for (; b + V * W <= n; b += V * W) {
+    Vec<T> f[V];
+    _Pragma("GCC unroll 4") for (int v = 0; v < V; ++v) f[v] = vload(pf + b + v * W);
+    _Pragma("GCC unroll 8") for (int k = 0; k < G; ++k)
+      _Pragma("GCC unroll 4") for (int v = 0; v < V; ++v) a[k][v] += f[v] * vload(g[k] + b + v * W);
+  }
+  for (int k = 0; k < G; ++k) {
+    T sum = 0;
+    for (int q = b; q < n; ++q) sum += pf[q] * g[k][q];
+    Vec<T> t = a[k][0];
+    for (int v = 1; v < V; ++v) t += a[k][v];
+    for (int l = 0; l < W; ++l) sum += t[l];
+    st[k] += static_cast<double>(sum);
+  }
+}
+
+template <class T>
+void product_sums_any(double* st, const T* pf, const T* const* g, int count, int n) {
+  switch (count) {
+    case 1: product_sums<T, 1>(st, pf, g, n); return;
+    case 2: product_sums<T, 2>(st, pf, g, n); return;
+    case 3: product_sums<T, 3>(st, pf, g, n); return;
+    case 4: product_sums<T, 4>(st, pf, g, n); return;
+    case 5: product_sums<T, 5>(st, pf, g, n); return;
+    default: product_sums<T, 6>(st, pf, g, n); return;
+  }
+}
+
 // Sum_Reduction, folded part by part (Note [Sum parts]): part k adds sum_j a (or
 // sum_j a*b) into state columns [offset, offset + dim). Each tile row is summed in T, then
 // added to the double state: block-wise accumulation keeps float32 sums accurate.
@@ -70,6 +112,16 @@ struct SumReducer : Reducer<T> {
   }
   static void fold_part(double* st, const Span<T>& f, const Span<T>& g, int dim, bool product, int n,
                         const Scratch<T>& s) {
+    if (product && f.dim == 1 && !g.bc) {  // a scalar times a vector: the common case
+      const T* pf = contiguous(f, 0, n, s.a);
+      const T* gk[6];
+      for (int k = 0; k < dim; k += 6) {
+        const int count = std::min(6, dim - k);
+        for (int q = 0; q < count; ++q) gk[q] = g.comp(k + q);
+        product_sums_any(st + k, pf, gk, count, n);
+      }
+      return;
+    }
     // Components go four at a time, and each run in two halves: eight independent
     // accumulators cover the latency of the FMAs (one chain per component would be
     // latency-bound; four still half so), and the shared factor of a fused product is

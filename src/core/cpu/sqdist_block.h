@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "vec.h"
+
 namespace kernops {
 namespace cpu {
 inline namespace KERNOPS_ISA {
@@ -23,38 +25,6 @@ inline namespace KERNOPS_ISA {
 // ~1 give distances that are pure rounding noise), and on the machines we measure
 // (AMD Zen) the subtraction runs on the otherwise idle FP add pipes, so it costs nothing.
 constexpr int kBlockRows = 4;
-
-// GCC vector extensions (also Clang): the attribute needs a concrete element type.
-template <class T>
-struct VecOf;
-template <>
-struct VecOf<float> {
-  typedef float type __attribute__((vector_size(KERNOPS_VBYTES)));
-};
-template <>
-struct VecOf<double> {
-  typedef double type __attribute__((vector_size(KERNOPS_VBYTES)));
-};
-template <class T>
-using Vec = typename VecOf<T>::type;
-
-template <class T>
-inline Vec<T> vload(const T* p) {
-  Vec<T> v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-template <class T>
-inline Vec<T> vbroadcast(T v) {
-  constexpr int W = KERNOPS_VBYTES / static_cast<int>(sizeof(T));
-  Vec<T> r;
-  for (int k = 0; k < W; ++k) r[k] = v;
-  return r;
-}
-template <class T>
-inline void vstore(T* p, const Vec<T>& v) {
-  std::memcpy(p, &v, sizeof v);
-}
 
 // out[r][b] = sum_d (xp[d*R + r] - y[d*cs + b])^2 for r < R, b < n. xp holds the group's
 // coordinates packed by coordinate, y a run of points stored by coordinate (stride cs).
