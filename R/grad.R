@@ -162,7 +162,11 @@ run_select_grad <- function(g, args, direction) {
 
 # Builds the compiled reduction for the gradients with respect to `names`, all on the
 # same side, stacked with Concat so that shared subexpressions are computed once.
-build_grad_op <- function(state, names, direction, reduced_side) {
+# The gradient reduction of one side. `direction` names the direction argument; NULL
+# means a direction of ones written into the formula (kernel_value_and_grad), and then
+# `with_value` also puts F itself first in the Concat, so that value and gradients come
+# from one pass that computes the kernel once.
+build_grad_op <- function(state, names, direction, reduced_side, with_value = FALSE) {
   vars <- state$vars
   taken <- c(vars$name, direction)
   fresh <- function(base) {  # a declaration name clashing with no argument nor earlier fresh name
@@ -177,7 +181,11 @@ build_grad_op <- function(state, names, direction, reduced_side) {
     decls <<- c(decls, sprintf("%s = %s(%d,%d)", name, out_cat, npos, dim))
     npos <<- npos + 1L
   }
-  add_decl(direction, state$out_dim)
+  if (is.null(direction)) {
+    direction <- if (state$out_dim == 1) "1" else sprintf("SumT(1,%d)", state$out_dim)
+  } else {
+    add_decl(direction, state$out_dim)
+  }
   inner <- state$f
   fixed <- character()
   if (state$reduction == "LogSumExp_Reduction") {
@@ -195,12 +203,27 @@ build_grad_op <- function(state, names, direction, reduced_side) {
     fixed <- c(lse = lse, forward = out)
   }
   grads <- vapply(names, function(v) sprintf("Grad(%s,%s,%s)", inner, v, direction), "")
+  if (with_value) grads <- c(state$f, grads)
   body <- if (length(grads) == 1) grads else Reduce(function(a, b) sprintf("Concat(%s,%s)", a, b), grads)
   axis <- if (reduced_side) 1L - state$axis else state$axis
   formula <- sprintf("Sum_Reduction(%s,%d)", body, axis)
   op <- kernel_op(formula, decls, dtype = state$dtype, backend = state$backend)
   list(op = op, names = names, dims = state$vars$dim[match(names, state$vars$name)],
-       params = state$vars$index[match(names, state$vars$name)] == "parameter", fixed = fixed)
+       params = state$vars$index[match(names, state$vars$name)] == "parameter", fixed = fixed,
+       value_dim = if (with_value) state$out_dim else 0L)
+}
+
+# Adds the gradients held in the columns of `res` (after p$value_dim value columns) to
+# the named list `out`.
+split_grad_columns <- function(res, p, out) {
+  col <- p$value_dim
+  for (k in seq_along(p$names)) {
+    cols <- col + seq_len(p$dims[k])
+    val <- res[, cols, drop = FALSE]
+    out[[p$names[k]]] <- if (p$params[k]) colSums(val) else val
+    col <- col + p$dims[k]
+  }
+  out
 }
 
 paren <- function(s) sprintf("(%s)", s)
@@ -234,14 +257,7 @@ run_grad_op <- function(g, env) {
       if ("lse" %in% names(p$fixed)) extra <- c(extra, list(lse))
       extra <- c(extra, list(forward))
     }
-    res <- do.call(p$op, unname(c(args, extra)))
-    col <- 0L
-    for (k in seq_along(p$names)) {
-      cols <- col + seq_len(p$dims[k])
-      val <- res[, cols, drop = FALSE]
-      out[[p$names[k]]] <- if (p$params[k]) colSums(val) else val
-      col <- col + p$dims[k]
-    }
+    out <- split_grad_columns(do.call(p$op, unname(c(args, extra))), p, out)
   }
   out <- out[g$wrt]
   if (length(out) == 1) out[[1]] else out
@@ -265,6 +281,7 @@ lse_companion <- function(g) {
 kernel_value_and_grad <- function(op, ..., wrt) {
   call <- sys.call()
   state <- op_state(op, call)
+  if (state$reduction == "Sum_Reduction") return(value_and_grad_sum(op, state, list(...), wrt, call))
   value <- op(...)
   key <- paste(wrt, collapse = "\r")
   if (is.null(state$grad_cache)) state$grad_cache <- list()
@@ -277,6 +294,34 @@ kernel_value_and_grad <- function(op, ..., wrt) {
   grad <- do.call(gop, c(list(...), list(ones)))
   if (length(unique(wrt)) == 1) grad <- stats::setNames(list(grad), wrt)
   list(value = sum(value), gradient = grad)
+}
+
+# A Sum reduction: the direction is ones, written into the formulas, and the value is
+# computed in the same pass as the gradients of the output side (Concat(F, Grad...)),
+# so the kernel is evaluated once for all of them. The reductions are compiled once per
+# `wrt` and kept with the operation.
+value_and_grad_sum <- function(op, state, args, wrt, call) {
+  key <- paste(c("value", wrt), collapse = "\r")
+  if (is.null(state$grad_cache)) state$grad_cache <- list()
+  plans <- state$grad_cache[[key]]
+  if (is.null(plans)) {
+    kernel_grad(op, wrt, direction = unique_name("direction", state$vars$name))  # validates `wrt`
+    wrt <- unique(wrt)
+    idx <- state$vars$index[match(wrt, state$vars$name)]
+    red_index <- if (state$axis == 0) "j" else "i"
+    groups <- list(out = wrt[idx != red_index], red = wrt[idx == red_index])
+    plans <- list(build_grad_op(state, groups$out, NULL, reduced_side = FALSE, with_value = TRUE))
+    if (length(groups$red)) plans <- c(plans, list(build_grad_op(state, groups$red, NULL, reduced_side = TRUE)))
+    state$grad_cache[[key]] <- plans
+  }
+  out <- list()
+  value <- NULL
+  for (p in plans) {
+    res <- do.call(p$op, args)
+    if (p$value_dim > 0) value <- sum(res[, seq_len(p$value_dim)])
+    out <- split_grad_columns(res, p, out)
+  }
+  list(value = value, gradient = out[unique(wrt)])
 }
 
 unique_name <- function(base, taken) {

@@ -52,6 +52,26 @@ test_that("gradients of a Sum reduction w.r.t. i, j and parameter variables matc
   expect_length(G$g, 1)
 })
 
+test_that("kernel_value_and_grad of a Sum computes value and gradients in one pass, equal to kernel_grad", {
+  set.seed(11)
+  # output dimension 2 (the direction of ones is SumT(1,2) in the fused formula), both sides,
+  # a parameter, and an argument named like the default direction
+  op <- kernel_op("Sum_Reduction(Exp(-g*SqDist(x,y)) * direction + Sin(x) * (x|y), 0)",
+                  c("x = Vi(2)", "y = Vj(2)", "direction = Vj(2)", "g = Pm(1)"))
+  x <- matrix(rnorm(14), 7, 2); y <- matrix(rnorm(22), 11, 2); b <- matrix(rnorm(22), 11, 2); g <- 0.7
+  for (wrt in list(c("x", "y", "g", "direction"), "y", c("g", "x"))) {
+    vg <- kernel_value_and_grad(op, x, y, b, g, wrt = wrt)
+    G <- kernel_grad(op, wrt, direction = "e")(x, y, b, g, matrix(1, 7, 2))
+    if (length(wrt) == 1) G <- stats::setNames(list(G), wrt)
+    expect_equal(names(vg$gradient), wrt)
+    expect_rel(vg$value, sum(op(x, y, b, g)), 1e-13)
+    for (v in wrt) expect_rel(vg$gradient[[v]], G[[v]], 1e-13)
+  }
+  # arguments by name, in another order
+  vg <- kernel_value_and_grad(op, g = g, y = y, direction = b, x = x, wrt = "y")
+  expect_rel(vg$gradient$y, kernel_grad(op, "y", direction = "e")(x, y, b, g, matrix(1, 7, 2)), 1e-13)
+})
+
 test_that("gradients of an axis-1 reduction are indexed the other way round", {
   set.seed(2)
   op <- kernel_op("Sum_Reduction(Exp(-SqDist(x,y)) * a, 1)", c("x = Vi(2)", "y = Vj(2)", "a = Vi(1)"))
