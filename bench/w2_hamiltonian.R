@@ -6,6 +6,8 @@
 # H is one Sum reduction; the two gradients are ONE reduction (kernel_grad with both
 # names on the same side: Concat of the two Grad formulas, sharing the kernel value).
 # By symmetry of H, dH/dq = gradient w.r.t. the i-role of q, and likewise for p.
+# "one pass": kernel_value_and_grad(), which computes H and both gradients in ONE reduction
+# (Concat(F, Grad...)), so the kernel is evaluated once for all three.
 # Peak RSS: VmHWM of a fresh Rscript doing one H + gradient call at that size.
 source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1])), "common.R"))
 
@@ -18,7 +20,8 @@ setup <- function(N, dtype) {
   G <- kernel_grad(H, c("qi", "pi"))
   ones <- matrix(1, N, 1)
   list(q = q, p = p, H = function() sum(H(q, q, p, p, S)) / 2,
-       grad = function() G(q, q, p, p, S, ones))
+       grad = function() G(q, q, p, p, S, ones),
+       both = function() kernel_value_and_grad(H, q, q, p, p, S, wrt = c("qi", "pi")))
 }
 
 argv <- commandArgs(trailingOnly = TRUE)
@@ -39,6 +42,7 @@ for (N in sizes) for (dtype in c("float64", "float32")) {
   runs <- if (N >= 1e5) 1L else 3L
   t_h <- median_time(w$H, runs, warmup = N < 1e5)
   t_g <- median_time(w$grad, runs, warmup = N < 1e5)
+  t_b <- median_time(w$both, runs, warmup = N < 1e5)
   t_dense <- NA; err <- NA
   if (N <= 1e4 && dtype == "float64") {
     dense <- function() {
@@ -51,11 +55,14 @@ for (N in sizes) for (dtype in c("float64", "float32")) {
     d <- dense(); g <- w$grad()
     err <- max(abs(g$qi - d$dq)) / max(abs(d$dq))
     err <- max(err, max(abs(g$pi - d$dp)) / max(abs(d$dp)), abs(w$H() - d$H) / abs(d$H))
+    b <- w$both()
+    err <- max(err, max(abs(b$gradient$qi - d$dq)) / max(abs(d$dq)), max(abs(b$gradient$pi - d$dp)) / max(abs(d$dp)),
+               abs(b$value / 2 - d$H) / abs(d$H))
   }
   mem <- if (N >= 1e4) run_child(script, "W2CHILD", c(format(N, scientific = FALSE), dtype)) else NULL
   rows[[length(rows) + 1]] <- data.frame(
     `N` = format(N), dtype = dtype, `H (s)` = t_h, `dH/dq + dH/dp (s)` = t_g, `grad / H` = t_g / t_h,
-    `H + grads (s)` = t_h + t_g, `dense R H + grads (s)` = t_dense, `max rel err vs dense` = err,
+    `H + grads (s)` = t_h + t_g, `H + grads, one pass (s)` = t_b, `dense R H + grads (s)` = t_dense, `max rel err vs dense` = err,
     `peak RSS (MB)` = if (is.null(mem)) NA else mem$peak_kb / 1024, check.names = FALSE)
   cat(".")
 }
