@@ -315,16 +315,20 @@ struct KMinReducer : Reducer<T> {
       // blocks of 16, are first tested against it with a vectorised compare and skipped
       // when no value can enter; only the blocks that hold a candidate are scanned.
       constexpr int kChunk = 128, kBlock = 16;
+      bool is_full = full(lst);
+      T thr = is_full ? bound(lst) : T(0);  // updated after each insertion only
       for (int c0 = 0; c0 < n; c0 += kChunk) {
         const int c1 = c0 + kChunk < n ? c0 + kChunk : n;
-        if (full(lst) && !any_below(pf + c0, c1 - c0, bound(lst))) continue;
+        if (is_full && !any_below(pf + c0, c1 - c0, thr)) continue;
         for (int b0 = c0; b0 < c1; b0 += kBlock) {
           const int b1 = b0 + kBlock < c1 ? b0 + kBlock : c1;
-          if (full(lst) && !any_below(pf + b0, b1 - b0, bound(lst))) continue;
+          if (is_full && !any_below(pf + b0, b1 - b0, thr)) continue;
           for (int b = b0; b < b1; ++b) {
             const double v = pf[b];
-            if (v < lst[2 * (K - 1)] || !full(lst)) {
-              if (v == v) insert(lst, v, static_cast<double>(j0 + b));
+            if ((v < lst[2 * (K - 1)] || !is_full) && v == v) {
+              insert(lst, v, static_cast<double>(j0 + b));
+              is_full = full(lst);
+              if (is_full) thr = bound(lst);
             }
           }
         }

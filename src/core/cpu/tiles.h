@@ -82,6 +82,7 @@ class Runner {
     // Note [CPU tiling]: rows per task so that a task is ~4M pairs, at least 4 tasks per thread.
     std::int64_t ti = std::max<std::int64_t>(1, std::min<std::int64_t>((N_ + 4 * T_ - 1) / (4 * T_),
                                                                        std::max<std::int64_t>(1, (1 << 22) / M_)));
+    ti = (ti + group_ - 1) / group_ * group_;  // whole groups of rows (Note [Blocked distances])
     const std::int64_t ni = (N_ + ti - 1) / ti;
     std::int64_t nj = 1;
     const std::int64_t j_runs = (M_ + B_ - 1) / B_;
