@@ -36,6 +36,15 @@
 #' arguments) and the sum runs over j; **`axis = 1` means the result is indexed by j**
 #' and the sum runs over i.
 #'
+#' @section Fast paths:
+#' The planner recognises common shapes and evaluates them with specialised code, chosen
+#' automatically and giving the generic evaluator's results (to the last bits): radial
+#' kernels `phi(s * |x - y|^2)` (the six named kernels and the usual hand-written
+#' spellings such as `Exp(-s*SqNorm2(x-y))` or `Exp(-SqDist(x,y)/(s*s))`) are computed in
+#' one fused pass, and squared distances in dimension 16 or more are computed for groups
+#' of rows at once (register-blocked, exact difference form). `print(op)` lists the fast
+#' paths an operation takes.
+#'
 #' @param formula A single string: the formula with its reduction. Or a one-sided R
 #'   formula `~ expr` written with the LazyTensor functions (see [kernel_formula]).
 #' @param args A character vector of variable declarations, e.g.
@@ -196,6 +205,7 @@ print.kernops_op <- function(x, ...) {
   rows <- if (s$axis == 0) c("N", "N = rows of the Vi arguments") else c("M", "M = rows of the Vj arguments")
   cat(sprintf("  output: %s x %d matrix (%s)\n", rows[1], s$out_dim, rows[2]))
   cat(sprintf("  dtype: %s, backend: %s\n", s$dtype, s$backend))
+  if (length(s$fast_paths)) cat("  fast paths: ", paste(s$fast_paths, collapse = "; "), "\n", sep = "")
   invisible(x)
 }
 

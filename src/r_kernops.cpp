@@ -96,7 +96,8 @@ SEXP cpp_compile(std::string formula, std::vector<std::string> decls) {
       Rcpp::Named("vars") = Rcpp::List::create(Rcpp::Named("name") = name, Rcpp::Named("index") = cat,
                                                Rcpp::Named("pos") = pos, Rcpp::Named("dim") = dim),
       Rcpp::Named("decls") = f.decl_strings(), Rcpp::Named("f") = kernops::to_string(f.f, f.names()),
-      Rcpp::Named("f2") = f.f2 ? kernops::to_string(f.f2, f.names()) : std::string());
+      Rcpp::Named("f2") = f.f2 ? kernops::to_string(f.f2, f.names()) : std::string(),
+      Rcpp::Named("fast_paths") = kernops::fast_paths(*plan));
   UNPROTECT(1);
   return out;
 }

@@ -331,4 +331,22 @@ Plan make_plan(const Formula& formula, const PlanOptions& options) {
   return p;
 }
 
+bool is_blocked_sqdist(const Plan& p, const Instr& ins) {
+  if (ins.op != Op::SqDistFused || p.slots[ins.in[0]].dim < kBlockedSqDistDim) return false;
+  const Level a = p.slots[ins.in[0]].level, b = p.slots[ins.in[1]].level;
+  return (a == kI && b == kJ) || (a == kJ && b == kI);
+}
+
+std::vector<std::string> fast_paths(const Plan& p) {
+  std::vector<std::string> out;
+  for (const auto& ins : p.prog[kIJ]) {
+    const std::string dim = std::to_string(p.slots[ins.in[0]].dim);
+    if (ins.op == Op::RadialKernel)
+      out.push_back(std::string("fused ") + radial_name(static_cast<RadialKind>(ins.params[0])) +
+                    " kernel (dimension " + dim + ")");
+    if (is_blocked_sqdist(p, ins)) out.push_back("blocked squared distances (dimension " + dim + ")");
+  }
+  return out;
+}
+
 }  // namespace kernops

@@ -69,4 +69,13 @@ struct PlanOptions {
 
 Plan make_plan(const Formula& f, const PlanOptions& options = {});
 
+// Whether `ins`, a pair-level instruction, is a squared distance that the CPU engine
+// computes for groups of rows at once: SqDistFused of an i-only and a j-only value of
+// dimension >= kBlockedSqDistDim.
+bool is_blocked_sqdist(const Plan& p, const Instr& ins);
+
+// The fast paths this plan takes, one phrase each (e.g. "fused Gauss kernel (dimension 3)"),
+// for printing: users never choose them, but may want to know.
+std::vector<std::string> fast_paths(const Plan& p);
+
 }  // namespace kernops

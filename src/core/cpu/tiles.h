@@ -64,10 +64,9 @@ class Runner {
     const auto& prog = p.prog[kIJ];
     for (size_t k = 0; k < prog.size(); ++k) {
       const Instr& ins = prog[k];
-      if (ins.op != Op::SqDistFused || p.slots[ins.in[0]].dim < kBlockedSqDistDim) continue;
-      const Level l0 = p.slots[ins.in[0]].level, l1 = p.slots[ins.in[1]].level;
-      if (l0 == kI && l1 == kJ) blocked_.push_back({k, ins.in[0], ins.in[1]});
-      if (l0 == kJ && l1 == kI) blocked_.push_back({k, ins.in[1], ins.in[0]});
+      if (!is_blocked_sqdist(p, ins)) continue;
+      const bool i_first = p.slots[ins.in[0]].level == kI;
+      blocked_.push_back({k, ins.in[i_first ? 0 : 1], ins.in[i_first ? 1 : 0]});
     }
     group_ = blocked_.empty() ? 1 : kBlockRows;
     // Tile length: the pair buffers of one thread fit in ~48 KB (L1/L2).
