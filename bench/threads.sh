@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # bench/threads.sh -- thread scaling of the core alone (no R): the standalone driver
-# (tests/cpp/driver.cpp) on W1, W2's Hamiltonian and W7 (D = 32) with 1 and 2 threads.
+# (tests/cpp/driver.cpp) on W1, W2 (Hamiltonian and its gradients) and W7 (D = 32) with 1
+# and 2 threads.
 # Usage: bash bench/threads.sh [--append]   (builds build/cpp first if needed)
 set -euo pipefail
 append="${1:-}"
 cd "$(dirname "$0")/.."
 [ -x build/cpp/kernops_driver ] || { cmake -S tests/cpp -B build/cpp -DKERNOPS_BUILD_TESTS=OFF >/dev/null && cmake --build build/cpp -j2 >/dev/null; }
 runs=(
-  "w1 30000 float64" "w1 30000 float32" "w2 20000 float64" "w7 20000 float32 32"
+  "w1 30000 float64" "w1 30000 float32" "w2 20000 float64" "w2g 20000 float64" "w7 20000 float32 32"
 )
 table="| workload | N = M | dtype | 1 thread (s) | 2 threads (s) | speedup |
 |---|---|---|---:|---:|---:|"
