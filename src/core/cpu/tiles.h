@@ -11,7 +11,10 @@
 // contiguous slices. A task is a block of i rows times a range of j; within it the j
 // runs are the outer loop, so each run of j data stays in L1 while every row of the
 // block consumes it. Tasks split the j range too when there are few rows (small N,
-// large M), and partial reduction states are merged afterwards.
+// large M), and partial reduction states are merged afterwards. When the program has a
+// high-dimensional distance (Note [Blocked distances]), rows go in groups of four, each
+// with its own pair buffer: the distances of the group are computed together, then the
+// rest of the program runs row by row as usual.
 #include "isa.h"
 #include "../vmath.h"
 #include "../scalar_ops.h"
