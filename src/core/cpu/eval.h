@@ -82,7 +82,7 @@ void eval_instr(const Instr& ins, const OutSpan<T>& o, const Span<T>* in, int n,
   if (op == Op::Exp) {  // two passes: Note [Split exp]
     for (int k = 0; k < o.dim; ++k) {
       const T* px = contiguous(in[0], k, n, s.a);
-      exp_run(o.comp(k), n, s.b, s.c, [px](int b) { return px[b]; });
+      exp_run(o.comp(k), n, s.b, [px](int b) { return px[b]; });
     }
     return;
   }

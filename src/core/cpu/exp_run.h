@@ -15,18 +15,18 @@ inline namespace KERNOPS_ISA {
 // three iterations and the loop runs at ~4 cycles per double on AVX2, half the machine's
 // throughput. Split into two passes through L1 scratch, exp_reduce() then exp_finish(), each
 // chain is short and the same work runs at ~3 cycles per double (bench: tests/cpp driver,
-// W1). Results are bit-identical to vmath::exp. `arg(b)` gives the b-th argument; r and t
-// are scratch runs of n values.
+// W1). Results are bit-identical to vmath::exp. `arg(b)` gives the b-th argument (it may
+// not read `out`); t is a scratch run of n values, and out holds the other half meanwhile.
 template <class T, class Arg>
-inline void exp_run(T* out, int n, T* r, T* t, Arg&& arg) {
+inline void exp_run(T* out, int n, T* t, Arg&& arg) {
   KERNOPS_SIMD
   for (int b = 0; b < n; ++b) {
     const vmath::ExpReduced<T> e = vmath::exp_reduce(arg(b));
-    r[b] = e.r;
+    out[b] = e.r;
     t[b] = e.t;
   }
   KERNOPS_SIMD
-  for (int b = 0; b < n; ++b) out[b] = vmath::exp_finish(r[b], t[b]);
+  for (int b = 0; b < n; ++b) out[b] = vmath::exp_finish(out[b], t[b]);
 }
 
 }  // namespace KERNOPS_ISA

@@ -87,6 +87,41 @@ void product_sums_any(double* st, const T* pf, const T* const* g, int count, int
   }
 }
 
+// Largest of n values, NaN skipped (-inf when there is none), and plain sum, in T. Vector
+// code with four accumulators: an `omp simd` reduction keeps one chain and finishes with a
+// scalar loop over its lanes.
+template <class T>
+T run_max(const T* p, int n) {
+  constexpr int W = KERNOPS_VBYTES / static_cast<int>(sizeof(T));
+  const Vec<T> ninf = vbroadcast(-std::numeric_limits<T>::infinity());
+  Vec<T> a[4] = {ninf, ninf, ninf, ninf};
+  int b = 0;
+  for (; b + 4 * W <= n; b += 4 * W)
+    _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v) {
+      const Vec<T> x = vload(p + b + v * W);
+      a[v] = x > a[v] ? x : a[v];
+    }
+  T m = -std::numeric_limits<T>::infinity();
+  for (int v = 0; v < 4; ++v)
+    for (int l = 0; l < W; ++l) m = a[v][l] > m ? a[v][l] : m;
+  for (; b < n; ++b) m = p[b] > m ? p[b] : m;
+  return m;
+}
+
+template <class T>
+T run_sum(const T* p, int n) {
+  constexpr int W = KERNOPS_VBYTES / static_cast<int>(sizeof(T));
+  Vec<T> a[4] = {};
+  int b = 0;
+  for (; b + 4 * W <= n; b += 4 * W)
+    _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v) a[v] += vload(p + b + v * W);
+  const Vec<T> t = (a[0] + a[1]) + (a[2] + a[3]);
+  T sum = 0;
+  for (int l = 0; l < W; ++l) sum += t[l];
+  for (; b < n; ++b) sum += p[b];
+  return sum;
+}
+
 // Sum_Reduction, folded part by part (Note [Sum parts]): part k adds sum_j a (or
 // sum_j a*b) into state columns [offset, offset + dim). Each tile row is summed in T, then
 // added to the double state: block-wise accumulation keeps float32 sums accurate.
@@ -187,7 +222,7 @@ struct SumReducer : Reducer<T> {
       st[k + 2] += static_cast<double>(a2 + c2);
       st[k + 3] += static_cast<double>(a3 + c3);
     }
-    for (; k < dim; ++k) st[k] += static_cast<double>(product ? dot(f, g, k, n, s) : plain_sum(f, k, n, s));
+    for (; k < dim; ++k) st[k] += static_cast<double>(product ? dot(f, g, k, n, s) : plain_sum(f, k, n));
   }
   // sum_b f_k[b] g_k[b], the run in quarters: four accumulators.
   static T dot(const Span<T>& f, const Span<T>& g, int k, int n, const Scratch<T>& s) {
@@ -205,17 +240,8 @@ struct SumReducer : Reducer<T> {
     for (int b = 4 * q; b < n; ++b) a0 += pf[b] * pg[b];
     return (a0 + a1) + (a2 + a3);
   }
-  static T plain_sum(const Span<T>& f, int k, int n, const Scratch<T>& s) {
-    const T* pf = contiguous(f, k, n, s.a);
-    T a0 = 0, a1 = 0;
-    const int h = n / 2;
-    KERNOPS_SIMD_REDUCE(+, a0, a1)
-    for (int b = 0; b < h; ++b) {
-      a0 += pf[b];
-      a1 += pf[b + h];
-    }
-    if (n % 2) a0 += pf[n - 1];
-    return a0 + a1;
+  static T plain_sum(const Span<T>& f, int k, int n) {
+    return f.bc ? static_cast<T>(n) * *f.comp(k) : run_sum(f.comp(k), n);
   }
 };
 
@@ -409,9 +435,7 @@ struct LogSumExpReducer : Reducer<T> {
     for (int g = 0; g < groups(); ++g) {
       double* grp = st + g * width();
       const T* pf = contiguous(f, g, n, s.a);
-      T mb = T(-INFINITY);
-      KERNOPS_SIMD_REDUCE(max, mb)
-      for (int b = 0; b < n; ++b) mb = pf[b] > mb ? pf[b] : mb;
+      const T mb = run_max(pf, n);
       if (!(mb > T(-INFINITY))) {  // all -inf (nothing to add), or NaNs the max skipped
         for (int b = 0; b < n; ++b)
           if (pf[b] != pf[b]) grp[0] = NAN;  // a NaN term makes the whole result NaN
@@ -419,30 +443,22 @@ struct LogSumExpReducer : Reducer<T> {
       }
       if (mb > grp[0]) rescale(grp, mb);
       const T m = static_cast<T>(grp[0]);
-      // e_b = exp(F_b - m) in scratch c
+      // e_b = exp(F_b - m) in scratch c (NaN terms stay NaN and propagate)
       T* e = s.c;
-      KERNOPS_SIMD
-      for (int b = 0; b < n; ++b) e[b] = vmath::exp(pf[b] - m);
-      if (!wdim) {
-        T acc = 0;
-        KERNOPS_SIMD_REDUCE(+, acc)
-        for (int b = 0; b < n; ++b) acc += e[b];
-        grp[1] += acc;
-        continue;
-      }
+      exp_run(e, n, s.b, [pf, m](int b) { return pf[b] - m; });
       int q = 1;
-      if (softmax) {
-        T acc = 0;
-        KERNOPS_SIMD_REDUCE(+, acc)
-        for (int b = 0; b < n; ++b) acc += e[b];
-        grp[q++] += acc;
-      }
-      for (int c = 0; c < wdim; ++c, ++q) {
-        const T* pw = contiguous(w, c, n, s.a);
-        T acc = 0;
-        KERNOPS_SIMD_REDUCE(+, acc)
-        for (int b = 0; b < n; ++b) acc += e[b] * pw[b];
-        grp[q] += acc;
+      if (!wdim || softmax) grp[q++] += static_cast<double>(run_sum(e, n));
+      if (!wdim) continue;
+      if (!w.bc) {
+        const T* wk[6];
+        for (int c = 0; c < wdim; c += 6) {
+          const int count = std::min(6, wdim - c);
+          for (int k = 0; k < count; ++k) wk[k] = w.comp(c + k);
+          product_sums_any(grp + q + c, e, wk, count, n);
+        }
+      } else {  // weights constant over the run
+        const double sum = static_cast<double>(run_sum(e, n));
+        for (int c = 0; c < wdim; ++c) grp[q + c] += sum * static_cast<double>(*w.comp(c));
       }
     }
   }
