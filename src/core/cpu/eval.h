@@ -125,34 +125,16 @@ void eval_instr(const Instr& ins, const OutSpan<T>& o, const Span<T>* in, int n,
     }
     case Op::SqDistFused: {  // sum_k (a_k - b_k)^2 without storing a - b
       T* po = o.comp(0);
+      if (in[0].bc != in[1].bc) {  // one point constant over the run (high-dimensional data)
+        sqdist_to_run(po, in[0].bc ? in[0] : in[1], in[0].bc ? in[1] : in[0], n);
+        return;
+      }
       fill(po, n, T(0));
-      const Span<T>& c = in[0].bc ? in[0] : in[1];  // c may be constant over the run
-      const Span<T>& v = in[0].bc ? in[1] : in[0];
-      const int d = in[0].dim;
-      int k = 0;
-      if (c.bc) {  // four coordinates per pass over the output (high-dimensional data)
-        for (; k + 4 <= d; k += 4) {
-          const T c0 = *c.comp(k), c1 = *c.comp(k + 1), c2 = *c.comp(k + 2), c3 = *c.comp(k + 3);
-          const T *v0 = v.comp(k), *v1 = v.comp(k + 1), *v2 = v.comp(k + 2), *v3 = v.comp(k + 3);
-          KERNOPS_SIMD
-          for (int b = 0; b < n; ++b) {
-            const T e0 = c0 - v0[b], e1 = c1 - v1[b], e2 = c2 - v2[b], e3 = c3 - v3[b];
-            po[b] += (e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3);
-          }
-        }
-        for (; k < d; ++k) {
-          const T ck = *c.comp(k);
-          const T* pv = v.comp(k);
-          KERNOPS_SIMD
-          for (int b = 0; b < n; ++b) po[b] += (ck - pv[b]) * (ck - pv[b]);
-        }
-      } else {
-        for (; k < d; ++k) {
-          const T* pa = contiguous(in[0], k, n, s.a);
-          const T* pb = contiguous(in[1], k, n, s.b);
-          KERNOPS_SIMD
-          for (int b = 0; b < n; ++b) po[b] += (pa[b] - pb[b]) * (pa[b] - pb[b]);
-        }
+      for (int k = 0; k < in[0].dim; ++k) {
+        const T* pa = contiguous(in[0], k, n, s.a);
+        const T* pb = contiguous(in[1], k, n, s.b);
+        KERNOPS_SIMD
+        for (int b = 0; b < n; ++b) po[b] += (pa[b] - pb[b]) * (pa[b] - pb[b]);
       }
       return;
     }

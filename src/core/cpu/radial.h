@@ -94,16 +94,16 @@ void radial_small(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, c
   });
 }
 
-// Any dimension: squared distances first (four coordinates per pass, as SqDistFused),
-// then phi.
-template <RadialKind K, class T>
-void radial_any(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, const Scratch<T>& sc) {
-  const int dim = x.dim;
+// out[b] = |c - v_b|^2 for a point c constant over the run (a broadcast view) and a run of
+// points v, four coordinates per pass over the output. Shared by SqDistFused (eval.h).
+template <class T>
+void sqdist_to_run(T* out, const Span<T>& c, const Span<T>& v, int n) {
+  const int dim = c.dim;
   for (int b = 0; b < n; ++b) out[b] = 0;
   int k = 0;
   for (; k + 4 <= dim; k += 4) {
-    const T c0 = *x.comp(k), c1 = *x.comp(k + 1), c2 = *x.comp(k + 2), c3 = *x.comp(k + 3);
-    const T *v0 = y.comp(k), *v1 = y.comp(k + 1), *v2 = y.comp(k + 2), *v3 = y.comp(k + 3);
+    const T c0 = *c.comp(k), c1 = *c.comp(k + 1), c2 = *c.comp(k + 2), c3 = *c.comp(k + 3);
+    const T *v0 = v.comp(k), *v1 = v.comp(k + 1), *v2 = v.comp(k + 2), *v3 = v.comp(k + 3);
     KERNOPS_SIMD
     for (int b = 0; b < n; ++b) {
       const T e0 = c0 - v0[b], e1 = c1 - v1[b], e2 = c2 - v2[b], e3 = c3 - v3[b];
@@ -111,11 +111,17 @@ void radial_any(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, con
     }
   }
   for (; k < dim; ++k) {
-    const T ck = *x.comp(k);
-    const T* pv = y.comp(k);
+    const T ck = *c.comp(k);
+    const T* pv = v.comp(k);
     KERNOPS_SIMD
     for (int b = 0; b < n; ++b) out[b] += (ck - pv[b]) * (ck - pv[b]);
   }
+}
+
+// Any dimension: squared distances first, then phi.
+template <RadialKind K, class T>
+void radial_any(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, const Scratch<T>& sc) {
+  sqdist_to_run(out, x, y, n);
   phi_run<K>(out, n, s, c, sc, [out](int b) { return out[b]; });
 }
 
