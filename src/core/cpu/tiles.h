@@ -71,11 +71,20 @@ class Runner {
       const bool i_first = p.slots[ins.in[0]].level == kI;
       blocked_.push_back({k, ins.in[i_first ? 0 : 1], ins.in[i_first ? 1 : 0]});
     }
-    group_ = blocked_.empty() ? 1 : kBlockRows;
-    // Tile length: the pair buffers of one thread fit in ~48 KB (L1/L2).
-    const std::int64_t w = std::max<std::int64_t>(1, group_ * p.level_width[kIJ] + 3);
-    B_ = 512;
-    while (B_ > 16 && static_cast<std::int64_t>(B_) * w * static_cast<std::int64_t>(sizeof(T)) > 48 * 1024) B_ /= 2;
+    // Otherwise rows go in pairs when the reducer folds two rows at once more cheaply
+    // (Note [Row pairs] in reducers.h), unless the second pair buffer would shorten the
+    // tiles: shorter runs cost more per pair.
+    group_ = !blocked_.empty() ? kBlockRows : 1;
+    B_ = run_length(group_);
+    if (group_ == 1 && reducer_->pairs_rows() && run_length(2) == B_) group_ = 2;
+  }
+
+  // Tile length for `group` rows: their pair buffers and the scratch fit in ~48 KB (L1/L2).
+  int run_length(int group) const {
+    const std::int64_t w = std::max<std::int64_t>(1, group * p_.level_width[kIJ] + 3);
+    int b = 512;
+    while (b > 16 && static_cast<std::int64_t>(b) * w * static_cast<std::int64_t>(sizeof(T)) > 48 * 1024) b /= 2;
+    return b;
   }
 
   void run(double* values, double* indices, const RunConfig& cfg) {
@@ -189,7 +198,8 @@ class Runner {
     std::vector<bool> skip(prog.size(), false);
     for (const auto& bl : blocked_) skip[bl.instr] = true;
     std::vector<T> packed;
-    std::vector<Span<T>> f(parts.size()), g(parts.size());
+    std::vector<Span<T>> f(parts.size() * group_), g(parts.size() * group_);  // by row, then part
+    double* rows_st[kBlockRows];
     for (std::int64_t jr = j0; jr < j1; jr += B_) {
       const int n = static_cast<int>(std::min<std::int64_t>(B_, j1 - jr));
       for (std::int64_t g0 = i0; g0 < i1; g0 += group_) {
@@ -201,11 +211,12 @@ class Runner {
           for (size_t k = 0; k < prog.size(); ++k)
             if (!skip[k]) exec(prog[k], kIJ, i, jr, ij, n, sc);
           for (size_t q = 0; q < parts.size(); ++q) {
-            f[q] = view(parts[q].a, kIJ, i, jr, ij);
-            g[q] = parts[q].b >= 0 ? view(parts[q].b, kIJ, i, jr, ij) : Span<T>{};
+            f[r * parts.size() + q] = view(parts[q].a, kIJ, i, jr, ij);
+            g[r * parts.size() + q] = parts[q].b >= 0 ? view(parts[q].b, kIJ, i, jr, ij) : Span<T>{};
           }
-          reducer_->fold(st + (i - i0) * S, f.data(), g.data(), n, jr, sc);
+          rows_st[r] = st + (i - i0) * S;
         }
+        reducer_->fold_rows(rows_st, f.data(), g.data(), rows, n, jr, sc);
       }
     }
   }
