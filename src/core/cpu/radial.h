@@ -95,10 +95,38 @@ void radial_small(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, c
 }
 
 // out[b] = |c - v_b|^2 for a point c constant over the run (a broadcast view) and a run of
-// points v, four coordinates per pass over the output. Shared by SqDistFused (eval.h).
+// points v: one pass up to dimension 4, then four coordinates per pass over the output.
+// Shared by SqDistFused (eval.h).
+template <int D, class T>
+void sqdist_to_run_small(T* out, const Span<T>& c, const Span<T>& v, int n) {
+  T cv[D];
+  const T* vv[D];
+  for (int d = 0; d < D; ++d) {
+    cv[d] = *c.comp(d);
+    vv[d] = v.comp(d);
+  }
+  KERNOPS_SIMD
+  for (int b = 0; b < n; ++b) {
+    T r2 = 0;
+    KERNOPS_PRAGMA(GCC unroll 4)
+    for (int d = 0; d < D; ++d) {
+      const T e = cv[d] - vv[d][b];
+      r2 += e * e;
+    }
+    out[b] = r2;
+  }
+}
+
 template <class T>
 void sqdist_to_run(T* out, const Span<T>& c, const Span<T>& v, int n) {
   const int dim = c.dim;
+  switch (dim) {  // small dimensions: one pass, the sum in registers
+    case 1: sqdist_to_run_small<1>(out, c, v, n); return;
+    case 2: sqdist_to_run_small<2>(out, c, v, n); return;
+    case 3: sqdist_to_run_small<3>(out, c, v, n); return;
+    case 4: sqdist_to_run_small<4>(out, c, v, n); return;
+    default: break;
+  }
   for (int b = 0; b < n; ++b) out[b] = 0;
   int k = 0;
   for (; k + 4 <= dim; k += 4) {

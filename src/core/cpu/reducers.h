@@ -143,25 +143,35 @@ void product_sums_any(double* st, const T* pf, const T* const* g, int count, int
   }
 }
 
-// Largest of n values, NaN skipped (-inf when there is none), and plain sum, in T. Vector
-// code with four accumulators: an `omp simd` reduction keeps one chain and finishes with a
-// scalar loop over its lanes.
-template <class T>
-T run_max(const T* p, int n) {
+// Largest (Max) or smallest of n values, NaN skipped (-inf / +inf when there is none), and
+// plain sum, in T. Vector code with four accumulators: an `omp simd` reduction keeps one
+// chain and finishes with a scalar loop over its lanes.
+template <bool Max, class T>
+T run_extreme(const T* p, int n) {
   constexpr int W = KERNOPS_VBYTES / static_cast<int>(sizeof(T));
-  const Vec<T> ninf = vbroadcast(-std::numeric_limits<T>::infinity());
-  Vec<T> a[4] = {ninf, ninf, ninf, ninf};
+  const T start = Max ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
+  const Vec<T> init = vbroadcast(start);
+  Vec<T> a[4] = {init, init, init, init};
   int b = 0;
   for (; b + 4 * W <= n; b += 4 * W)
     _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v) {
       const Vec<T> x = vload(p + b + v * W);
-      a[v] = x > a[v] ? x : a[v];
+      if constexpr (Max)
+        a[v] = x > a[v] ? x : a[v];
+      else
+        a[v] = x < a[v] ? x : a[v];
     }
-  T m = -std::numeric_limits<T>::infinity();
+  T m = start;
+  auto take = [&m](T x) { m = (Max ? x > m : x < m) ? x : m; };
   for (int v = 0; v < 4; ++v)
-    for (int l = 0; l < W; ++l) m = a[v][l] > m ? a[v][l] : m;
-  for (; b < n; ++b) m = p[b] > m ? p[b] : m;
+    for (int l = 0; l < W; ++l) take(a[v][l]);
+  for (; b < n; ++b) take(p[b]);
   return m;
+}
+
+template <class T>
+T run_max(const T* p, int n) {
+  return run_extreme<true>(p, n);
 }
 
 template <class T>
@@ -351,14 +361,7 @@ struct ArgExtremeReducer : Reducer<T> {
     for (int k = 0; k < dim; ++k) {
       const T* pf = contiguous(f, k, n, s.a);
       // First the block's extreme (vectorises), then its index only if it improves.
-      T m = is_max ? T(-INFINITY) : T(INFINITY);
-      if (is_max) {
-        KERNOPS_SIMD_REDUCE(max, m)
-        for (int b = 0; b < n; ++b) m = pf[b] > m ? pf[b] : m;
-      } else {
-        KERNOPS_SIMD_REDUCE(min, m)
-        for (int b = 0; b < n; ++b) m = pf[b] < m ? pf[b] : m;
-      }
+      const T m = is_max ? run_extreme<true>(pf, n) : run_extreme<false>(pf, n);
       const bool none = st[2 * k + 1] < 0;
       if (better(m, st[2 * k]) || (none && m == st[2 * k])) {
         for (int b = 0; b < n; ++b)
