@@ -233,3 +233,27 @@ TEST(FastPaths, BlockedKNearestNeighbours) {
       }
     }
 }
+
+// Note [Scalar products]: i- and parameter-level factors of a product of scalars are
+// multiplied once per i, leaving one multiplication per pair, with the same values.
+TEST(FastPaths, ScalarProductsMultiplyLowLevelFactorsOncePerRow) {
+  const std::vector<std::string> decls = {"x = Vi(1)", "y = Vj(1)", "s = Pm(1)", "t = Pm(1)"};
+  // As written: two multiplications per pair (the root one is folded by the reducer);
+  // regrouped: Exp(y)*(x|y) per pair, times 2*x*s*t*x computed once per row.
+  const std::string src = "Sum_Reduction(2*(x*s)*(Exp(y)*(t*x))*(x|y),0)";
+  const Plan p = plan_of(src, decls, true);
+  int pair_muls = 0;
+  for (const auto& ins : p.prog[kIJ]) pair_muls += ins.op == Op::Mul;
+  EXPECT_EQ(pair_muls, 1) << "pair-level multiplications";
+  const auto cols = random_args(p, 9, 13, 3);
+  std::vector<double> want(9, 0.0);
+  for (int i = 0; i < 9; ++i)
+    for (int j = 0; j < 13; ++j) {
+      const double x = cols[0][i], y = cols[1][j], s = cols[2][0], t = cols[3][0];
+      want[i] += 2 * (x * s) * (std::exp(y) * (t * x)) * (x * y);
+    }
+  for (cpu::Isa isa : cpu::supported_isas()) {
+    const auto got = run(p, cols, 9, 13, Dtype::Float64, static_cast<int>(isa), 1);
+    for (int i = 0; i < 9; ++i) EXPECT_NEAR(got[i], want[i], 1e-12 * std::max(1.0, std::fabs(want[i])));
+  }
+}

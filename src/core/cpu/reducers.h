@@ -210,7 +210,7 @@ struct SumReducer : Reducer<T> {
                  const Scratch<T>& s) const override {
     const size_t np = parts.size();
     for (size_t q = 0; q < np; ++q) {
-      if (rows == 2 && shared_weights[q]) {
+      if (rows == 2 && shared_weights[q]) {  // a: pair values (contiguous), b: the same j run for both rows
         const Span<T>& gw = g[q];
         const T* gk[6];
         for (int k = 0; k < parts[q].dim; k += 6) {
