@@ -69,24 +69,12 @@ kernel_grad <- function(op, wrt, direction = "direction") {
     abort_kernops(sprintf("%s is not differentiable in this version (differentiable: %s).",
                           state$reduction, paste(differentiable_reductions, collapse = ", ")),
                   "kernops_error_unsupported", call = call)
-  vars <- state$vars
-  if (!is.character(wrt) || length(wrt) == 0 || anyNA(wrt))
-    abort_kernops("`wrt` must name one or more arguments of the operation.", "kernops_error_input", call = call)
-  unknown <- setdiff(wrt, vars$name)
-  if (length(unknown))
-    abort_kernops(sprintf("Cannot differentiate with respect to %s: the operation's arguments are %s.",
-                          paste0("`", unknown, "`", collapse = ", "), paste0("`", vars$name, "`", collapse = ", ")),
-                  "kernops_error_input", call = call)
+  groups <- grad_groups(state, wrt, call)
+  wrt <- unique(wrt)
   check_string(direction, "direction", call)
-  if (direction %in% vars$name)
+  if (direction %in% state$vars$name)
     abort_kernops(sprintf("The direction name `%s` is already an argument of the operation; choose another `direction`.",
                           direction), "kernops_error_input", call = call)
-  wrt <- unique(wrt)
-  out_index <- if (state$axis == 0) "i" else "j"
-  idx <- vars$index[match(wrt, vars$name)]
-  # One compiled reduction per side: the output side (and parameters), the reduced side.
-  groups <- list(out = wrt[idx != setdiff(c("i", "j"), out_index)],
-                 red = wrt[idx == setdiff(c("i", "j"), out_index)])
   groups <- groups[lengths(groups) > 0]
   grad_state <- list(op = op, state = state, wrt = wrt, direction = direction)
   if (state$reduction %in% c("Min_Reduction", "Max_Reduction")) {
@@ -99,6 +87,23 @@ kernel_grad <- function(op, wrt, direction = "direction") {
       build_grad_op(state, groups[[g]], direction, reduced_side = g == "red"))
   }
   new_grad_op(grad_state)
+}
+
+# The names of `wrt`, checked and de-duplicated, by side: one compiled reduction per side,
+# the output side (and parameters) and the reduced side.
+grad_groups <- function(state, wrt, call) {
+  vars <- state$vars
+  if (!is.character(wrt) || length(wrt) == 0 || anyNA(wrt))
+    abort_kernops("`wrt` must name one or more arguments of the operation.", "kernops_error_input", call = call)
+  unknown <- setdiff(wrt, vars$name)
+  if (length(unknown))
+    abort_kernops(sprintf("Cannot differentiate with respect to %s: the operation's arguments are %s.",
+                          paste0("`", unknown, "`", collapse = ", "), paste0("`", vars$name, "`", collapse = ", ")),
+                  "kernops_error_input", call = call)
+  wrt <- unique(wrt)
+  red_index <- if (state$axis == 0) "j" else "i"
+  idx <- vars$index[match(wrt, vars$name)]
+  list(out = wrt[idx != red_index], red = wrt[idx == red_index])
 }
 
 # Min/Max: Grad(F, v, e) evaluated on the selected pairs (i, j*(i)). Every argument of
@@ -305,11 +310,7 @@ value_and_grad_sum <- function(op, state, args, wrt, call) {
   if (is.null(state$grad_cache)) state$grad_cache <- list()
   plans <- state$grad_cache[[key]]
   if (is.null(plans)) {
-    kernel_grad(op, wrt, direction = unique_name("direction", state$vars$name))  # validates `wrt`
-    wrt <- unique(wrt)
-    idx <- state$vars$index[match(wrt, state$vars$name)]
-    red_index <- if (state$axis == 0) "j" else "i"
-    groups <- list(out = wrt[idx != red_index], red = wrt[idx == red_index])
+    groups <- grad_groups(state, wrt, call)
     plans <- list(build_grad_op(state, groups$out, NULL, reduced_side = FALSE, with_value = TRUE))
     if (length(groups$red)) plans <- c(plans, list(build_grad_op(state, groups$red, NULL, reduced_side = TRUE)))
     state$grad_cache[[key]] <- plans

@@ -170,11 +170,6 @@ T run_extreme(const T* p, int n) {
 }
 
 template <class T>
-T run_max(const T* p, int n) {
-  return run_extreme<true>(p, n);
-}
-
-template <class T>
 T run_sum(const T* p, int n) {
   constexpr int W = KERNOPS_VBYTES / static_cast<int>(sizeof(T));
   Vec<T> a[4] = {};
@@ -522,7 +517,7 @@ struct LogSumExpReducer : Reducer<T> {
     for (int g = 0; g < groups(); ++g) {
       double* grp = st + g * width();
       const T* pf = contiguous(f, g, n, s.a);
-      const T mb = run_max(pf, n);
+      const T mb = run_extreme<true>(pf, n);
       if (!(mb > T(-INFINITY))) {  // all -inf (nothing to add), or NaNs the max skipped
         for (int b = 0; b < n; ++b)
           if (pf[b] != pf[b]) grp[0] = NAN;  // a NaN term makes the whole result NaN
