@@ -105,38 +105,73 @@ KERNOPS_VMATH_INLINE float blend(std::uint32_t m, float a, float b) noexcept {
 // The work is split in two halves, exp(x) = exp_finish(exp_reduce(x)), bit for bit: a loop
 // that runs the halves as two passes over a short run (cpu/eval.h, Note [Split exp]) keeps
 // each dependency chain short enough for the out-of-order window, ~30% faster than one pass.
-template <class T>
+// The pieces below are templates over the lane type V (the scalar itself, or a GCC vector
+// of it in cpu/gauss_vec.h) with the scalar type S fixing the constants, so that the
+// vector code runs exactly the same operations and rounds to the same bits.
+template <class V>
 struct ExpReduced {
-  T r;  // x - n ln2
-  T t;  // x/ln2 + 1.5*2^52 (2^23): its low bits hold n
+  V r;  // x - n ln2
+  V t;  // x/ln2 + 1.5*2^52 (2^23): its low bits hold n
 };
+
+template <class S>
+struct ExpConst;
+template <>
+struct ExpConst<double> {
+  static constexpr double log2e = detail::kLog2eD, round = detail::kRoundD;
+  static constexpr double ln2_hi = detail::kLn2HiD, ln2_lo = detail::kLn2LoD;
+  static constexpr double clamp = 750;  // |x| above: exp is 0 or inf either way
+  static constexpr int mant_bits = 52, bias = 1023;
+};
+template <>
+struct ExpConst<float> {
+  static constexpr float log2e = detail::kLog2eF, round = detail::kRoundF;
+  static constexpr float ln2_hi = detail::kLn2HiF, ln2_lo = detail::kLn2LoF;
+  static constexpr float clamp = 105;
+  static constexpr int mant_bits = 23, bias = 127;
+};
+
+// Cody-Waite reduction of an argument already clamped to +-ExpConst<S>::clamp.
+template <class S, class V>
+KERNOPS_VMATH_INLINE ExpReduced<V> exp_reduce_clamped(V xc) noexcept {
+  using C = ExpConst<S>;
+  const V t = xc * C::log2e + C::round;  // bits(t) = bits(round) + n
+  const V n = t - C::round;              // exact integer
+  return {(xc - n * C::ln2_hi) - n * C::ln2_lo, t};  // first difference is exact
+}
+
+// e^r on [-ln2/2, ln2/2].
+template <class S, class V>
+KERNOPS_VMATH_INLINE V exp_poly(V r) noexcept {
+  const V r2 = r * r;
+  if constexpr (sizeof(S) == 8) {
+    V qe = 0x1.28ad6823801dap-22 * r2 + 0x1.a0199a176f423p-16;  // c10, c8
+    qe = qe * r2 + 0x1.6c16c18426388p-10;                       // c6
+    qe = qe * r2 + 0x1.555555555088dp-5;                        // c4
+    qe = qe * r2 + 0x1.000000000000ap-1;                        // c2
+    V qo = 0x1.ad7f8826e4794p-26 * r2 + 0x1.71df253159674p-19;  // c11, c9
+    qo = qo * r2 + 0x1.a01a012a6def2p-13;                       // c7
+    qo = qo * r2 + 0x1.1111111127b8ep-7;                        // c5
+    qo = qo * r2 + 0x1.55555555554fap-3;                        // c3
+    return 1.0 + (r + r2 * (qe + r * qo));
+  } else {
+    const V qe = (0x1.6d8cf4p-10f * r2 + 0x1.55548ep-5f) * r2 + 0.5f;          // c6, c4, c2
+    const V qo = (0x1.9f08a2p-13f * r2 + 0x1.11127p-7f) * r2 + 0x1.555554p-3f;  // c7, c5, c3
+    return 1.0f + (r + r2 * (qe + r * qo));
+  }
+}
 
 KERNOPS_VMATH_INLINE ExpReduced<double> exp_reduce(double x) noexcept {
   using namespace detail;
   const std::uint64_t bx = bits(x);
   const std::uint64_t big = sign_mask(750.0 - from_bits(bx & ~kSignD));  // |x| > 750
   const double xc = from_bits((bx & ~big) | (((bx & kSignD) | bits(750.0)) & big));
-
-  const double t = xc * kLog2eD + kRoundD;  // bits(t) = bits(kRoundD) + n
-  const double n = t - kRoundD;             // |n| <= 1082, exact integer
-  return {(xc - n * kLn2HiD) - n * kLn2LoD, t};  // first difference is exact
+  return exp_reduce_clamped<double>(xc);
 }
 
 KERNOPS_VMATH_INLINE double exp_finish(double r, double t) noexcept {
   using namespace detail;
-  const double r2 = r * r;
-  double qe = 0x1.28ad6823801dap-22;          // c10
-  qe = qe * r2 + 0x1.a0199a176f423p-16;       // c8
-  qe = qe * r2 + 0x1.6c16c18426388p-10;       // c6
-  qe = qe * r2 + 0x1.555555555088dp-5;        // c4
-  qe = qe * r2 + 0x1.000000000000ap-1;        // c2
-  double qo = 0x1.ad7f8826e4794p-26;          // c11
-  qo = qo * r2 + 0x1.71df253159674p-19;       // c9
-  qo = qo * r2 + 0x1.a01a012a6def2p-13;       // c7
-  qo = qo * r2 + 0x1.1111111127b8ep-7;        // c5
-  qo = qo * r2 + 0x1.55555555554fap-3;        // c3
-  const double p = 1.0 + (r + r2 * (qe + r * qo));
-
+  const double p = exp_poly<double>(r);
   // bits(kRoundD) is even with zero low 12 bits, so (bits(t) >> 1) holds kRoundD/2 + floor(n/2)
   // and bits(t) - that holds kRoundD/2 + n2; adding the bias and shifting left by 52 keeps
   // exactly the low 12 bits, i.e. the biased exponents of 2^n1 and 2^n2.
@@ -158,19 +193,12 @@ KERNOPS_VMATH_INLINE ExpReduced<float> exp_reduce(float x) noexcept {
   const std::uint32_t bx = bits(x);
   const std::uint32_t big = sign_mask(105.0f - from_bits(bx & ~kSignF));  // |x| > 105
   const float xc = from_bits((bx & ~big) | (((bx & kSignF) | bits(105.0f)) & big));
-
-  const float t = xc * kLog2eF + kRoundF;
-  const float n = t - kRoundF;  // |n| <= 152
-  return {(xc - n * kLn2HiF) - n * kLn2LoF, t};
+  return exp_reduce_clamped<float>(xc);
 }
 
 KERNOPS_VMATH_INLINE float exp_finish(float r, float t) noexcept {
   using namespace detail;
-  const float r2 = r * r;
-  const float qe = (0x1.6d8cf4p-10f * r2 + 0x1.55548ep-5f) * r2 + 0.5f;  // c6, c4, c2
-  const float qo = (0x1.9f08a2p-13f * r2 + 0x1.11127p-7f) * r2 + 0x1.555554p-3f;  // c7, c5, c3
-  const float p = 1.0f + (r + r2 * (qe + r * qo));
-
+  const float p = exp_poly<float>(r);
   const std::uint32_t bt = bits(t);
   const std::uint32_t bh = bt >> 1;
   const float s1 = from_bits((bh + 127) << 23);       // 2^n1, |n1| <= 76

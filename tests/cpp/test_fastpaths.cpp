@@ -154,6 +154,45 @@ TEST(FastPaths, RadialKernelSpecialValues) {
   }
 }
 
+// The Gaussian's vector loops (Note [Gaussian runs]) give the generic interpreter's bits on
+// every instruction set: runs where one scaling suffices, runs with far points (two
+// scalings, subnormal and zero results), arguments beyond the clamp, infinite squared
+// distances (and so NaN at scale 0), zero and growing scales (the latter take the generic loops), and run
+// lengths that leave a tail.
+TEST(FastPaths, GaussianRunsGiveTheGenericBits) {
+  for (int dim : {1, 3, 6}) {
+    const std::string d = std::to_string(dim);
+    const std::vector<std::string> decls = {"x = Vi(" + d + ")", "y = Vj(" + d + ")", "b = Vj(1)", "s = Pm(1)"};
+    const std::string src = "Sum_Reduction(Exp(s*SqDist(x,y))*b,0)";
+    const Plan fused = plan_of(src, decls, true);
+    const Plan generic = plan_of(src, decls, false);
+    ASSERT_EQ(count_op(fused, Op::RadialKernel), 1);
+    const std::int64_t n = 5, m = 531;
+    auto cols = random_args(fused, n, m, 5);
+    for (size_t k = 0; k < cols[1].size(); ++k) cols[1][k] *= 1 + (k % 7) * 3;  // distances up to ~40
+    const double y300 = cols[1][300], y301 = cols[1][301];
+    for (double s : {-0.3, -1.0, -30.0, -1e4, 0.0, -0.0, 2.0}) {
+      cols[3] = {s};
+      for (Dtype dt : {Dtype::Float64, Dtype::Float32})
+        for (cpu::Isa isa : cpu::supported_isas()) {
+          // At s = -1 and 0, two points so far that squared distances overflow to +inf.
+          const double big = s == -1.0 || s == 0.0 ? (dt == Dtype::Float64 ? 1e200 : 1e30) : 0.0;
+          cols[1][300] = big != 0 ? big : y300;
+          cols[1][301] = big != 0 ? -big : y301;
+          const auto want = run(generic, cols, n, m, dt, static_cast<int>(isa), 1);
+          const auto got = run(fused, cols, n, m, dt, static_cast<int>(isa), 1);
+          for (size_t q = 0; q < want.size(); ++q) {
+            if (std::isnan(want[q]))
+              EXPECT_TRUE(std::isnan(got[q])) << "dim " << dim << " s " << s << " row " << q;
+            else
+              EXPECT_EQ(got[q], want[q]) << "dim " << dim << " s " << s << " isa " << cpu::isa_name(isa)
+                                         << " row " << q;
+          }
+        }
+    }
+  }
+}
+
 // High-dimensional distances go through the engine's blocked kernel (Note [Blocked
 // distances]): every instruction set, row counts that are not multiples of the block,
 // both argument orders and both axes, against plain double loops.

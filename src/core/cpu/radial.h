@@ -10,6 +10,7 @@
 #include "../errors.h"
 #include "../fuse.h"
 #include "../vmath.h"
+#include "gauss_vec.h"
 #include "span.h"
 
 namespace kernops {
@@ -83,6 +84,28 @@ void radial_small(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, c
     xv[d] = *x.comp(d);
     yv[d] = y.comp(d);
   }
+  if constexpr (K == RadialKind::Gauss) {  // Note [Gaussian runs]
+    Vec<T> xb[D];
+    for (int d = 0; d < D; ++d) xb[d] = vbroadcast(xv[d]);
+    const auto r2v = [&](int b) {
+      Vec<T> r2 = vbroadcast(T(0));
+      KERNOPS_PRAGMA(GCC unroll 4)
+      for (int d = 0; d < D; ++d) {
+        const Vec<T> e = xb[d] - vload(yv[d] + b);
+        r2 = e * e + r2;  // the scalar loop's order and contraction
+      }
+      return r2;
+    };
+    const auto r2s = [&](int b) {
+      T r2 = 0;
+      for (int d = 0; d < D; ++d) {
+        const T e = xv[d] - yv[d][b];
+        r2 += e * e;
+      }
+      return r2;
+    };
+    if (gauss_run(out, n, s, sc.b, sc.c, r2v, r2s)) return;
+  }
   phi_run<K>(out, n, s, c, sc, [&](int b) {
     T r2 = 0;
     KERNOPS_PRAGMA(GCC unroll 4)
@@ -150,6 +173,11 @@ void sqdist_to_run(T* out, const Span<T>& c, const Span<T>& v, int n) {
 template <RadialKind K, class T>
 void radial_any(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, const Scratch<T>& sc) {
   sqdist_to_run(out, x, y, n);
+  if constexpr (K == RadialKind::Gauss) {  // Note [Gaussian runs]
+    const T* r2 = out;
+    if (gauss_run(out, n, s, sc.b, sc.c, [r2](int b) { return vload(r2 + b); }, [r2](int b) { return r2[b]; }))
+      return;
+  }
   phi_run<K>(out, n, s, c, sc, [out](int b) { return out[b]; });
 }
 

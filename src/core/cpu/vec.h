@@ -4,6 +4,7 @@
 // unit in bytes, must be defined. No R headers here.
 #pragma once
 #include "isa.h"
+#include <cstdint>
 #include <cstring>
 
 #ifndef KERNOPS_VBYTES
@@ -28,6 +29,33 @@ struct VecOf<double> {
 template <class T>
 using Vec = typename VecOf<T>::type;
 
+// Integer vectors of the same lanes, for bit manipulation of floating-point vectors (a
+// C-style cast between vector types of one size reinterprets the bits).
+template <class T>
+struct BitsOf;
+template <>
+struct BitsOf<float> {
+  typedef std::int32_t type __attribute__((vector_size(KERNOPS_VBYTES)));
+};
+template <>
+struct BitsOf<double> {
+  typedef std::int64_t type __attribute__((vector_size(KERNOPS_VBYTES)));
+};
+template <class T>
+using VecBits = typename BitsOf<T>::type;
+template <class T>
+struct UBitsOf;
+template <>
+struct UBitsOf<float> {
+  typedef std::uint32_t type __attribute__((vector_size(KERNOPS_VBYTES)));
+};
+template <>
+struct UBitsOf<double> {
+  typedef std::uint64_t type __attribute__((vector_size(KERNOPS_VBYTES)));
+};
+template <class T>
+using VecUBits = typename UBitsOf<T>::type;
+
 template <class T>
 inline Vec<T> vload(const T* p) {
   Vec<T> v;
@@ -44,6 +72,25 @@ inline Vec<T> vbroadcast(T v) {
 template <class T>
 inline void vstore(T* p, const Vec<T>& v) {
   std::memcpy(p, &v, sizeof v);
+}
+
+// Lane-wise c > v ? c : v, so a NaN in v is kept (and c is never NaN here). With AVX2 the
+// conditional compiles to a compare and a blend, both on the FMA ports of AMD cores;
+// the max instruction has exactly these semantics (it returns its second operand when
+// either is NaN) in one operation.
+inline Vec<double> vmax_keep_nan(const Vec<double>& c, const Vec<double>& v) {
+#if KERNOPS_VBYTES == 32 && KERNOPS_X86_DISPATCH  // only the AVX2 unit has 32-byte vectors
+  return __builtin_ia32_maxpd256(c, v);
+#else
+  return c > v ? c : v;
+#endif
+}
+inline Vec<float> vmax_keep_nan(const Vec<float>& c, const Vec<float>& v) {
+#if KERNOPS_VBYTES == 32 && KERNOPS_X86_DISPATCH  // only the AVX2 unit has 32-byte vectors
+  return __builtin_ia32_maxps256(c, v);
+#else
+  return c > v ? c : v;
+#endif
 }
 
 }  // namespace KERNOPS_ISA
