@@ -99,7 +99,8 @@ void product_sums2(double* st0, double* st1, const T* pf0, const T* pf1, const T
   for (; b + W <= n; b += W) {
     const Vec<T> v = vload(pf0 + b), w = vload(pf1 + b);
     _Pragma("GCC unroll 8") for (int k = 0; k < G; ++k) {
-      const Vec<T> gk = vload(g[k] + b);
+      Vec<T> gk = vload(g[k] + b);
+      in_register(gk);
       a[k] += v * gk;
       c[k] += w * gk;
     }

@@ -74,6 +74,17 @@ inline void vstore(T* p, const Vec<T>& v) {
   std::memcpy(p, &v, sizeof v);
 }
 
+// Makes the compiler hold v in a register here. Without it, GCC folds a load used by
+// two FMAs into both as a memory operand, so the value is loaded twice (Note [Row pairs]).
+template <class V>
+inline void in_register(V& v) {
+#if KERNOPS_X86_DISPATCH
+  __asm__("" : "+x"(v));
+#else
+  (void)v;
+#endif
+}
+
 // Lane-wise c > v ? c : v, so a NaN in v is kept (and c is never NaN here). With AVX2 the
 // conditional compiles to a compare and a blend, both on the FMA ports of AMD cores;
 // the max instruction has exactly these semantics (it returns its second operand when
