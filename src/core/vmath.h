@@ -106,7 +106,7 @@ KERNOPS_VMATH_INLINE float blend(std::uint32_t m, float a, float b) noexcept {
 // that runs the halves as two passes over a short run (cpu/eval.h, Note [Split exp]) keeps
 // each dependency chain short enough for the out-of-order window, ~30% faster than one pass.
 // The pieces below are templates over the lane type V (the scalar itself, or a GCC vector
-// of it in cpu/gauss_vec.h) with the scalar type S fixing the constants, so that the
+// of it in cpu/exp_run.h) with the scalar type S fixing the constants, so that the
 // vector code runs exactly the same operations and rounds to the same bits.
 template <class V>
 struct ExpReduced {

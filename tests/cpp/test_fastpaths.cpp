@@ -9,6 +9,7 @@
 
 #include "cpu/isa.h"
 #include "kernops.h"
+#include "vmath.h"
 
 using namespace kernops;
 
@@ -154,7 +155,7 @@ TEST(FastPaths, RadialKernelSpecialValues) {
   }
 }
 
-// The Gaussian's vector loops (Note [Gaussian runs]) give the generic interpreter's bits on
+// The Gaussian's vector loops (Note [Vector exp runs]) give the generic interpreter's bits on
 // every instruction set: runs where one scaling suffices, runs with far points (two
 // scalings, subnormal and zero results), arguments beyond the clamp, infinite squared
 // distances (and so NaN at scale 0), zero and growing scales (the latter take the generic loops), and run
@@ -193,6 +194,46 @@ TEST(FastPaths, GaussianRunsGiveTheGenericBits) {
                                          << " value " << q;
           }
         }
+    }
+  }
+}
+
+// Exp over a run (Note [Vector exp runs]) against the scalar vmath::exp of this file (the
+// baseline build): bit for bit on the baseline instruction set, within an ulp on the others
+// (they contract a*b+c into FMAs). Runs with every argument in [-700, 700] (one scaling)
+// and runs reaching the subnormal, underflow and overflow ranges (two scalings).
+TEST(FastPaths, ExpRunsGiveVmathExp) {
+  const int m = 203;  // a vector part and a tail for every width
+  const std::vector<std::string> decls = {"x = Vi(1)", "y = Vj(1)"};
+  const Plan p = plan_of("KMin_Reduction(Exp(x-y)," + std::to_string(m) + ",0)", decls, true);
+  std::mt19937 g(3);
+  for (Dtype dt : {Dtype::Float64, Dtype::Float32}) {
+    const bool f32 = dt == Dtype::Float32;
+    for (bool wide : {false, true}) {
+      const double range = f32 ? (wide ? 110 : 86) : (wide ? 800 : 700);
+      std::uniform_real_distribution<double> u(-range, range);
+      std::vector<double> y(m);
+      for (auto& v : y) v = u(g);
+      if (wide) {  // arguments -y at the edges of the ranges
+        const double edges64[] = {708.5, -708.5, 745.2, 745.1, -709.9, -0.0, 1e-300, -1e-300, 1e300, -1e300};
+        const double edges32[] = {87.5, -87.5, 103.9, 103.0, -88.8, -0.0, 1e-40, -1e-40, 1e30, -1e30};
+        for (size_t k = 0; k < 10; ++k) y[13 * k + 5] = f32 ? edges32[k] : edges64[k];
+      }
+      std::vector<double> want(m);
+      for (int j = 0; j < m; ++j)
+        want[j] = f32 ? static_cast<double>(vmath::exp(-static_cast<float>(y[j]))) : vmath::exp(-y[j]);
+      std::sort(want.begin(), want.end());
+      for (cpu::Isa isa : cpu::supported_isas()) {
+        const auto got = run(p, {{0.0}, y}, 1, m, dt, static_cast<int>(isa), 1);
+        const double ulp = f32 ? 0x1p-23 : 0x1p-52;
+        for (int j = 0; j < m; ++j) {
+          if (isa == cpu::Isa::Base || std::isinf(want[j]) || want[j] == 0)
+            EXPECT_EQ(got[j], want[j]) << "range " << range << " isa " << cpu::isa_name(isa) << " value " << j;
+          else
+            EXPECT_LE(std::fabs(got[j] - want[j]), ulp * std::fabs(want[j]))
+                << "range " << range << " isa " << cpu::isa_name(isa) << " value " << j;
+        }
+      }
     }
   }
 }

@@ -79,10 +79,11 @@ inline void fill(T* p, int n, T v) {
 template <class T>
 void eval_instr(const Instr& ins, const OutSpan<T>& o, const Span<T>* in, int n, const Scratch<T>& s) {
   const Op op = ins.op;
-  if (op == Op::Exp) {  // two passes: Note [Split exp]
+  if (op == Op::Exp) {  // Note [Split exp], Note [Vector exp runs]
     for (int k = 0; k < o.dim; ++k) {
       const T* px = contiguous(in[0], k, n, s.a);
-      exp_run(o.comp(k), n, s.b, [px](int b) { return px[b]; });
+      T* po = o.comp(k);
+      exp_run<ExpRange::Any>(po, n, po, s.b, [px](int b) { return vload(px + b); }, [px](int b) { return px[b]; });
     }
     return;
   }

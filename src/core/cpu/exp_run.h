@@ -1,32 +1,103 @@
-// exp over a run of values in two passes (Note [Split exp]). Include from eval.h, after
-// the KERNOPS_SIMD macros. No R headers here.
+// exp over a run of values, in explicit vectors and two passes (Note [Split exp], Note
+// [Vector exp runs]). Include from eval.h. No R headers here.
 #pragma once
 #include "isa.h"
 
 #include "../vmath.h"
+#include "vec.h"
 
 namespace kernops {
 namespace cpu {
 inline namespace KERNOPS_ISA {
 
 // Note [Split exp]
-// One `omp simd` loop computing exp has a dependency chain of ~65 cycles per vector (clamp,
+// One loop computing exp has a dependency chain of ~65 cycles per vector (clamp,
 // reduction, degree-11 polynomial, scaling): the out-of-order window then holds fewer than
 // three iterations and the loop runs at ~4 cycles per double on AVX2, half the machine's
-// throughput. Split into two passes through L1 scratch, exp_reduce() then exp_finish(), each
-// chain is short and the same work runs at ~3 cycles per double (bench: tests/cpp driver,
-// W1). Results are bit-identical to vmath::exp. `arg(b)` gives the b-th argument (it may
-// not read `out`); t is a scratch run of n values, and out holds the other half meanwhile.
-template <class T, class Arg>
-inline void exp_run(T* out, int n, T* t, Arg&& arg) {
-  KERNOPS_SIMD
-  for (int b = 0; b < n; ++b) {
-    const vmath::ExpReduced<T> e = vmath::exp_reduce(arg(b));
-    out[b] = e.r;
-    t[b] = e.t;
+// throughput. Split into two passes through L1 scratch, vmath::exp_reduce() then
+// vmath::exp_finish(), each chain is short and the same work runs at ~3 cycles per double.
+//
+// Note [Vector exp runs]
+// The passes are written with explicit vectors rather than left to the `omp simd`
+// vectoriser, and give vmath::exp's results to the bit:
+// * The range clamp of vmath::exp_reduce (|x| <= 750, NaN kept) is one vector max and one
+//   min (Range::Any), or only the max when the arguments cannot be positive (the Gaussian
+//   kernel s r2 with s <= 0, LogSumExp's F - max F): the auto-vectorised bit blends of the
+//   scalar code took ~8 instructions.
+// * Pass 1 also keeps the smallest (and largest) argument of the run. When all lie in
+//   [-708, 708] (float: 87), every 2^n is a normal number and pass 2 scales by one
+//   multiplication by 2^n built from t's bits; exp_finish's two multiplications
+//   (2^n1 * 2^n2, needed for subnormal results) give the same bits there. Runs with
+//   other arguments take those two.
+// On W1 (Gaussian convolution) the kernel went from ~16 to ~11.5 cycles per vector of
+// four doubles (single core, L1-resident microbenchmark; bench/RESULTS.md has the
+// whole-workload numbers).
+enum class ExpRange { NonPositive, Any };
+
+template <class T>
+struct OneScaleLimit;
+template <>
+struct OneScaleLimit<double> {
+  static constexpr double value = 708;  // |x| below: 2^n is a normal double
+};
+template <>
+struct OneScaleLimit<float> {
+  static constexpr float value = 87;
+};
+
+// Pass 2 over the first nv values: out = exp_finish(r, t) with one or two scalings. out
+// may be r (each lane is read before it is written).
+template <bool OneScale, class T>
+inline void exp_finish_run(T* out, const T* r, const T* t, int nv) {
+  using C = vmath::ExpConst<T>;
+  constexpr int W = KERNOPS_VBYTES / static_cast<int>(sizeof(T));
+  for (int q = 0; q < nv; q += W) {
+    const Vec<T> p = vmath::exp_poly<T>(vload(r + q));
+    const VecBits<T> bt = (VecBits<T>)vload(t + q);
+    if constexpr (OneScale) {
+      vstore(out + q, p * (Vec<T>)((bt + C::bias) << C::mant_bits));
+    } else {
+      const VecBits<T> bh = (VecBits<T>)((VecUBits<T>)bt >> 1);
+      const Vec<T> s1 = (Vec<T>)((bh + C::bias) << C::mant_bits);
+      const Vec<T> s2 = (Vec<T>)((bt - bh + C::bias) << C::mant_bits);
+      vstore(out + q, (p * s1) * s2);
+    }
   }
-  KERNOPS_SIMD
-  for (int b = 0; b < n; ++b) out[b] = vmath::exp_finish(out[b], t[b]);
+}
+
+// out[b] = exp(x_b) for b < n, bit for bit vmath::exp. `argv(b)` gives the vector of
+// arguments b .. b+W-1, `args(b)` argument b alone (for the tail), computed the same way.
+// r may be out; t is a scratch run of n values; neither may be read by the arguments.
+template <ExpRange Range, class T, class ArgV, class ArgS>
+inline void exp_run(T* out, int n, T* r, T* t, ArgV&& argv, ArgS&& args) {
+  using C = vmath::ExpConst<T>;
+  constexpr int W = KERNOPS_VBYTES / static_cast<int>(sizeof(T));
+  const int nv = n / W * W;
+  const Vec<T> lo = vbroadcast(static_cast<T>(-C::clamp)), hi = vbroadcast(static_cast<T>(C::clamp));
+  Vec<T> xmin = vbroadcast(T(0)), xmax = xmin;
+  for (int b = 0; b < nv; b += W) {
+    Vec<T> x = argv(b);
+    xmin = xmin < x ? xmin : x;
+    x = vmax_keep_nan(lo, x);
+    if constexpr (Range == ExpRange::Any) {
+      xmax = xmax > x ? xmax : x;
+      x = vmin_keep_nan(hi, x);
+    }
+    const vmath::ExpReduced<Vec<T>> e = vmath::exp_reduce_clamped<T>(x);
+    vstore(r + b, e.r);
+    vstore(t + b, e.t);
+  }
+  T lowest = 0, highest = 0;  // NaN lanes may be dropped here: they are NaN either way
+  for (int l = 0; l < W; ++l) {
+    lowest = xmin[l] < lowest ? xmin[l] : lowest;
+    highest = xmax[l] > highest ? xmax[l] : highest;
+  }
+  const T limit = OneScaleLimit<T>::value;
+  if (lowest >= -limit && highest <= limit)
+    exp_finish_run<true>(out, r, t, nv);
+  else
+    exp_finish_run<false>(out, r, t, nv);
+  for (int b = nv; b < n; ++b) out[b] = vmath::exp(args(b));
 }
 
 }  // namespace KERNOPS_ISA

@@ -10,7 +10,7 @@
 #include "../errors.h"
 #include "../fuse.h"
 #include "../vmath.h"
-#include "gauss_vec.h"
+#include "exp_run.h"
 #include "span.h"
 
 namespace kernops {
@@ -84,7 +84,7 @@ void radial_small(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, c
     xv[d] = *x.comp(d);
     yv[d] = y.comp(d);
   }
-  if constexpr (K == RadialKind::Gauss) {  // Note [Gaussian runs]
+  if constexpr (K == RadialKind::Gauss) {  // a decaying Gaussian in vectors: Note [Vector exp runs]
     Vec<T> xb[D];
     for (int d = 0; d < D; ++d) xb[d] = vbroadcast(xv[d]);
     const auto r2v = [&](int b) {
@@ -104,7 +104,12 @@ void radial_small(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, c
       }
       return r2;
     };
-    if (gauss_run(out, n, s, sc.b, sc.c, r2v, r2s)) return;
+    if (s <= 0) {
+      const Vec<T> vs = vbroadcast(s);
+      exp_run<ExpRange::NonPositive>(out, n, sc.b, sc.c, [&](int b) { return r2v(b) * vs; },
+                                     [&](int b) { return r2s(b) * s; });
+      return;
+    }
   }
   phi_run<K>(out, n, s, c, sc, [&](int b) {
     T r2 = 0;
@@ -173,10 +178,12 @@ void sqdist_to_run(T* out, const Span<T>& c, const Span<T>& v, int n) {
 template <RadialKind K, class T>
 void radial_any(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, const Scratch<T>& sc) {
   sqdist_to_run(out, x, y, n);
-  if constexpr (K == RadialKind::Gauss) {  // Note [Gaussian runs]
+  if (K == RadialKind::Gauss && s <= 0) {  // Note [Vector exp runs]
     const T* r2 = out;
-    if (gauss_run(out, n, s, sc.b, sc.c, [r2](int b) { return vload(r2 + b); }, [r2](int b) { return r2[b]; }))
-      return;
+    const Vec<T> vs = vbroadcast(s);
+    exp_run<ExpRange::NonPositive>(out, n, sc.b, sc.c, [r2, vs](int b) { return vload(r2 + b) * vs; },
+                                   [r2, s](int b) { return r2[b] * s; });
+    return;
   }
   phi_run<K>(out, n, s, c, sc, [out](int b) { return out[b]; });
 }

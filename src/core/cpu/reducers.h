@@ -528,7 +528,9 @@ struct LogSumExpReducer : Reducer<T> {
       const T m = static_cast<T>(grp[0]);
       // e_b = exp(F_b - m) in scratch c (NaN terms stay NaN and propagate)
       T* e = s.c;
-      exp_run(e, n, s.b, [pf, m](int b) { return pf[b] - m; });
+      const Vec<T> vm = vbroadcast(m);  // F - m <= 0 (or NaN): Note [Vector exp runs]
+      exp_run<ExpRange::NonPositive>(e, n, e, s.b, [pf, vm](int b) { return vload(pf + b) - vm; },
+                                     [pf, m](int b) { return pf[b] - m; });
       int q = 1;
       if (!wdim || softmax) grp[q++] += static_cast<double>(run_sum(e, n));
       if (!wdim) continue;

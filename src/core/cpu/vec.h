@@ -85,24 +85,25 @@ inline void in_register(V& v) {
 #endif
 }
 
-// Lane-wise c > v ? c : v, so a NaN in v is kept (and c is never NaN here). With AVX2 the
-// conditional compiles to a compare and a blend, both on the FMA ports of AMD cores;
-// the max instruction has exactly these semantics (it returns its second operand when
-// either is NaN) in one operation.
-inline Vec<double> vmax_keep_nan(const Vec<double>& c, const Vec<double>& v) {
+// Lane-wise c > v ? c : v and c < v ? c : v, so a NaN in v is kept (c is never NaN
+// here). With AVX2 the conditionals compile to a compare and a blend, both on the FMA
+// ports of AMD cores; the max and min instructions have exactly these semantics (they
+// return their second operand when either is NaN) in one operation.
 #if KERNOPS_VBYTES == 32 && KERNOPS_X86_DISPATCH  // only the AVX2 unit has 32-byte vectors
-  return __builtin_ia32_maxpd256(c, v);
+inline Vec<double> vmax_keep_nan(const Vec<double>& c, const Vec<double>& v) { return __builtin_ia32_maxpd256(c, v); }
+inline Vec<float> vmax_keep_nan(const Vec<float>& c, const Vec<float>& v) { return __builtin_ia32_maxps256(c, v); }
+inline Vec<double> vmin_keep_nan(const Vec<double>& c, const Vec<double>& v) { return __builtin_ia32_minpd256(c, v); }
+inline Vec<float> vmin_keep_nan(const Vec<float>& c, const Vec<float>& v) { return __builtin_ia32_minps256(c, v); }
 #else
+template <class V>
+inline V vmax_keep_nan(const V& c, const V& v) {
   return c > v ? c : v;
-#endif
 }
-inline Vec<float> vmax_keep_nan(const Vec<float>& c, const Vec<float>& v) {
-#if KERNOPS_VBYTES == 32 && KERNOPS_X86_DISPATCH  // only the AVX2 unit has 32-byte vectors
-  return __builtin_ia32_maxps256(c, v);
-#else
-  return c > v ? c : v;
-#endif
+template <class V>
+inline V vmin_keep_nan(const V& c, const V& v) {
+  return c < v ? c : v;
 }
+#endif
 
 }  // namespace KERNOPS_ISA
 }  // namespace cpu
