@@ -87,7 +87,7 @@ void radial_small(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, c
   if constexpr (K == RadialKind::Gauss) {  // a decaying Gaussian in vectors: Note [Vector exp runs]
     Vec<T> xb[D];
     for (int d = 0; d < D; ++d) xb[d] = vbroadcast(xv[d]);
-    const auto r2v = [&](int b) {
+    const auto r2v = [xb, yv](int b) {
       Vec<T> r2 = vbroadcast(T(0));
       KERNOPS_PRAGMA(GCC unroll 4)
       for (int d = 0; d < D; ++d) {
@@ -96,7 +96,7 @@ void radial_small(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, c
       }
       return r2;
     };
-    const auto r2s = [&](int b) {
+    const auto r2s = [xv, yv](int b) {
       T r2 = 0;
       for (int d = 0; d < D; ++d) {
         const T e = xv[d] - yv[d][b];
@@ -106,8 +106,8 @@ void radial_small(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, c
     };
     if (s <= 0) {
       const Vec<T> vs = vbroadcast(s);
-      exp_run<ExpRange::NonPositive>(out, n, sc.b, sc.c, [&](int b) { return r2v(b) * vs; },
-                                     [&](int b) { return r2s(b) * s; });
+      exp_run<ExpRange::NonPositive>(out, n, sc.b, sc.c, [r2v, vs](int b) { return r2v(b) * vs; },
+                                     [r2s, s](int b) { return r2s(b) * s; });
       return;
     }
   }
