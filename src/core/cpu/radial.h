@@ -104,10 +104,10 @@ void radial_small(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, c
       }
       return r2;
     };
-    if (s <= 0) {
+    if (s < 0) {  // s r2 in [-inf, 0]: coordinates are finite (check_args)
       const Vec<T> vs = vbroadcast(s);
-      exp_run<ExpRange::NonPositive>(out, n, sc.b, sc.c, [r2v, vs](int b) { return r2v(b) * vs; },
-                                     [r2s, s](int b) { return r2s(b) * s; });
+      exp_run<ExpRange::NegativeNoNaN>(out, n, sc.b, sc.c, [r2v, vs](int b) { return r2v(b) * vs; },
+                                       [r2s, s](int b) { return r2s(b) * s; });
       return;
     }
   }
@@ -178,11 +178,11 @@ void sqdist_to_run(T* out, const Span<T>& c, const Span<T>& v, int n) {
 template <RadialKind K, class T>
 void radial_any(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, const Scratch<T>& sc) {
   sqdist_to_run(out, x, y, n);
-  if (K == RadialKind::Gauss && s <= 0) {  // Note [Vector exp runs]
+  if (K == RadialKind::Gauss && s < 0) {  // Note [Vector exp runs]
     const T* r2 = out;
     const Vec<T> vs = vbroadcast(s);
-    exp_run<ExpRange::NonPositive>(out, n, sc.b, sc.c, [r2, vs](int b) { return vload(r2 + b) * vs; },
-                                   [r2, s](int b) { return r2[b] * s; });
+    exp_run<ExpRange::NegativeNoNaN>(out, n, sc.b, sc.c, [r2, vs](int b) { return vload(r2 + b) * vs; },
+                                     [r2, s](int b) { return r2[b] * s; });
     return;
   }
   phi_run<K>(out, n, s, c, sc, [out](int b) { return out[b]; });
