@@ -79,14 +79,18 @@ class Runner {
     if (group_ == 1 && reducer_->pairs_rows() && run_length(2) == B_) group_ = 2;
   }
 
-  // Tile length for `group` rows: their pair buffers and the scratch fit in ~48 KB (L1/L2).
-  // Up to 2048 points: every run of every row pays a fixed cost (dispatch of each
-  // instruction, the reducer's horizontal sums), ~10% of a 512-point run of W1 in float32;
-  // 2048-point runs were 15% faster there and 20% on W7 at D = 3 (tests/cpp driver).
+  // Tile length for `group` rows: up to 8192 points while their pair buffers and the
+  // scratch fit in 192 KB (L2), or in 48 KB (about L1) for blocked distances, whose kernel
+  // rereads the four rows' buffers (Note [Blocked distances]). Long runs amortise what
+  // every run of every row costs (dispatch of each instruction, the reducer's horizontal
+  // sums, the start of each stream of j data): on W1 float32, 2048-point runs were ~15%
+  // faster than 512 and 8192-point runs ~8% faster than 2048 (tests/cpp driver, one thread;
+  // bench/RESULTS.md has the whole-workload numbers).
   int run_length(int group) const {
     const std::int64_t w = std::max<std::int64_t>(1, group * p_.level_width[kIJ] + 3);
-    int b = 2048;
-    while (b > 16 && static_cast<std::int64_t>(b) * w * static_cast<std::int64_t>(sizeof(T)) > 48 * 1024) b /= 2;
+    const std::int64_t budget = (blocked_.empty() ? 192 : 48) * 1024;
+    int b = 8192;
+    while (b > 16 && static_cast<std::int64_t>(b) * w * static_cast<std::int64_t>(sizeof(T)) > budget) b /= 2;
     return b;
   }
 
@@ -98,6 +102,9 @@ class Runner {
                                                                        std::max<std::int64_t>(1, (1 << 22) / M_)));
     ti = (ti + group_ - 1) / group_ * group_;  // whole groups of rows (Note [Blocked distances])
     const std::int64_t ni = (N_ + ti - 1) / ti;
+    // Few row blocks: shorter runs (not below 512), so that the j range splits into enough
+    // tasks for every thread.
+    while (B_ > 512 && T_ > 1 && ni < 4 * T_ && (M_ + B_ - 1) / B_ < 4 * T_) B_ /= 2;
     std::int64_t nj = 1;
     const std::int64_t j_runs = (M_ + B_ - 1) / B_;
     if (ni < 4 * T_ && T_ > 1) nj = std::min<std::int64_t>((4 * T_ + ni - 1) / ni, j_runs);
