@@ -226,8 +226,30 @@ class Runner {
           }
           rows_st[r] = st + (i - i0) * S;
         }
-        reducer_->fold_rows(rows_st, f.data(), g.data(), rows, n, jr, sc);
+        fold_in_chunks(rows_st, f, g, rows, n, jr, sc);
       }
+    }
+  }
+
+  // Folds a run into the rows' states. float32 runs go in chunks of kFloatSumChunk points:
+  // the reducers sum each call's points in T before adding to the double state, and
+  // float32 sums of 8192 terms lost about twice the digits of sums of 2048 (W1's max
+  // relative error vs the float64 reference went from 5.6e-7 to 1.2e-6).
+  static constexpr int kFloatSumChunk = 2048;
+  void fold_in_chunks(double* const* rows_st, std::vector<Span<T>>& f, std::vector<Span<T>>& g, int rows, int n,
+                      std::int64_t jr, const Scratch<T>& sc) const {
+    const int chunk = std::is_same<T, float>::value ? kFloatSumChunk : n;
+    if (n <= chunk) {
+      reducer_->fold_rows(rows_st, f.data(), g.data(), rows, n, jr, sc);
+      return;
+    }
+    std::vector<Span<T>> fc(f), gc(g);
+    for (int c0 = 0; c0 < n; c0 += chunk) {
+      for (size_t q = 0; q < f.size(); ++q) {
+        if (!f[q].bc && f[q].p) fc[q].p = f[q].p + c0;
+        if (!g[q].bc && g[q].p) gc[q].p = g[q].p + c0;
+      }
+      reducer_->fold_rows(rows_st, fc.data(), gc.data(), rows, std::min(chunk, n - c0), jr + c0, sc);
     }
   }
 
