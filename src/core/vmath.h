@@ -103,7 +103,7 @@ KERNOPS_VMATH_INLINE float blend(std::uint32_t m, float a, float b) noexcept {
 // keeps n1, n2 inside the normal exponent range; so +-inf need no special case, and NaN (not
 // clamped) propagates through the arithmetic.
 // The work is split in two halves, exp(x) = exp_finish(exp_reduce(x)), bit for bit: a loop
-// that runs the halves as two passes over a short run (cpu/eval.h, Note [Split exp]) keeps
+// that runs the halves as two passes over a short run (cpu/exp_run.h, Note [Split exp]) keeps
 // each dependency chain short enough for the out-of-order window, ~30% faster than one pass.
 // The pieces below are templates over the lane type V (the scalar itself, or a GCC vector
 // of it in cpu/exp_run.h) with the scalar type S fixing the constants, so that the

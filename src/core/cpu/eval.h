@@ -16,8 +16,8 @@
 #define KERNOPS_SIMD KERNOPS_PRAGMA(omp simd)
 #define KERNOPS_SIMD_REDUCE(op, ...) KERNOPS_PRAGMA(omp simd reduction(op : __VA_ARGS__))
 
-#include "exp_run.h"  // these two use the macros above
-#include "radial.h"
+#include "exp_run.h"
+#include "radial.h"  // uses the macros above
 
 namespace kernops {
 namespace cpu {
