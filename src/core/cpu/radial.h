@@ -84,34 +84,9 @@ void radial_small(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, c
     xv[d] = *x.comp(d);
     yv[d] = y.comp(d);
   }
-  if constexpr (K == RadialKind::Gauss) {  // a decaying Gaussian in vectors: Note [Vector exp runs]
-    Vec<T> xb[D];
-    for (int d = 0; d < D; ++d) xb[d] = vbroadcast(xv[d]);
-    const auto r2v = [xb, yv](int b) {
-      Vec<T> r2 = vbroadcast(T(0));
-      KERNOPS_PRAGMA(GCC unroll 4)
-      for (int d = 0; d < D; ++d) {
-        const Vec<T> e = xb[d] - vload(yv[d] + b);
-        r2 = e * e + r2;  // the scalar loop's order and contraction
-      }
-      return r2;
-    };
-    const auto r2s = [xv, yv](int b) {
-      T r2 = 0;
-      for (int d = 0; d < D; ++d) {
-        const T e = xv[d] - yv[d][b];
-        r2 += e * e;
-      }
-      return r2;
-    };
-    if (s < 0) {  // s r2 in [-inf, 0]: coordinates are finite (check_args)
-      const Vec<T> vs = vbroadcast(s);
-      exp_run<ExpRange::NegativeNoNaN>(out, n, sc.b, sc.c, [r2v, vs](int b) { return r2v(b) * vs; },
-                                       [r2s, s](int b) { return r2s(b) * s; });
-      return;
-    }
-  }
-  phi_run<K>(out, n, s, c, sc, [&](int b) {
+  // Squared distance of lane b, in the order (and so with the contractions) shared by
+  // every path below.
+  const auto r2s = [xv, yv](int b) {
     T r2 = 0;
     KERNOPS_PRAGMA(GCC unroll 4)
     for (int d = 0; d < D; ++d) {
@@ -119,7 +94,28 @@ void radial_small(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, c
       r2 += e * e;
     }
     return r2;
-  });
+  };
+  if constexpr (K == RadialKind::Gauss) {
+    if (s < 0) {  // a decaying Gaussian in vectors (Note [Vector exp runs]); s r2 is in
+                  // [-inf, 0] as coordinates are finite (check_args)
+      Vec<T> xb[D];
+      for (int d = 0; d < D; ++d) xb[d] = vbroadcast(xv[d]);
+      const auto r2v = [xb, yv](int b) {
+        Vec<T> r2 = vbroadcast(T(0));
+        KERNOPS_PRAGMA(GCC unroll 4)
+        for (int d = 0; d < D; ++d) {
+          const Vec<T> e = xb[d] - vload(yv[d] + b);
+          r2 = e * e + r2;
+        }
+        return r2;
+      };
+      const Vec<T> vs = vbroadcast(s);
+      exp_run<ExpRange::NegativeNoNaN>(out, n, sc.b, sc.c, [r2v, vs](int b) { return r2v(b) * vs; },
+                                       [r2s, s](int b) { return r2s(b) * s; });
+      return;
+    }
+  }
+  phi_run<K>(out, n, s, c, sc, r2s);
 }
 
 // out[b] = |c - v_b|^2 for a point c constant over the run (a broadcast view) and a run of
