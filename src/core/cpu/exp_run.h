@@ -32,8 +32,8 @@ inline namespace KERNOPS_ISA {
 //   from finite coordinates: s r2 is in [-inf, 0]), n is added to the exponent bits
 //   instead (Scaling::ExponentAdd), one FMA-port operation less per vector.
 // On W1 (Gaussian convolution) the kernel went from ~16 to ~11.5 cycles per vector of
-// four doubles (single core, L1-resident microbenchmark; bench/RESULTS.md has the
-// whole-workload numbers).
+// four doubles in an L1-resident microbenchmark written during development (not kept);
+// bench/RESULTS.md has the whole-workload numbers.
 // The arguments' possible values: any, or <= 0 (or NaN), or < 0 and never NaN.
 enum class ExpRange { Any, NonPositive, NegativeNoNaN };
 

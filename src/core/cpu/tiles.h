@@ -83,9 +83,9 @@ class Runner {
   // scratch fit in 192 KB (L2), or in 48 KB (about L1) for blocked distances, whose kernel
   // rereads the four rows' buffers (Note [Blocked distances]). Long runs amortise what
   // every run of every row costs (dispatch of each instruction, the reducer's horizontal
-  // sums, the start of each stream of j data): on W1 float32, 2048-point runs were ~15%
-  // faster than 512 and 8192-point runs ~8% faster than 2048 (tests/cpp driver, one thread;
-  // bench/RESULTS.md has the whole-workload numbers).
+  // sums, the start of each stream of j data). On W1 float32 each step up from 512 points
+  // was faster (driver runs during development, single thread, with the run length set by
+  // hand); bench/RESULTS.md has the whole-workload numbers.
   int run_length(int group) const {
     const std::int64_t w = std::max<std::int64_t>(1, group * p_.level_width[kIJ] + 3);
     const std::int64_t budget = (blocked_.empty() ? 192 : 48) * 1024;
