@@ -80,15 +80,17 @@ class Runner {
   }
 
   // Tile length for `group` rows: up to 8192 points while their pair buffers and the
-  // scratch fit in 192 KB (L2), or in 48 KB (about L1) for blocked distances, whose kernel
-  // rereads the four rows' buffers (Note [Blocked distances]). Long runs amortise what
-  // every run of every row costs (dispatch of each instruction, the reducer's horizontal
-  // sums, the start of each stream of j data). On W1 float32 each step up from 512 points
-  // was faster (driver runs during development, single thread, with the run length set by
-  // hand); bench/RESULTS.md has the whole-workload numbers.
+  // scratch fit in 48 KB (about L1), so that a program's passes over them and the
+  // reducer's stay in L1. A pair program that is one fused radial kernel streams through
+  // its buffers instead, and there the costs paid once per run of each row (dispatch, the
+  // reducer's horizontal sums, the start of each stream of j data) weigh more: it gets
+  // 192 KB (L2). bench/reductions.R, one thread: a 192 KB budget for every program made the
+  // Gaussian sum ~12% faster but Min_ArgMin 25% and ArgKMin 10% slower.
   int run_length(int group) const {
     const std::int64_t w = std::max<std::int64_t>(1, group * p_.level_width[kIJ] + 3);
-    const std::int64_t budget = (blocked_.empty() ? 192 : 48) * 1024;
+    const auto& prog = p_.prog[kIJ];
+    const bool streaming = prog.size() == 1 && prog[0].op == Op::RadialKernel;
+    const std::int64_t budget = (streaming ? 192 : 48) * 1024;
     int b = 8192;
     while (b > 16 && static_cast<std::int64_t>(b) * w * static_cast<std::int64_t>(sizeof(T)) > budget) b /= 2;
     return b;
