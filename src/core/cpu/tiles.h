@@ -85,7 +85,8 @@ class Runner {
   // its buffers instead, and there the costs paid once per run of each row (dispatch, the
   // reducer's horizontal sums, the start of each stream of j data) weigh more: it gets
   // 192 KB (L2). bench/reductions.R, one thread: a 192 KB budget for every program made the
-  // Gaussian sum ~12% faster but Min_ArgMin 25% and ArgKMin 10% slower.
+  // Gaussian sums 5-7% faster than 48 KB, but Min_ArgMin 27% and ArgKMin 9% slower
+  // (bench/RESULTS.md, 2026-11-28 00:48-00:54).
   int run_length(int group) const {
     const std::int64_t w = std::max<std::int64_t>(1, group * p_.level_width[kIJ] + 3);
     const auto& prog = p_.prog[kIJ];
