@@ -34,8 +34,9 @@ inline namespace KERNOPS_ISA {
 // On W1 (Gaussian convolution) the kernel went from ~16 to ~11.5 cycles per vector of
 // four doubles in an L1-resident microbenchmark written during development (not kept);
 // bench/RESULTS.md has the whole-workload numbers.
-// The arguments' possible values: any, or <= 0 (or NaN), or < 0 and never NaN.
-enum class ExpRange { Any, NonPositive, NegativeNoNaN };
+
+// The arguments' possible values: any, or <= 0 (or NaN), or <= 0 and never NaN.
+enum class ExpRange { Any, NonPositive, NonPositiveNoNaN };
 
 template <class T>
 struct OneScaleLimit;
@@ -109,7 +110,7 @@ inline void exp_run(T* out, int n, T* r, T* t, ArgV argv, ArgS args) {
   const T limit = OneScaleLimit<T>::value;
   if (!(lowest >= -limit && highest <= limit))
     exp_finish_run<Scaling::Two>(out, r, t, nv);
-  else if (Range == ExpRange::NegativeNoNaN)
+  else if (Range == ExpRange::NonPositiveNoNaN)
     exp_finish_run<Scaling::ExponentAdd>(out, r, t, nv);
   else
     exp_finish_run<Scaling::One>(out, r, t, nv);

@@ -110,7 +110,7 @@ void radial_small(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, c
         return r2;
       };
       const Vec<T> vs = vbroadcast(s);
-      exp_run<ExpRange::NegativeNoNaN>(out, n, sc.b, sc.c, [r2v, vs](int b) { return r2v(b) * vs; },
+      exp_run<ExpRange::NonPositiveNoNaN>(out, n, sc.b, sc.c, [r2v, vs](int b) { return r2v(b) * vs; },
                                        [r2s, s](int b) { return r2s(b) * s; });
       return;
     }
@@ -177,7 +177,7 @@ void radial_any(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, con
   if (K == RadialKind::Gauss && s < 0) {  // Note [Vector exp runs]
     const T* r2 = out;
     const Vec<T> vs = vbroadcast(s);
-    exp_run<ExpRange::NegativeNoNaN>(out, n, sc.b, sc.c, [r2, vs](int b) { return vload(r2 + b) * vs; },
+    exp_run<ExpRange::NonPositiveNoNaN>(out, n, sc.b, sc.c, [r2, vs](int b) { return vload(r2 + b) * vs; },
                                      [r2, s](int b) { return r2[b] * s; });
     return;
   }
