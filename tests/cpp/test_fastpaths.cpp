@@ -155,16 +155,16 @@ TEST(FastPaths, RadialKernelSpecialValues) {
   }
 }
 
-// The Gaussian's vector loops (Note [Vector exp runs]) give the generic interpreter's bits on
-// every instruction set: runs where one scaling suffices, runs with far points (two
-// scalings, subnormal and zero results), arguments beyond the clamp, infinite squared
-// distances (and so NaN at scale 0), zero and growing scales (the latter take the generic loops), and run
-// lengths that leave a tail.
-TEST(FastPaths, GaussianRunsGiveTheGenericBits) {
+// The vector loops of the Gaussian and Laplace kernels (Note [Vector exp runs]) give the
+// generic interpreter's bits on every instruction set: runs where one scaling suffices,
+// runs with far points (two scalings, subnormal and zero results), arguments beyond the
+// clamp, infinite squared distances (and so NaN at scale 0), zero scales and scales of the
+// other sign (which take the generic loops), and run lengths that leave a tail.
+TEST(FastPaths, ExpKernelRunsGiveTheGenericBits) {
   // K-min reductions return pair values themselves (a sum's order depends on the plan): the
   // 32 smallest kernel values (far points: subnormal and zero results) and the 32 smallest
   // weighted ones (near points, negative weights).
-  for (const char* f : {"Exp(s*SqDist(x,y))", "Exp(s*SqDist(x,y))*b"})
+  for (const char* f : {"Exp(s*SqDist(x,y))", "Exp(s*SqDist(x,y))*b", "Exp(-Sqrt(s*SqDist(x,y)))"})
   for (int dim : {1, 3, 6}) {
     const std::string d = std::to_string(dim);
     const std::vector<std::string> decls = {"x = Vi(" + d + ")", "y = Vj(" + d + ")", "b = Vj(1)", "s = Pm(1)"};
@@ -176,7 +176,7 @@ TEST(FastPaths, GaussianRunsGiveTheGenericBits) {
     auto cols = random_args(fused, n, m, 5);
     for (size_t k = 0; k < cols[1].size(); ++k) cols[1][k] *= 1 + (k % 7) * 3;  // distances up to ~40
     const double y300 = cols[1][300], y301 = cols[1][301];
-    for (double s : {-0.3, -1.0, -30.0, -1e4, 0.0, -0.0, 2.0}) {
+    for (double s : {-0.3, -1.0, -30.0, -1e4, 0.0, -0.0, 2.0, 0.3, 30.0, 1e4}) {
       cols[3] = {s};
       for (Dtype dt : {Dtype::Float64, Dtype::Float32})
         for (cpu::Isa isa : cpu::supported_isas()) {

@@ -74,6 +74,41 @@ inline void phi_run(T* out, int n, T s, T c, const Scratch<T>& sc, R2&& r2) {
   }
 }
 
+// The exp kinds in explicit vectors (Note [Vector exp runs]) when their arguments a are
+// <= 0 and never NaN: the Gaussian with s < 0, the others with s > 0 (coordinates are
+// finite, check_args). r2v(b) gives the squared distances of lanes b .. b+W-1, r2s(b) that
+// of lane b, computed alike. Returns false, having written nothing, otherwise.
+template <RadialKind K, class T, class R2V, class R2S>
+bool exp_kind_run(T* out, int n, T s, const Scratch<T>& sc, R2V r2v, R2S r2s) {
+  if constexpr (!kUsesExp<K>) {
+    return false;
+  } else {
+    if (!(K == RadialKind::Gauss ? s < 0 : s > 0)) return false;
+    const Vec<T> vs = vbroadcast(s);
+    const auto argv = [r2v, vs](int b) {
+      if constexpr (K == RadialKind::Gauss)
+        return r2v(b) * vs;
+      else
+        return -vsqrt(r2v(b) * vs);
+    };
+    const auto args = [r2s, s](int b) { return exp_argument<K>(r2s(b), s); };
+    if constexpr (!kMatern<K>) {
+      exp_run<ExpRange::NonPositiveNoNaN>(out, n, sc.b, sc.c, argv, args);
+    } else {  // the arguments first, for the polynomial after the exp
+      constexpr int W = KERNOPS_VBYTES / static_cast<int>(sizeof(T));
+      T* a = sc.a;
+      int b = 0;
+      for (; b + W <= n; b += W) vstore(a + b, argv(b));
+      for (; b < n; ++b) a[b] = args(b);
+      exp_run<ExpRange::NonPositiveNoNaN>(out, n, sc.b, sc.c, [a](int q) { return vload(a + q); },
+                                          [a](int q) { return a[q]; });
+      KERNOPS_SIMD
+      for (int q = 0; q < n; ++q) out[q] = matern<K>(a[q], out[q]);
+    }
+    return true;
+  }
+}
+
 // Small dimensions: the coordinates of x_i live in registers and the distance is computed
 // inside phi's first pass.
 template <RadialKind K, int D, class T>
@@ -95,26 +130,18 @@ void radial_small(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, c
     }
     return r2;
   };
-  if constexpr (K == RadialKind::Gauss) {
-    if (s < 0) {  // a decaying Gaussian in vectors (Note [Vector exp runs]); s r2 is in
-                  // [-inf, 0] as coordinates are finite (check_args)
-      Vec<T> xb[D];
-      for (int d = 0; d < D; ++d) xb[d] = vbroadcast(xv[d]);
-      const auto r2v = [xb, yv](int b) {
-        Vec<T> r2 = vbroadcast(T(0));
-        KERNOPS_PRAGMA(GCC unroll 4)
-        for (int d = 0; d < D; ++d) {
-          const Vec<T> e = xb[d] - vload(yv[d] + b);
-          r2 = e * e + r2;
-        }
-        return r2;
-      };
-      const Vec<T> vs = vbroadcast(s);
-      exp_run<ExpRange::NonPositiveNoNaN>(out, n, sc.b, sc.c, [r2v, vs](int b) { return r2v(b) * vs; },
-                                       [r2s, s](int b) { return r2s(b) * s; });
-      return;
+  Vec<T> xb[D];
+  for (int d = 0; d < D; ++d) xb[d] = vbroadcast(xv[d]);
+  const auto r2v = [xb, yv](int b) {
+    Vec<T> r2 = vbroadcast(T(0));
+    KERNOPS_PRAGMA(GCC unroll 4)
+    for (int d = 0; d < D; ++d) {
+      const Vec<T> e = xb[d] - vload(yv[d] + b);
+      r2 = e * e + r2;
     }
-  }
+    return r2;
+  };
+  if (exp_kind_run<K>(out, n, s, sc, r2v, r2s)) return;
   phi_run<K>(out, n, s, c, sc, r2s);
 }
 
@@ -174,13 +201,8 @@ void sqdist_to_run(T* out, const Span<T>& c, const Span<T>& v, int n) {
 template <RadialKind K, class T>
 void radial_any(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, const Scratch<T>& sc) {
   sqdist_to_run(out, x, y, n);
-  if (K == RadialKind::Gauss && s < 0) {  // Note [Vector exp runs]
-    const T* r2 = out;
-    const Vec<T> vs = vbroadcast(s);
-    exp_run<ExpRange::NonPositiveNoNaN>(out, n, sc.b, sc.c, [r2, vs](int b) { return vload(r2 + b) * vs; },
-                                     [r2, s](int b) { return r2[b] * s; });
-    return;
-  }
+  const T* r2 = out;
+  if (exp_kind_run<K>(out, n, s, sc, [r2](int b) { return vload(r2 + b); }, [r2](int b) { return r2[b]; })) return;
   phi_run<K>(out, n, s, c, sc, [out](int b) { return out[b]; });
 }
 

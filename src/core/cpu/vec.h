@@ -4,6 +4,7 @@
 // unit in bytes, must be defined. No R headers here.
 #pragma once
 #include "isa.h"
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -73,6 +74,22 @@ template <class T>
 inline void vstore(T* p, const Vec<T>& v) {
   std::memcpy(p, &v, sizeof v);
 }
+
+// Lane-wise square root, correctly rounded like std::sqrt.
+#if KERNOPS_X86_DISPATCH && KERNOPS_VBYTES == 32
+inline Vec<double> vsqrt(const Vec<double>& v) { return __builtin_ia32_sqrtpd256(v); }
+inline Vec<float> vsqrt(const Vec<float>& v) { return __builtin_ia32_sqrtps256(v); }
+#elif KERNOPS_X86_DISPATCH && KERNOPS_VBYTES == 16
+inline Vec<double> vsqrt(const Vec<double>& v) { return __builtin_ia32_sqrtpd(v); }
+inline Vec<float> vsqrt(const Vec<float>& v) { return __builtin_ia32_sqrtps(v); }
+#else
+template <class V>
+inline V vsqrt(const V& v) {
+  V r = v;
+  for (int l = 0; l < static_cast<int>(sizeof(V) / sizeof(r[0])); ++l) r[l] = std::sqrt(v[l]);
+  return r;
+}
+#endif
 
 // Makes the compiler hold v in a register here. Without it, GCC folds a load used by
 // two FMAs into both as a memory operand, so the value is loaded twice (Note [Row pairs]).
