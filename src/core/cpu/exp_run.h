@@ -22,15 +22,16 @@ inline namespace KERNOPS_ISA {
 // vectoriser, and give vmath::exp's results to the bit:
 // * The range clamp of vmath::exp_reduce (|x| <= 750, NaN kept) is one vector max and one
 //   min (ExpRange::Any), or only the max when the arguments cannot be positive (the
-//   Gaussian kernel s r2 with s < 0, LogSumExp's F - max F): the auto-vectorised bit blends
-//   of the scalar code took ~8 instructions.
+//   Gaussian kernel's s r2 with s < 0, Laplace's and Matern's -sqrt(s r2) with s > 0,
+//   LogSumExp's F - max F): the auto-vectorised bit blends of the scalar code took ~8
+//   instructions.
 // * Pass 1 also keeps the smallest (and largest) argument of the run. When all lie in
 //   [-708, 708] (float: 87), every 2^n is a normal number and pass 2 scales by one
 //   multiplication by 2^n built from t's bits; exp_finish's two multiplications
 //   (2^n1 * 2^n2, needed for subnormal results) give the same bits there. Runs with
-//   other arguments take those two. When no argument can be NaN (the Gaussian with s < 0,
-//   from finite coordinates: s r2 is in [-inf, 0]), n is added to the exponent bits
-//   instead (Scaling::ExponentAdd), one FMA-port operation less per vector.
+//   other arguments take those two. When no argument can be NaN (the radial kernels
+//   above, from finite coordinates: the arguments are in [-inf, 0]), n is added to the
+//   exponent bits instead (Scaling::ExponentAdd), one FMA-port operation less per vector.
 // On W1 (Gaussian convolution) the kernel went from ~16 to ~11.5 cycles per vector of
 // four doubles in an L1-resident microbenchmark written during development (not kept);
 // bench/RESULTS.md has the whole-workload numbers.
