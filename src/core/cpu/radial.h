@@ -1,6 +1,7 @@
 // Fused evaluation of a RadialKernel instruction (fuse.h) over a tile row: for each j of
 // the run, r2 = |x_i - y_j|^2, then phi(r2) -- the distance, scaling and phi in one or two
-// loops (Note [Split exp]) instead of a pass through memory per instruction. The maths is
+// loops (Note [Split exp], Note [Vector exp runs]) instead of a pass through memory per
+// instruction. The maths is
 // written in the same order as the generic instructions it replaces, so both paths agree
 // to the last bit or two. No R headers here.
 #pragma once
@@ -47,65 +48,51 @@ KERNOPS_VMATH_INLINE T rational(T r2, T s, T c) {
     return T(1) / std::sqrt(c + r2 * s);
 }
 
-// out[b] = phi(r2(b)) over the run; the exp kinds take two passes (Note [Split exp]) with
-// their reduced arguments in scratch.
+// out[b] = phi(r2(b)) over the run, for the kinds without exp.
 template <RadialKind K, class T, class R2>
-inline void phi_run(T* out, int n, T s, T c, const Scratch<T>& sc, R2&& r2) {
-  if constexpr (kUsesExp<K>) {
+inline void rational_run(T* out, int n, T s, T c, R2&& r2) {
+  KERNOPS_SIMD
+  for (int b = 0; b < n; ++b) out[b] = rational<K>(r2(b), s, c);
+}
+
+// out[b] = phi(r2(b)) over the run, for the kinds with exp, in explicit vectors (Note
+// [Vector exp runs]). r2v(b) gives the squared distances of lanes b .. b+W-1, r2s(b) that
+// of lane b, computed alike. Range: what the arguments a can be.
+template <RadialKind K, ExpRange Range, class T, class R2V, class R2S>
+void exp_kind_run(T* out, int n, T s, const Scratch<T>& sc, R2V r2v, R2S r2s) {
+  const Vec<T> vs = vbroadcast(s);
+  const auto argv = [r2v, vs](int b) {
+    if constexpr (K == RadialKind::Gauss)
+      return r2v(b) * vs;
+    else
+      return -vsqrt(r2v(b) * vs);
+  };
+  const auto args = [r2s, s](int b) { return exp_argument<K>(r2s(b), s); };
+  if constexpr (!kMatern<K>) {
+    exp_run<Range>(out, n, sc.b, sc.c, argv, args);
+  } else {  // the arguments first, for the polynomial after the exp
+    constexpr int W = KERNOPS_VBYTES / static_cast<int>(sizeof(T));
+    T* a = sc.a;
+    int b = 0;
+    for (; b + W <= n; b += W) vstore(a + b, argv(b));
+    for (; b < n; ++b) a[b] = args(b);
+    exp_run<Range>(out, n, sc.b, sc.c, [a](int q) { return vload(a + q); }, [a](int q) { return a[q]; });
     KERNOPS_SIMD
-    for (int b = 0; b < n; ++b) {
-      const T a = exp_argument<K>(r2(b), s);
-      const vmath::ExpReduced<T> e = vmath::exp_reduce(a);
-      sc.b[b] = e.r;
-      sc.c[b] = e.t;
-      if constexpr (kMatern<K>) sc.a[b] = a;
-    }
-    KERNOPS_SIMD
-    for (int b = 0; b < n; ++b) {
-      const T e = vmath::exp_finish(sc.b[b], sc.c[b]);
-      if constexpr (kMatern<K>)
-        out[b] = matern<K>(sc.a[b], e);
-      else
-        out[b] = e;
-    }
-  } else {
-    KERNOPS_SIMD
-    for (int b = 0; b < n; ++b) out[b] = rational<K>(r2(b), s, c);
+    for (int q = 0; q < n; ++q) out[q] = matern<K>(a[q], out[q]);
   }
 }
 
-// The exp kinds in explicit vectors (Note [Vector exp runs]) when their arguments a are
-// <= 0 and never NaN: the Gaussian with s < 0, the others with s > 0 (coordinates are
-// finite, check_args). r2v(b) gives the squared distances of lanes b .. b+W-1, r2s(b) that
-// of lane b, computed alike. Returns false, having written nothing, otherwise.
+// out[b] = phi(r2(b)) for every kind. The exp kinds' arguments are <= 0 and never NaN for
+// a decaying kernel (the Gaussian with s < 0, the others with s > 0; coordinates are
+// finite, check_args), which lets exp_run take its cheapest scaling.
 template <RadialKind K, class T, class R2V, class R2S>
-bool exp_kind_run(T* out, int n, T s, const Scratch<T>& sc, R2V r2v, R2S r2s) {
+void radial_run(T* out, int n, T s, T c, const Scratch<T>& sc, R2V r2v, R2S r2s) {
   if constexpr (!kUsesExp<K>) {
-    return false;
+    rational_run<K>(out, n, s, c, r2s);
+  } else if (K == RadialKind::Gauss ? s < 0 : s > 0) {
+    exp_kind_run<K, ExpRange::NonPositiveNoNaN>(out, n, s, sc, r2v, r2s);
   } else {
-    if (!(K == RadialKind::Gauss ? s < 0 : s > 0)) return false;
-    const Vec<T> vs = vbroadcast(s);
-    const auto argv = [r2v, vs](int b) {
-      if constexpr (K == RadialKind::Gauss)
-        return r2v(b) * vs;
-      else
-        return -vsqrt(r2v(b) * vs);
-    };
-    const auto args = [r2s, s](int b) { return exp_argument<K>(r2s(b), s); };
-    if constexpr (!kMatern<K>) {
-      exp_run<ExpRange::NonPositiveNoNaN>(out, n, sc.b, sc.c, argv, args);
-    } else {  // the arguments first, for the polynomial after the exp
-      constexpr int W = KERNOPS_VBYTES / static_cast<int>(sizeof(T));
-      T* a = sc.a;
-      int b = 0;
-      for (; b + W <= n; b += W) vstore(a + b, argv(b));
-      for (; b < n; ++b) a[b] = args(b);
-      exp_run<ExpRange::NonPositiveNoNaN>(out, n, sc.b, sc.c, [a](int q) { return vload(a + q); },
-                                          [a](int q) { return a[q]; });
-      KERNOPS_SIMD
-      for (int q = 0; q < n; ++q) out[q] = matern<K>(a[q], out[q]);
-    }
-    return true;
+    exp_kind_run<K, ExpRange::Any>(out, n, s, sc, r2v, r2s);
   }
 }
 
@@ -141,8 +128,7 @@ void radial_small(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, c
     }
     return r2;
   };
-  if (exp_kind_run<K>(out, n, s, sc, r2v, r2s)) return;
-  phi_run<K>(out, n, s, c, sc, r2s);
+  radial_run<K>(out, n, s, c, sc, r2v, r2s);
 }
 
 // out[b] = |c - v_b|^2 for a point c constant over the run (a broadcast view) and a run of
@@ -202,8 +188,7 @@ template <RadialKind K, class T>
 void radial_any(T* out, const Span<T>& x, const Span<T>& y, int n, T s, T c, const Scratch<T>& sc) {
   sqdist_to_run(out, x, y, n);
   const T* r2 = out;
-  if (exp_kind_run<K>(out, n, s, sc, [r2](int b) { return vload(r2 + b); }, [r2](int b) { return r2[b]; })) return;
-  phi_run<K>(out, n, s, c, sc, [out](int b) { return out[b]; });
+  radial_run<K>(out, n, s, c, sc, [r2](int b) { return vload(r2 + b); }, [r2](int b) { return r2[b]; });
 }
 
 template <RadialKind K, class T>
