@@ -1,9 +1,8 @@
 // Fused evaluation of a RadialKernel instruction (fuse.h) over a tile row: for each j of
 // the run, r2 = |x_i - y_j|^2, then phi(r2) -- the distance, scaling and phi in one or two
 // loops (Note [Split exp], Note [Vector exp runs]) instead of a pass through memory per
-// instruction. The maths is
-// written in the same order as the generic instructions it replaces, so both paths agree
-// to the last bit or two. No R headers here.
+// instruction. The maths is written in the same order as the generic instructions it
+// replaces, so both paths agree to the last bit or two. No R headers here.
 #pragma once
 #include "isa.h"
 #include <cmath>
