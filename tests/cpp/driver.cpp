@@ -4,6 +4,8 @@
 //
 //   kernops_driver [w1|w7|w2|w2g] [N] [float64|float32] [threads] [D (w7)]
 //   (w2g: the gradients dH/dq, dH/dp of W2, as kernel_grad() builds them, direction 1)
+//   KERNOPS_MAX_ISA=sse2|avx2|avx512 in the environment caps the instruction set, as
+//   option kernops.cpu_isa does in R; the line printed names the one used.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -13,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/isa.h"
 #include "kernops.h"
 #include "reference_eval.h"
 
@@ -76,6 +79,15 @@ int main(int argc, char** argv) {
   RunConfig cfg;
   cfg.dtype = f32 ? Dtype::Float32 : Dtype::Float64;
   cfg.n_threads = threads;
+  if (const char* cap = std::getenv("KERNOPS_MAX_ISA")) {
+    const std::string c = cap;
+    cfg.max_isa = c == "avx512" ? 2 : c == "avx2" ? 1 : c == "sse2" || c == "baseline" ? 0 : -1;
+    if (cfg.max_isa < 0) {
+      std::fprintf(stderr, "KERNOPS_MAX_ISA must be sse2, avx2 or avx512, not '%s'\n", cap);
+      return 2;
+    }
+  }
+  const char* isa = cpu::isa_name(cpu::select_isa(static_cast<cpu::Isa>(cfg.max_isa)));
   const auto t0 = std::chrono::steady_clock::now();
   run_cpu(*plan, args, values.data(), indices.data(), cfg);
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -110,8 +122,8 @@ int main(int argc, char** argv) {
         max_err = std::max(max_err, std::fabs(values[i + k * n] - acc[k]) / std::max(scale, 1e-300));
     }
   }
-  std::printf("%s N=M=%lld D=%d %s threads=%d: %.4f s, %.3g pairs/s; check on 20 rows: %s %.3g\n", w.c_str(),
-              static_cast<long long>(n), w == "w7" ? D : 3, f32 ? "float32" : "float64", threads, sec,
+  std::printf("%s N=M=%lld D=%d %s %s threads=%d: %.4f s, %.3g pairs/s; check on 20 rows: %s %.3g\n", w.c_str(),
+              static_cast<long long>(n), w == "w7" ? D : 3, f32 ? "float32" : "float64", isa, threads, sec,
               static_cast<double>(n) * static_cast<double>(n) / sec,
               w == "w7" ? "neighbours differing" : "max rel err", w == "w7" ? double(bad_idx) : max_err);
   const double tol = f32 ? 1e-5 : 1e-12;
