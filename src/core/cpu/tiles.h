@@ -12,7 +12,7 @@
 // runs are the outer loop, so each run of j data stays in L1 while every row of the
 // block consumes it. Tasks split the j range too when there are few rows (small N,
 // large M), and partial reduction states are merged afterwards. When the program has a
-// high-dimensional distance (Note [Blocked distances]), rows go in groups of four, each
+// high-dimensional distance (Note [Blocked distances]), rows go in groups of six, each
 // with its own pair buffer: the distances of the group are computed together, then the
 // rest of the program runs row by row as usual.
 #include "isa.h"
@@ -271,7 +271,7 @@ class Runner {
     const Instr& ins = p_.prog[kIJ][bl.instr];
     const int D = p_.slots[bl.x].dim;
     const std::int64_t out_off = p_.slots[ins.out].offset * B_;
-    // A last, partial group repeats its last row: the kernel always runs four rows (a
+    // A last, partial group repeats its last row: the kernel always runs six rows (a
     // one-row kernel would be latency-bound) and the copies write that row's buffer again.
     packed.resize(static_cast<size_t>(D * kBlockRows));
     for (int d = 0; d < D; ++d)
