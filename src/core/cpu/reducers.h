@@ -420,10 +420,12 @@ struct KMinReducer : Reducer<T> {
     for (int k = 0; k < dim; ++k) {
       const T* pf = contiguous(f, k, n, s.a);
       double* lst = st + 2 * K * k;
-      // Once the list is full, most values are above its largest entry: chunks of 128, then
-      // blocks of 16, are first tested against it with a vectorised compare and skipped
-      // when no value can enter; only the blocks that hold a candidate are scanned.
-      constexpr int kChunk = 128, kBlock = 16;
+      // Once the list is full, most values are above its largest entry: chunks of 128 are
+      // first tested against it with a vector minimum and skipped when no value can enter;
+      // in the others, each block of 16 gives the bit mask of its values below the
+      // threshold (vector compares), and only those values are visited, each checked again
+      // against the threshold as insertions lower it.
+      constexpr int kChunk = 128;
       bool is_full = full(lst);
       T thr = is_full ? bound(lst) : T(0);  // updated after each insertion only
       for (int c0 = 0; c0 < n; c0 += kChunk) {
@@ -431,7 +433,16 @@ struct KMinReducer : Reducer<T> {
         if (is_full && !any_below(pf + c0, c1 - c0, thr)) continue;
         for (int b0 = c0; b0 < c1; b0 += kBlock) {
           const int b1 = b0 + kBlock < c1 ? b0 + kBlock : c1;
-          if (is_full && !any_below(pf + b0, b1 - b0, thr)) continue;
+          if (is_full && b1 - b0 == kBlock) {
+            for (std::uint32_t m = below_bits(pf + b0, thr); m != 0; m &= m - 1) {
+              const int b = b0 + __builtin_ctz(m);
+              if (pf[b] < thr) {
+                insert(lst, pf[b], static_cast<double>(j0 + b));
+                thr = bound(lst);
+              }
+            }
+            continue;
+          }
           for (int b = b0; b < b1; ++b) {
             const double v = pf[b];
             if ((v < lst[2 * (K - 1)] || !is_full) && v == v) {
@@ -449,40 +460,44 @@ struct KMinReducer : Reducer<T> {
   // folded runs' values, and in merge() those of other states of the same runs), so no
   // value of T below the list's largest is above it.
   T bound(const double* lst) const { return static_cast<T>(lst[2 * (K - 1)]); }
-  // Whether some of the L values at p is below `bound` (NaN never is). For whole chunks: the
-  // chunk's minimum in four independent vector chains (a load and a min per vector), then
+  // Whether some of the L values at p is below `bound` (NaN never is): the chunk's
+  // minimum in four independent vector chains (a load and a min per vector), then
   // one compare; a NaN lane never replaces the minimum. The plain loop compiles to a
   // load, compare, and, or and the loop's own three instructions per vector, in one
   // chain; this one made W7 (D = 32) ~5% faster (bench/RESULTS.md).
   template <int L>
   static bool any_below_fixed(const T* p, T bound) {
     constexpr int W = KERNOPS_VBYTES / static_cast<int>(sizeof(T));
-    if constexpr (L % (4 * W) != 0) {  // a short block: the plain loop (GCC vectorises it)
-      int any = 0;
-      for (int b = 0; b < L; ++b) any |= p[b] < bound;
-      return any != 0;
-    } else {
-      const Vec<T> vb = vbroadcast(bound);
-      Vec<T> m[4] = {vb, vb, vb, vb};
-      for (int b = 0; b < L; b += 4 * W)
-        _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v) {
-          const Vec<T> x = vload(p + b + v * W);
-          m[v] = x < m[v] ? x : m[v];
-        }
-      m[0] = m[0] < m[1] ? m[0] : m[1];
-      m[2] = m[2] < m[3] ? m[2] : m[3];
-      m[0] = m[0] < m[2] ? m[0] : m[2];
-      int any = 0;
-      for (int l = 0; l < W; ++l) any |= m[0][l] < bound;
-      return any != 0;
-    }
+    static_assert(L % (4 * W) == 0, "a chunk is whole groups of four vectors");
+    const Vec<T> vb = vbroadcast(bound);
+    Vec<T> m[4] = {vb, vb, vb, vb};
+    for (int b = 0; b < L; b += 4 * W)
+      _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v) {
+        const Vec<T> x = vload(p + b + v * W);
+        m[v] = x < m[v] ? x : m[v];
+      }
+    m[0] = m[0] < m[1] ? m[0] : m[1];
+    m[2] = m[2] < m[3] ? m[2] : m[3];
+    m[0] = m[0] < m[2] ? m[0] : m[2];
+    int any = 0;
+    for (int l = 0; l < W; ++l) any |= m[0][l] < bound;
+    return any != 0;
   }
   static bool any_below(const T* p, int n, T bound) {
     if (n == 128) return any_below_fixed<128>(p, bound);
-    if (n == 16) return any_below_fixed<16>(p, bound);
     for (int b = 0; b < n; ++b)
       if (p[b] < bound) return true;
     return false;
+  }
+  // Bit q set when p[q] < bound (never for NaN), for the kBlock values at p.
+  static constexpr int kBlock = 16;
+  static std::uint32_t below_bits(const T* p, T bound) {
+    constexpr int W = KERNOPS_VBYTES / static_cast<int>(sizeof(T));
+    static_assert(kBlock % W == 0, "a block is whole vectors");
+    const Vec<T> vb = vbroadcast(bound);
+    std::uint32_t m = 0;
+    _Pragma("GCC unroll 8") for (int v = 0; v < kBlock / W; ++v) m |= vmask_bits(vload(p + v * W) < vb) << (v * W);
+    return m;
   }
   void merge(double* st, const double* o) const override {
     for (int k = 0; k < dim; ++k)

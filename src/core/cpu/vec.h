@@ -102,6 +102,22 @@ inline void in_register(V& v) {
 #endif
 }
 
+// Bit l set when lane l of the comparison result c (all ones or all zeros per lane) is set.
+#if KERNOPS_X86_DISPATCH && KERNOPS_VBYTES == 32
+inline unsigned vmask_bits(const VecBits<float>& c) { return __builtin_ia32_movmskps256((Vec<float>)c); }
+inline unsigned vmask_bits(const VecBits<double>& c) { return __builtin_ia32_movmskpd256((Vec<double>)c); }
+#elif KERNOPS_X86_DISPATCH && KERNOPS_VBYTES == 16
+inline unsigned vmask_bits(const VecBits<float>& c) { return __builtin_ia32_movmskps((Vec<float>)c); }
+inline unsigned vmask_bits(const VecBits<double>& c) { return __builtin_ia32_movmskpd((Vec<double>)c); }
+#else
+template <class B>
+inline unsigned vmask_bits(const B& c) {
+  unsigned m = 0;
+  for (int l = 0; l < static_cast<int>(sizeof(B) / sizeof(c[0])); ++l) m |= static_cast<unsigned>(c[l] != 0) << l;
+  return m;
+}
+#endif
+
 // Lane-wise c > v ? c : v and c < v ? c : v, so a NaN in v is kept (c is never NaN
 // here). With AVX2 the conditionals compile to a compare and a blend, both on the FMA
 // ports of AMD cores; the max and min instructions have exactly these semantics (they
