@@ -3,7 +3,8 @@
 // and on machines without R (the GPU machine).
 //
 //   kernops_driver [w1|w7|w2|w2g] [N] [float64|float32] [threads] [D (w7)]
-//   (w2g: the gradients dH/dq, dH/dp of W2, as kernel_grad() builds them, direction 1)
+//   (w2g: the gradients dH/dq, dH/dp of W2, as kernel_grad() builds them, direction 1;
+//   w1:laplace, w1:cauchy, w1:imq, w1:matern32, w1:matern52: W1 with that named kernel)
 //   KERNOPS_MAX_ISA=sse2|avx2|avx512 in the environment caps the instruction set, as
 //   option kernops.cpu_isa does in R; the line printed names the one used.
 #include <algorithm>
@@ -43,7 +44,14 @@ Workload make(const std::string& w, int D) {
   if (w == "w2")
     return {"Sum_Reduction(Exp(-SqDist(qi,qj)/(s*s))*(pi|pj),0)",
             {"qi = Vi(3)", "qj = Vj(3)", "pi = Vi(3)", "pj = Vj(3)", "s = Pm(1)"}, {3, 3, 3, 3, 1}, {0, 1, 0, 1, 2}, {0.5}};
-  return {"Sum_Reduction(Exp(-s*SqNorm2(x-y))*b,0)", {"x = Vi(3)", "y = Vj(3)", "b = Vj(6)", "s = Pm(1)"},
+  // w1 and the same sum with the other named kernels (w1:laplace, w1:matern52, ...)
+  std::string f = "Exp(-s*SqNorm2(x-y))*b";
+  const std::string kernels[][2] = {{"w1:laplace", "LaplaceKernel"}, {"w1:cauchy", "CauchyKernel"},
+                                    {"w1:imq", "InverseMultiquadricKernel"}, {"w1:matern32", "Matern32Kernel"},
+                                    {"w1:matern52", "Matern52Kernel"}};
+  for (const auto& k : kernels)
+    if (w == k[0]) f = k[1] + "(s,x,y,b)";
+  return {"Sum_Reduction(" + f + ",0)", {"x = Vi(3)", "y = Vj(3)", "b = Vj(6)", "s = Pm(1)"},
           {3, 3, 6, 1}, {0, 1, 1, 2}, {10.0}};
 }
 

@@ -56,36 +56,49 @@ struct OneScaleLimit<float> {
 // keeps the multiplication off the FMA ports.
 enum class Scaling { Two, One, ExponentAdd };
 
-// Pass 2 over the first nv values: out = exp_finish(r, t). out may be r (each lane is read
-// before it is written).
-template <Scaling S, class T>
-inline void exp_finish_run(T* out, const T* r, const T* t, int nv) {
+// What exp_run stores: by default the exp values themselves; a caller may instead give a
+// function post(b, e) of the values e at b .. b+W-1 (a vector) or at b alone (a scalar),
+// applied in pass 2 before the store (the Matern kernels' polynomial), which saves a pass.
+struct ExpValues {
+  template <class V>
+  V operator()(int, V e) const {
+    return e;
+  }
+};
+
+// Pass 2 over the first nv values: out = post(exp_finish(r, t)). out may be r (each lane
+// is read before it is written).
+template <Scaling S, class T, class Post>
+inline void exp_finish_run(T* out, const T* r, const T* t, int nv, Post post) {
   using C = vmath::ExpConst<T>;
   constexpr int W = KERNOPS_VBYTES / static_cast<int>(sizeof(T));
   for (int q = 0; q < nv; q += W) {
     const Vec<T> p = vmath::exp_poly<T>(vload(r + q));
     const VecBits<T> bt = (VecBits<T>)vload(t + q);
+    Vec<T> e;
     if constexpr (S == Scaling::ExponentAdd) {
-      vstore(out + q, (Vec<T>)((VecBits<T>)p + (bt << C::mant_bits)));  // bits(round)'s low bits are 0
+      e = (Vec<T>)((VecBits<T>)p + (bt << C::mant_bits));  // bits(round)'s low bits are 0
     } else if constexpr (S == Scaling::One) {
-      vstore(out + q, p * (Vec<T>)((bt + C::bias) << C::mant_bits));
+      e = p * (Vec<T>)((bt + C::bias) << C::mant_bits);
     } else {
       const VecBits<T> bh = (VecBits<T>)((VecUBits<T>)bt >> 1);
       const Vec<T> s1 = (Vec<T>)((bh + C::bias) << C::mant_bits);
       const Vec<T> s2 = (Vec<T>)((bt - bh + C::bias) << C::mant_bits);
-      vstore(out + q, (p * s1) * s2);
+      e = (p * s1) * s2;
     }
+    vstore(out + q, post(q, e));
   }
 }
 
-// out[b] = exp(x_b) for b < n, bit for bit vmath::exp. `argv(b)` gives the vector of
-// arguments b .. b+W-1, `args(b)` argument b alone (for the tail), computed the same way.
-// r may be out; t is a scratch run of n values; neither may be read by the arguments.
+// out[b] = exp(x_b) for b < n, bit for bit vmath::exp (or post(b, exp(x_b)), see
+// ExpValues). `argv(b)` gives the vector of arguments b .. b+W-1, `args(b)` argument b
+// alone (for the tail), computed the same way. r may be out; t is a scratch run of n
+// values; neither may be read by the arguments or post.
 // The functions are taken by value and should capture by value: then what they hold is
 // local to this frame and stays in registers; through references, every store to r or t
 // could change it, and the loop reloaded pointers and vectors (-20% on W1).
-template <ExpRange Range, class T, class ArgV, class ArgS>
-inline void exp_run(T* out, int n, T* r, T* t, ArgV argv, ArgS args) {
+template <ExpRange Range, class T, class ArgV, class ArgS, class Post = ExpValues>
+inline void exp_run(T* out, int n, T* r, T* t, ArgV argv, ArgS args, Post post = {}) {
   using C = vmath::ExpConst<T>;
   constexpr int W = KERNOPS_VBYTES / static_cast<int>(sizeof(T));
   const int nv = n / W * W;
@@ -110,12 +123,12 @@ inline void exp_run(T* out, int n, T* r, T* t, ArgV argv, ArgS args) {
   }
   const T limit = OneScaleLimit<T>::value;
   if (!(lowest >= -limit && highest <= limit))
-    exp_finish_run<Scaling::Two>(out, r, t, nv);
+    exp_finish_run<Scaling::Two>(out, r, t, nv, post);
   else if (Range == ExpRange::NonPositiveNoNaN)
-    exp_finish_run<Scaling::ExponentAdd>(out, r, t, nv);
+    exp_finish_run<Scaling::ExponentAdd>(out, r, t, nv, post);
   else
-    exp_finish_run<Scaling::One>(out, r, t, nv);
-  for (int b = nv; b < n; ++b) out[b] = vmath::exp(args(b));
+    exp_finish_run<Scaling::One>(out, r, t, nv, post);
+  for (int b = nv; b < n; ++b) out[b] = post(b, vmath::exp(args(b)));
 }
 
 }  // namespace KERNOPS_ISA

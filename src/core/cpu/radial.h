@@ -6,6 +6,7 @@
 #pragma once
 #include "isa.h"
 #include <cmath>
+#include <type_traits>
 
 #include "../errors.h"
 #include "../fuse.h"
@@ -30,9 +31,10 @@ KERNOPS_VMATH_INLINE T exp_argument(T r2, T s) {
   else
     return -std::sqrt(r2 * s);  // -v
 }
-// ...and the Matern polynomials in v = -a, spelled as the parser's kernels are.
-template <RadialKind K, class T>
-KERNOPS_VMATH_INLINE T matern(T a, T e) {
+// ...and the Matern polynomials in v = -a, spelled as the parser's kernels are, for lanes
+// V of scalars T.
+template <RadialKind K, class T, class V>
+KERNOPS_VMATH_INLINE V matern(V a, V e) {
   if constexpr (K == RadialKind::Matern32)
     return (T(1) - a) * e;
   else
@@ -69,15 +71,21 @@ void exp_kind_run(T* out, int n, T s, const Scratch<T>& sc, R2V r2v, R2S r2s) {
   const auto args = [r2s, s](int b) { return exp_argument<K>(r2s(b), s); };
   if constexpr (!kMatern<K>) {
     exp_run<Range>(out, n, sc.b, sc.c, argv, args);
-  } else {  // the arguments first, for the polynomial after the exp
-    constexpr int W = KERNOPS_VBYTES / static_cast<int>(sizeof(T));
+  } else {  // pass 1 keeps the arguments, for the polynomial applied in pass 2
     T* a = sc.a;
-    int b = 0;
-    for (; b + W <= n; b += W) vstore(a + b, argv(b));
-    for (; b < n; ++b) a[b] = args(b);
-    exp_run<Range>(out, n, sc.b, sc.c, [a](int q) { return vload(a + q); }, [a](int q) { return a[q]; });
-    KERNOPS_SIMD
-    for (int q = 0; q < n; ++q) out[q] = matern<K>(a[q], out[q]);
+    const auto keep_v = [a, argv](int b) {
+      const auto x = argv(b);
+      vstore(a + b, x);
+      return x;
+    };
+    const auto keep_s = [a, args](int b) { return a[b] = args(b); };
+    const auto poly = [a](int q, auto e) {
+      if constexpr (std::is_same<decltype(e), T>::value)
+        return matern<K, T>(a[q], e);
+      else
+        return matern<K, T>(vload(a + q), e);
+    };
+    exp_run<Range>(out, n, sc.b, sc.c, keep_v, keep_s, poly);
   }
 }
 
