@@ -318,6 +318,53 @@ TEST(FastPaths, BlockedKNearestNeighbours) {
     }
 }
 
+// ArgKMin's prefilter (a chunk's minimum against the list's largest, then the bit mask of a
+// candidate block's values below it) against the same reduction with K = M, which keeps
+// every value and so never filters: ties (kept in index order), NaN (never kept), +-inf,
+// every instruction set, both dtypes, and a j range split across threads (three rows).
+TEST(FastPaths, KMinPrefilterKeepsTheSmallestInIndexOrder) {
+  const std::vector<std::string> decls = {"x = Vi(1)", "y = Vj(1)"};
+  const std::int64_t n = 3, m = 2000;
+  const int K = 5;
+  std::vector<double> x = {1.0, -1.0, 0.5}, y(m);
+  std::mt19937 g(4);
+  std::uniform_int_distribution<int> u(-20, 20);
+  for (auto& v : y) v = u(g);  // integers: many ties, and zeros
+  y[1500] = -0.0;
+  auto run_k = [&](const Plan& p, Dtype dt, int isa, int threads, std::vector<double>& idx) {
+    std::vector<ArgData> args = {{x.data(), n, 1}, {y.data(), m, 1}};
+    const OutShape s = check_args(p, args);
+    std::vector<double> vals(static_cast<size_t>(s.rows * s.value_cols));
+    idx.assign(static_cast<size_t>(s.rows * s.index_cols), 0);
+    RunConfig c;
+    c.dtype = dt;
+    c.max_isa = isa;
+    c.n_threads = threads;
+    run_cpu(p, args, vals.data(), idx.data(), c);
+    return vals;
+  };
+  for (const char* f : {"x*y", "Log(x*y)", "Inv(x*y)"}) {
+    const auto src = [f](std::int64_t k) {
+      return std::string("KMin_ArgKMin_Reduction(") + f + "," + std::to_string(k) + ",0)";
+    };
+    const Plan small = plan_of(src(K), decls, true), all = plan_of(src(m), decls, true);
+    for (Dtype dt : {Dtype::Float64, Dtype::Float32})
+      for (cpu::Isa isa : cpu::supported_isas())
+        for (int threads : {1, 2}) {
+          std::vector<double> idx, idx_all;
+          const auto got = run_k(small, dt, static_cast<int>(isa), threads, idx);
+          const auto want = run_k(all, dt, static_cast<int>(isa), 1, idx_all);
+          for (std::int64_t i = 0; i < n; ++i)
+            for (int q = 0; q < K; ++q) {
+              const double v = got[i + q * n], w = want[i + q * n];
+              EXPECT_TRUE(v == w || (std::isnan(v) && std::isnan(w)))
+                  << f << " row " << i << " rank " << q << " isa " << cpu::isa_name(isa) << ": " << v << " vs " << w;
+              EXPECT_EQ(idx[i + q * n], idx_all[i + q * n]) << f << " row " << i << " rank " << q;
+            }
+        }
+  }
+}
+
 // Note [Scalar products]: i- and parameter-level factors of a product of scalars are
 // multiplied once per i, leaving one multiplication per pair, with the same values.
 TEST(FastPaths, ScalarProductsMultiplyLowLevelFactorsOncePerRow) {
