@@ -4,7 +4,8 @@
 //
 //   kernops_driver [w1|w7|w2|w2g] [N] [float64|float32] [threads] [D (w7)]
 //   (w2g: the gradients dH/dq, dH/dp of W2, as kernel_grad() builds them, direction 1;
-//   w1:laplace, w1:cauchy, w1:imq, w1:matern32, w1:matern52: W1 with that named kernel)
+//   w1:laplace, w1:cauchy, w1:imq, w1:matern32, w1:matern52: W1 with that named kernel;
+//   w1:lse: LogSumExp_Reduction(-s*SqDist(x,y),0) on W1's points)
 //   KERNOPS_MAX_ISA=sse2|avx2|avx512 in the environment caps the instruction set, as
 //   option kernops.cpu_isa does in R; the line printed names the one used.
 #include <algorithm>
@@ -44,6 +45,9 @@ Workload make(const std::string& w, int D) {
   if (w == "w2")
     return {"Sum_Reduction(Exp(-SqDist(qi,qj)/(s*s))*(pi|pj),0)",
             {"qi = Vi(3)", "qj = Vj(3)", "pi = Vi(3)", "pj = Vj(3)", "s = Pm(1)"}, {3, 3, 3, 3, 1}, {0, 1, 0, 1, 2}, {0.5}};
+  if (w == "w1:lse")  // log sum_j exp(-s |x_i - y_j|^2), as Sinkhorn iterations run it
+    return {"LogSumExp_Reduction(-s*SqDist(x,y),0)", {"x = Vi(3)", "y = Vj(3)", "s = Pm(1)"},
+            {3, 3, 1}, {0, 1, 2}, {10.0}};
   // w1 and the same sum with the other named kernels (w1:laplace, w1:matern52, ...)
   std::string f = "Exp(-s*SqNorm2(x-y))*b";
   const std::string kernels[][2] = {{"w1:laplace", "LaplaceKernel"}, {"w1:cauchy", "CauchyKernel"},
@@ -115,7 +119,7 @@ int main(int argc, char** argv) {
         env[{wl.cats[a], static_cast<int>(a)}] = v;
       }
       auto f = kernops_test::ref_eval(plan->f, env);
-      if (w == "w7")
+      if (w == "w7" || w == "w1:lse")
         all.push_back({f[0], j});
       else
         for (size_t k = 0; k < f.size(); ++k) acc[k] += f[k];
@@ -124,6 +128,12 @@ int main(int argc, char** argv) {
       std::partial_sort(all.begin(), all.begin() + 10, all.end());
       for (int q = 0; q < 10; ++q) bad_idx += indices[i + q * n] != all[q].second;
     } else {
+      if (w == "w1:lse") {  // the reference log-sum-exp, shifted by the largest term
+        double m = -INFINITY, sum = 0;
+        for (const auto& v : all) m = std::max(m, v.first);
+        for (const auto& v : all) sum += std::exp(v.first - m);
+        acc[0] = m + std::log(sum);
+      }
       double scale = 0;
       for (double a : acc) scale = std::max(scale, std::fabs(a));
       for (size_t k = 0; k < acc.size(); ++k)
