@@ -40,8 +40,9 @@ std::vector<std::vector<double>> random_args(const Plan& p, std::int64_t n, std:
   return cols;
 }
 
+// The reduction's values; its indices into *idx_out when given.
 std::vector<double> run(const Plan& p, const std::vector<std::vector<double>>& cols, std::int64_t n, std::int64_t m,
-                        Dtype dt, int isa, int threads) {
+                        Dtype dt, int isa, int threads, std::vector<double>* idx_out = nullptr) {
   std::vector<ArgData> args;
   for (size_t a = 0; a < cols.size(); ++a) {
     const auto& v = p.formula.vars[a];
@@ -56,6 +57,7 @@ std::vector<double> run(const Plan& p, const std::vector<std::vector<double>>& c
   c.max_isa = isa;
   c.n_threads = threads;
   run_cpu(p, args, out.data(), idx.data(), c);
+  if (idx_out) *idx_out = idx;
   return out;
 }
 
@@ -293,14 +295,8 @@ TEST(FastPaths, BlockedKNearestNeighbours) {
   const auto cols = random_args(p, n, m, 9);
   for (Dtype dt : {Dtype::Float64, Dtype::Float32})
     for (cpu::Isa isa : cpu::supported_isas()) {
-      std::vector<ArgData> args = {{cols[0].data(), n, dim}, {cols[1].data(), m, dim}};
-      const OutShape s = check_args(p, args);
-      std::vector<double> vals, idx(static_cast<size_t>(s.rows * s.index_cols));
-      RunConfig c;
-      c.dtype = dt;
-      c.max_isa = static_cast<int>(isa);
-      c.n_threads = 2;
-      run_cpu(p, args, vals.data(), idx.data(), c);
+      std::vector<double> idx;
+      run(p, cols, n, m, dt, static_cast<int>(isa), 2, &idx);
       for (std::int64_t i = 0; i < n; ++i) {
         std::vector<std::pair<double, int>> all;
         for (std::int64_t j = 0; j < m; ++j) {
@@ -331,18 +327,6 @@ TEST(FastPaths, KMinPrefilterKeepsTheSmallestInIndexOrder) {
   std::uniform_int_distribution<int> u(-20, 20);
   for (auto& v : y) v = u(g);  // integers: many ties, and zeros
   y[1500] = -0.0;
-  auto run_k = [&](const Plan& p, Dtype dt, int isa, int threads, std::vector<double>& idx) {
-    std::vector<ArgData> args = {{x.data(), n, 1}, {y.data(), m, 1}};
-    const OutShape s = check_args(p, args);
-    std::vector<double> vals(static_cast<size_t>(s.rows * s.value_cols));
-    idx.assign(static_cast<size_t>(s.rows * s.index_cols), 0);
-    RunConfig c;
-    c.dtype = dt;
-    c.max_isa = isa;
-    c.n_threads = threads;
-    run_cpu(p, args, vals.data(), idx.data(), c);
-    return vals;
-  };
   for (const char* f : {"x*y", "Log(x*y)", "Inv(x*y)"}) {
     const auto src = [f](std::int64_t k) {
       return std::string("KMin_ArgKMin_Reduction(") + f + "," + std::to_string(k) + ",0)";
@@ -352,8 +336,8 @@ TEST(FastPaths, KMinPrefilterKeepsTheSmallestInIndexOrder) {
       for (cpu::Isa isa : cpu::supported_isas())
         for (int threads : {1, 2}) {
           std::vector<double> idx, idx_all;
-          const auto got = run_k(small, dt, static_cast<int>(isa), threads, idx);
-          const auto want = run_k(all, dt, static_cast<int>(isa), 1, idx_all);
+          const auto got = run(small, {x, y}, n, m, dt, static_cast<int>(isa), threads, &idx);
+          const auto want = run(all, {x, y}, n, m, dt, static_cast<int>(isa), 1, &idx_all);
           for (std::int64_t i = 0; i < n; ++i)
             for (int q = 0; q < K; ++q) {
               const double v = got[i + q * n], w = want[i + q * n];
