@@ -53,8 +53,17 @@ Workload make(const std::string& w, int D) {
   const std::string kernels[][2] = {{"w1:laplace", "LaplaceKernel"}, {"w1:cauchy", "CauchyKernel"},
                                     {"w1:imq", "InverseMultiquadricKernel"}, {"w1:matern32", "Matern32Kernel"},
                                     {"w1:matern52", "Matern52Kernel"}};
+  bool known = w == "w1";
   for (const auto& k : kernels)
-    if (w == k[0]) f = k[1] + "(s,x,y,b)";
+    if (w == k[0]) {
+      f = k[1] + "(s,x,y,b)";
+      known = true;
+    }
+  if (!known) {
+    std::fprintf(stderr, "unknown workload '%s' (w1, w1:laplace, w1:cauchy, w1:imq, w1:matern32, w1:matern52, "
+                         "w1:lse, w2, w2g, w7)\n", w.c_str());
+    std::exit(2);
+  }
   return {"Sum_Reduction(" + f + ",0)", {"x = Vi(3)", "y = Vj(3)", "b = Vj(6)", "s = Pm(1)"},
           {3, 3, 6, 1}, {0, 1, 1, 2}, {10.0}};
 }
