@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #ifndef KERNOPS_VBYTES
 #error "cpu/vec.h needs KERNOPS_VBYTES (defined by cpu/tiles_<isa>.cpp)"
@@ -16,46 +17,20 @@ namespace kernops {
 namespace cpu {
 inline namespace KERNOPS_ISA {
 
-// GCC vector extensions (also Clang): the attribute needs a concrete element type.
-template <class T>
-struct VecOf;
-template <>
-struct VecOf<float> {
-  typedef float type __attribute__((vector_size(KERNOPS_VBYTES)));
-};
-template <>
-struct VecOf<double> {
-  typedef double type __attribute__((vector_size(KERNOPS_VBYTES)));
+// GCC vector extensions (also Clang) of KERNOPS_VBYTES bytes with elements E.
+template <class E>
+struct LanesOf {
+  typedef E type __attribute__((vector_size(KERNOPS_VBYTES)));
 };
 template <class T>
-using Vec = typename VecOf<T>::type;
+using Vec = typename LanesOf<T>::type;
 
 // Integer vectors of the same lanes, for bit manipulation of floating-point vectors (a
 // C-style cast between vector types of one size reinterprets the bits).
 template <class T>
-struct BitsOf;
-template <>
-struct BitsOf<float> {
-  typedef std::int32_t type __attribute__((vector_size(KERNOPS_VBYTES)));
-};
-template <>
-struct BitsOf<double> {
-  typedef std::int64_t type __attribute__((vector_size(KERNOPS_VBYTES)));
-};
+using VecBits = typename LanesOf<typename std::conditional<sizeof(T) == 4, std::int32_t, std::int64_t>::type>::type;
 template <class T>
-using VecBits = typename BitsOf<T>::type;
-template <class T>
-struct UBitsOf;
-template <>
-struct UBitsOf<float> {
-  typedef std::uint32_t type __attribute__((vector_size(KERNOPS_VBYTES)));
-};
-template <>
-struct UBitsOf<double> {
-  typedef std::uint64_t type __attribute__((vector_size(KERNOPS_VBYTES)));
-};
-template <class T>
-using VecUBits = typename UBitsOf<T>::type;
+using VecUBits = typename LanesOf<typename std::conditional<sizeof(T) == 4, std::uint32_t, std::uint64_t>::type>::type;
 
 template <class T>
 inline Vec<T> vload(const T* p) {
