@@ -11,7 +11,8 @@ x <- matrix(runif(3 * N), N, 3); y <- matrix(runif(3 * N), N, 3); b <- abs(matri
 forms <- c("Sum_Reduction(Exp(-s*SqDist(x,y))*b,0)", "Sum_Reduction(Exp(-s*SqDist(x,y)),0)",
            "LogSumExp_Reduction(-s*SqDist(x,y),0)", "SumSoftMaxWeight_Reduction(-s*SqDist(x,y),0,b)",
            "Sum_Reduction(LaplaceKernel(s,x,y,b),0)", "Sum_Reduction(Matern52Kernel(s,x,y,b),0)",
-           "Min_ArgMin_Reduction(SqDist(x,y),0)", "ArgKMin_Reduction(SqDist(x,y),10,0)")
+           "Min_ArgMin_Reduction(SqDist(x,y),0)", "ArgKMin_Reduction(SqDist(x,y),10,0)",
+           "Sum_Reduction(Cos(s*SqDist(x,y))*b,0)", "Sum_Reduction(Exp(-Square(Sin(s*Sqrt(SqDist(x,y)))))*b,0)")
 rows <- lapply(forms, function(f) {
   op <- kernel_op(f, c("x = Vi(3)", "y = Vj(3)", "b = Vj(6)", "s = Pm(1)"))
   t <- min(replicate(2, system.time(op(x, y, b, 10))[["elapsed"]]))
