@@ -23,8 +23,8 @@ struct FInv { template <class T> static T f(T x) { return T(1) / x; } };
 struct FAbs { template <class T> static T f(T x) { return std::fabs(x); } };
 // Sign(0) = 0, as in R's sign().
 struct FSign { template <class T> static T f(T x) { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0)); } };
-struct FSin { template <class T> static T f(T x) { return std::sin(x); } };
-struct FCos { template <class T> static T f(T x) { return std::cos(x); } };
+struct FSin { template <class T> static T f(T x) { return vmath::sin(x); } };
+struct FCos { template <class T> static T f(T x) { return vmath::cos(x); } };
 // Step(x) = 1 for x >= 0, else 0 (KeOps convention).
 struct FStep { template <class T> static T f(T x) { return x < T(0) ? T(0) : T(1); } };
 struct FReLU { template <class T> static T f(T x) { return x < T(0) ? T(0) : x; } };

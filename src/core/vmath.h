@@ -1,9 +1,10 @@
-// vmath.h -- branch-free, auto-vectorizable exp()/log() for double and float, meant to be
-// inlined into `#pragma omp simd` loops of the kernel-reduction engine (libm calls block
-// vectorization at R's default -O2). Self-contained C++17: no R headers here.
+// vmath.h -- branch-free, auto-vectorizable exp()/log()/sin()/cos() for double and float,
+// meant to be inlined into `#pragma omp simd` loops of the kernel-reduction engine (libm
+// calls block vectorization at R's default -O2). Self-contained C++17: no R headers here.
 #ifndef KERNOPS_CORE_VMATH_H
 #define KERNOPS_CORE_VMATH_H
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -22,7 +23,7 @@ namespace kernops {
 namespace vmath {
 inline namespace KERNOPS_ISA {  // one copy per instruction set: Note [ISA dispatch]
 
-// Design notes (apply to all four functions)
+// Design notes (apply to all of them; sin and cos leave arguments above 1e6 (float 1e8) to libm)
 // * Straight-line code only: +,-,*,/ on the floating type, and and/or/add/logical shifts on the
 //   same-width unsigned integer obtained by bit casting.  No tables, no libm, no branches, and
 //   deliberately no `?:` and no comparisons either: GCC lowers `c ? a : b` to control flow, then
@@ -293,6 +294,115 @@ KERNOPS_VMATH_INLINE float log(float x) noexcept {
   y = from_bits(bits(y) | is_neg);
   y = blend(is_zero, -std::numeric_limits<float>::infinity(), y);
   return y;
+}
+
+// ---------------------------------------------------------------------------------------
+// sin(x), cos(x). For |x| <= kTrigMax (double 1e6, float 1e8) in straight-line code:
+// x = n pi/2 + r by Cody-Waite with pi/2 in four pieces (fdlibm e_rem_pio2.c: pio2_1, pio2_2,
+// pio2_3 hold 33 bits each, so n*pio2_k is exact for n < 2^20, and the tail pio2_3t). When r
+// is small the first three differences are exact (their operands are close multiples of a
+// common power of two), so r keeps its accuracy next to the multiples of pi/2. Then sin r
+// and cos r by the fdlibm k_sin.c / k_cos.c polynomials (|error| < 2^-58 on [-pi/4, pi/4];
+// r is one double, so their tail argument y is 0), and the quadrant n mod 4 picks sin r,
+// cos r, -sin r or -cos r by bit blends; cos x is sin of quadrant n + 1. |x| < 2^-26: sin x
+// rounds to x (and -0 stays -0). float: the same in double with pi/2 in two pieces (FreeBSD
+// e_rem_pio2f.c: n*pio2_1 exact for n < 2^28) and the FreeBSD k_sinf.c / k_cosf.c
+// polynomials (|error| < 2^-37), rounded once to float. Max error 1-2 ulp (tests).
+// Larger |x|, +-inf and NaN go to libm: sin()/cos() below branch, and the vector runs of the
+// engine (cpu/eval.h) keep x in those lanes (sincos_or_keep) and fix them up afterwards.
+namespace detail {
+
+constexpr double kTrigMaxD = 1e6;  // n = x 2/pi < 2^20
+constexpr float kTrigMaxF = 1e8f;  // n < 2^28
+constexpr double kInvPio2 = 6.36619772367581382433e-01;   // 0x3FE45F30 6DC9C883
+constexpr double kPio2_1 = 1.57079632673412561417e+00;    // 0x3FF921FB 54400000, 33 bits
+constexpr double kPio2_2 = 6.07710050630396597660e-11;    // 0x3DD0B461 1A600000, 33 bits
+constexpr double kPio2_3 = 2.02226624871116645580e-21;    // 0x3BA3198A 2E000000, 33 bits
+constexpr double kPio2_3t = 8.47842766036889956997e-32;   // 0x397B839A 252049C1
+constexpr double kPio2_1F = 1.57079631090164184570e+00;   // 0x3FF921FB 50000000, 25 bits
+constexpr double kPio2_1tF = 1.58932547735281966916e-08;  // 0x3E5110B4 611A6263
+
+// sin r and cos r for |r| <= ~pi/4 (fdlibm __kernel_sin, __kernel_cos with y = 0).
+KERNOPS_VMATH_INLINE double sin_kernel(double r) noexcept {
+  const double z = r * r, v = z * r;
+  const double p = 8.33333333332248946124e-03 +              // S2
+                   z * (-1.98412698298579493134e-04 +        // S3
+                        z * (2.75573137070700676789e-06 +    // S4
+                             z * (-2.50507602534068634195e-08 +  // S5
+                                  z * 1.58969099521155010221e-10)));  // S6
+  return r + v * (-1.66666666666666324348e-01 + z * p);        // S1
+}
+KERNOPS_VMATH_INLINE double cos_kernel(double r) noexcept {
+  const double z = r * r, w = z * z;
+  const double p = z * (4.16666666666666019037e-02 +                  // C1
+                        z * (-1.38888888888741095749e-03 +            // C2
+                             z * 2.48015872894767294178e-05)) +       // C3
+                   w * w * (-2.75573143513906633035e-07 +             // C4
+                            z * (2.08757232129817482790e-09 +         // C5
+                                 z * -1.13596475577881948265e-11));   // C6
+  const double hz = 0.5 * z, one_hz = 1.0 - hz;
+  return one_hz + (((1.0 - one_hz) - hz) + z * p);  // keeps 1 - z/2 exact to the last bit
+}
+// FreeBSD __kernel_sindf, __kernel_cosdf: for float results, evaluated in double.
+KERNOPS_VMATH_INLINE double sin_kernel_f(double r) noexcept {
+  const double z = r * r, w = z * z, s = z * r;
+  return (r + s * (-0x15555554cbac77.0p-55 + z * 0x111110896efbb2.0p-59)) +   // S1, S2
+         s * w * (-0x1a00f9e2cae774.0p-65 + z * 0x16cd878c3b46a7.0p-71);      // S3, S4
+}
+KERNOPS_VMATH_INLINE double cos_kernel_f(double r) noexcept {
+  const double z = r * r, w = z * z;
+  return ((1.0 + z * -0x1ffffffd0c5e81.0p-54) + w * 0x155553e1053a42.0p-57) +  // C0, C1
+         (w * z) * (-0x16c087e80f1e27.0p-62 + z * 0x199342e0ee5069.0p-68);     // C2, C3
+}
+
+// sin (Shift 0) or cos (Shift 1) of x, given sin r, cos r and t = x 2/pi + 1.5*2^52: the
+// low two bits of bits(t) + Shift are the quadrant.
+template <int Shift>
+KERNOPS_VMATH_INLINE double by_quadrant(double t, double s, double c) noexcept {
+  const std::uint64_t q = bits(t) + Shift;  // bits(kRoundD) is a multiple of 4
+  const double y = blend(std::uint64_t(0) - (q & 1), c, s);
+  return from_bits(bits(y) ^ ((q & 2) << 62));  // quadrants 2 and 3: negated
+}
+
+}  // namespace detail
+
+// sin (Shift 0) or cos (Shift 1) of x where |x| <= kTrigMax; where |x| is larger, or x is
+// not finite, returns x itself (a value outside [-1, 1], for a caller to redo with libm).
+template <int Shift>
+KERNOPS_VMATH_INLINE double sincos_or_keep(double x) noexcept {
+  using namespace detail;
+  const double t = x * kInvPio2 + kRoundD;
+  const double n = t - kRoundD;
+  const double r = (((x - n * kPio2_1) - n * kPio2_2) - n * kPio2_3) - n * kPio2_3t;
+  double y = by_quadrant<Shift>(t, sin_kernel(r), cos_kernel(r));
+  const std::uint64_t ax = bits(x) & ~kSignD;
+  if constexpr (Shift == 0) y = blend(std::uint64_t(0) - ((ax - bits(0x1p-26)) >> 63), x, y);  // |x| < 2^-26
+  return blend(std::uint64_t(0) - ((bits(kTrigMaxD) - ax) >> 63), x, y);          // |x| > max
+}
+template <int Shift>
+KERNOPS_VMATH_INLINE float sincos_or_keep(float xf) noexcept {
+  using namespace detail;
+  const double x = xf;
+  const double t = x * kInvPio2 + kRoundD;
+  const double n = t - kRoundD;
+  const double r = (x - n * kPio2_1F) - n * kPio2_1tF;
+  float y = static_cast<float>(by_quadrant<Shift>(t, sin_kernel_f(r), cos_kernel_f(r)));
+  const std::uint32_t ax = bits(xf) & ~kSignF;
+  if constexpr (Shift == 0) y = blend(std::uint32_t(0) - ((ax - bits(0x1p-12f)) >> 31), xf, y);  // |x| < 2^-12
+  return blend(std::uint32_t(0) - ((bits(kTrigMaxF) - ax) >> 31), xf, y);
+}
+
+template <class T>
+KERNOPS_VMATH_INLINE bool trig_in_range(T x) noexcept {
+  return std::fabs(x) <= (sizeof(T) == 8 ? T(detail::kTrigMaxD) : T(detail::kTrigMaxF));
+}
+template <class T>
+inline T sin(T x) noexcept {
+  return trig_in_range(x) ? sincos_or_keep<0>(x) : std::sin(x);
+}
+template <class T>
+inline T cos(T x) noexcept {
+  return trig_in_range(x) ? sincos_or_keep<1>(x) : std::cos(x);
 }
 
 }  // namespace KERNOPS_ISA

@@ -372,3 +372,38 @@ TEST(FastPaths, ScalarProductsMultiplyLowLevelFactorsOncePerRow) {
     for (int i = 0; i < 9; ++i) EXPECT_NEAR(got[i], want[i], 1e-12 * std::max(1.0, std::fabs(want[i])));
   }
 }
+
+// Sin and Cos run as one vectorised pass plus a libm fix-up of the lanes out of the fast
+// range (cpu/eval.h, trig_run): on every instruction set each value is vmath::sin / cos of
+// the point, huge arguments and, in float32, an infinite one (1e20^2) included: bit for bit on the baseline, to
+// an ulp where the wider units contract products into FMAs (this file's scalar code is
+// compiled for the baseline).
+TEST(VectorRuns, SinCosMatchTheScalarFunctionsOnEveryIsa) {
+  const Plan p = plan_of("Sum_Reduction(Concat(Sin(x*y*y),Cos(x*y*y)),1)", {"x = Vi(1)", "y = Vj(1)"}, true);
+  const std::int64_t m = 531;
+  std::vector<std::vector<double>> cols = {{1.0}, std::vector<double>(static_cast<size_t>(m))};
+  std::mt19937 g(5);
+  std::uniform_real_distribution<double> u(-50.0, 50.0);
+  for (auto& v : cols[1]) v = u(g);
+  const double specials[] = {0.0, -0.0, 1e-160, -2e-9, 1e3, -1e3, 1000.0001, 1e4, -3e5, 1e20,
+                             1.2533141373155001, 1.7724538509055159};  // sqrt(pi/2), sqrt(pi)
+  for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); ++k) cols[1][7 * k + 2] = specials[k];
+  for (Dtype dt : {Dtype::Float64, Dtype::Float32})
+    for (cpu::Isa isa : cpu::supported_isas()) {
+      const auto got = run(p, cols, 1, m, dt, static_cast<int>(isa), 1);
+      for (std::int64_t j = 0; j < m; ++j) {
+        const double y = cols[1][static_cast<size_t>(j)];
+        const float yf = static_cast<float>(y);
+        const double want_s = dt == Dtype::Float64 ? vmath::sin(y * y) : vmath::sin(yf * yf);
+        const double want_c = dt == Dtype::Float64 ? vmath::cos(y * y) : vmath::cos(yf * yf);
+        for (int q = 0; q < 2; ++q) {
+          const double v = got[static_cast<size_t>(j + q * m)], want = q == 0 ? want_s : want_c;
+          const double ulp = dt == Dtype::Float64 ? 0x1p-52 : 0x1p-23;
+          const double tol = isa == cpu::Isa::Base ? 0.0 : ulp * std::max(std::fabs(want), 0x1p-60);
+          EXPECT_TRUE(std::fabs(v - want) <= tol || (std::isnan(v) && std::isnan(want)))
+              << (q ? "cos(" : "sin(") << y << ") isa " << cpu::isa_name(isa) << " dtype " << static_cast<int>(dt)
+              << ": " << v << " vs " << want;
+        }
+      }
+    }
+}

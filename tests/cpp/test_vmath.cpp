@@ -1,7 +1,8 @@
 // Accuracy, special-value and monotonicity tests for src/core/vmath.h
-// (branch-free exp/log used inside `#pragma omp simd` loops).
+// (branch-free exp/log/sin/cos used inside `#pragma omp simd` loops).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -376,3 +377,94 @@ TEST(VmathMonotone, LogNearOneAndZero) {
   expect_monotone(grid<float>(cf - 1e-4f, cf + 1e-4f, 100000, cf, 20000),
                   [](float x) { return vm::log(x); }, "log(float) near sqrt(1/2)");
 }
+
+// ------------------------------------------------------------------ sin and cos
+
+// Both functions over xs, through the vectorised path (sincos_or_keep in an omp simd loop,
+// kept lanes redone with libm as the engine does) and the scalar one, against libm (float:
+// the double libm result rounded). Returns the larger error in ulps.
+template <class T>
+double trig_max_ulp(const std::vector<T>& xs) {
+  double worst = 0;
+  for (int shift = 0; shift < 2; ++shift) {
+    std::vector<T> ys = shift == 0 ? apply_simd(xs, [](T x) { return vm::sincos_or_keep<0>(x); })
+                                   : apply_simd(xs, [](T x) { return vm::sincos_or_keep<1>(x); });
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      const double xd = static_cast<double>(xs[i]);
+      const T want = static_cast<T>(shift == 0 ? std::sin(xd) : std::cos(xd));
+      if (!(std::fabs(ys[i]) <= T(2))) ys[i] = shift == 0 ? std::sin(ys[i]) : std::cos(ys[i]);
+      const T scalar = shift == 0 ? vm::sin(xs[i]) : vm::cos(xs[i]);
+      EXPECT_EQ(ordered(ys[i]), ordered(scalar)) << (shift ? "cos " : "sin ") << xs[i];
+      const double d = ulp_dist(ys[i], want);
+      EXPECT_LE(d, kTol) << (shift ? "cos " : "sin ") << xs[i];
+      worst = std::max(worst, d);
+    }
+  }
+  return worst;
+}
+
+// x near multiples of pi/2 (the reduction's hard cases): the double nearest k pi/2 and its
+// neighbours, for k spread over the fast range.
+template <class T>
+std::vector<T> near_multiples_of_half_pi(double kmax, std::size_t count) {
+  std::vector<T> v;
+  for (std::size_t q = 1; q <= count; ++q) {
+    const double k = std::floor(kmax * static_cast<double>(q) / static_cast<double>(count));
+    T x = static_cast<T>(static_cast<long double>(k) * 1.5707963267948966192313216916397514L);
+    for (int step = 0; step < 3; ++step) {
+      v.push_back(x);
+      v.push_back(-x);
+      x = std::nextafter(x, T(0));
+    }
+  }
+  return v;
+}
+
+TEST(VmathTrig, DoubleAccuracy) {
+  EXPECT_LE(trig_max_ulp(uniform<double>(-3.15, 3.15, kN / 4, 21)), kTol);
+  EXPECT_LE(trig_max_ulp(uniform<double>(-200.0, 200.0, kN / 4, 22)), kTol);
+  EXPECT_LE(trig_max_ulp(uniform<double>(-1e6, 1e6, kN / 4, 23)), kTol);
+  EXPECT_LE(trig_max_ulp(near_multiples_of_half_pi<double>(6.3e5, 20000)), kTol);
+}
+
+TEST(VmathTrig, FloatAccuracy) {
+  EXPECT_LE(trig_max_ulp(uniform<float>(-3.15f, 3.15f, kN / 4, 24)), kTol);
+  EXPECT_LE(trig_max_ulp(uniform<float>(-1e4f, 1e4f, kN / 4, 25)), kTol);
+  EXPECT_LE(trig_max_ulp(uniform<float>(-1e8f, 1e8f, kN / 4, 26)), kTol);
+  EXPECT_LE(trig_max_ulp(near_multiples_of_half_pi<float>(6e7, 20000)), kTol);
+}
+
+template <class T>
+void check_trig_specials() {
+  const T tiny[] = {std::numeric_limits<T>::denorm_min(), std::numeric_limits<T>::min(), T(1e-30), T(1e-9)};
+  for (T x : tiny) {
+    EXPECT_EQ(vm::sin(x), x) << x;
+    EXPECT_EQ(vm::sin(-x), -x) << x;
+    EXPECT_EQ(vm::cos(x), T(1)) << x;
+  }
+  EXPECT_EQ(vm::sin(T(0)), T(0));
+  EXPECT_FALSE(std::signbit(vm::sin(T(0))));
+  EXPECT_EQ(vm::sin(-T(0)), T(0));
+  EXPECT_TRUE(std::signbit(vm::sin(-T(0))));
+  EXPECT_EQ(vm::cos(T(0)), T(1));
+  EXPECT_EQ(vm::cos(-T(0)), T(1));
+  for (T x : {inf<T>(), -inf<T>(), qnan<T>(), -qnan<T>()}) {
+    EXPECT_TRUE(std::isnan(vm::sin(x))) << x;
+    EXPECT_TRUE(std::isnan(vm::cos(x))) << x;
+    // the vector path keeps them, for libm to redo
+    EXPECT_FALSE(std::fabs(vm::sincos_or_keep<0>(x)) <= T(2)) << x;
+  }
+  // Beyond the fast range: libm's own values.
+  for (T x : {T(1.5e8), T(-3e9), T(1e30), std::numeric_limits<T>::max(), std::numeric_limits<T>::lowest()}) {
+    EXPECT_EQ(ordered(vm::sin(x)), ordered(std::sin(x))) << x;
+    EXPECT_EQ(ordered(vm::cos(x)), ordered(std::cos(x))) << x;
+  }
+  // Results stay inside [-1, 1].
+  for (T x : uniform<T>(T(-10), T(10), 10000, 27)) {
+    EXPECT_LE(std::fabs(vm::sin(x)), T(1));
+    EXPECT_LE(std::fabs(vm::cos(x)), T(1));
+  }
+}
+
+TEST(VmathTrig, SpecialValuesDouble) { check_trig_specials<double>(); }
+TEST(VmathTrig, SpecialValuesFloat) { check_trig_specials<float>(); }

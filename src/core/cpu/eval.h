@@ -75,6 +75,23 @@ inline void fill(T* p, int n, T v) {
   for (int b = 0; b < n; ++b) p[b] = v;
 }
 
+// po[b] = sin(px[b]) (Shift 0) or cos(px[b]) (Shift 1), bit for bit vmath::sin / cos: one
+// vectorised pass, then libm for the lanes that pass kept (|x| > kTrigMax, inf, NaN), found
+// again from their values, which lie outside [-1, 1]. po may be px.
+template <int Shift, class T>
+inline void trig_run(T* po, const T* px, int n) {
+  int kept = 0;
+  KERNOPS_SIMD_REDUCE(|, kept)
+  for (int b = 0; b < n; ++b) {
+    const T x = px[b];
+    kept |= !vmath::trig_in_range(x);
+    po[b] = vmath::sincos_or_keep<Shift>(x);
+  }
+  if (!kept) return;
+  for (int b = 0; b < n; ++b)  // a kept x has |x| > kTrigMax > 2, or is NaN
+    if (!(std::fabs(po[b]) <= T(2))) po[b] = Shift == 0 ? std::sin(po[b]) : std::cos(po[b]);
+}
+
 // Evaluates `ins` over n points: out = op(in...). `in` holds the views of ins.in.
 template <class T>
 void eval_instr(const Instr& ins, const OutSpan<T>& o, const Span<T>* in, int n, const Scratch<T>& s) {
@@ -84,6 +101,16 @@ void eval_instr(const Instr& ins, const OutSpan<T>& o, const Span<T>* in, int n,
       const T* px = contiguous(in[0], k, n, s.a);
       T* po = o.comp(k);
       exp_run<ExpRange::Any>(po, n, po, s.b, [px](int b) { return vload(px + b); }, [px](int b) { return px[b]; });
+    }
+    return;
+  }
+  if (op == Op::Sin || op == Op::Cos) {
+    for (int k = 0; k < o.dim; ++k) {
+      const T* px = contiguous(in[0], k, n, s.a);
+      if (op == Op::Sin)
+        trig_run<0>(o.comp(k), px, n);
+      else
+        trig_run<1>(o.comp(k), px, n);
     }
     return;
   }
