@@ -296,6 +296,16 @@ KERNOPS_VMATH_INLINE float log(float x) noexcept {
   return y;
 }
 
+// a where x is +-0, else b: a bit blend, no `?:` (see the design notes).
+KERNOPS_VMATH_INLINE double blend_if_zero(double x, double a, double b) noexcept {
+  using namespace detail;
+  return blend(std::uint64_t(0) - (((bits(x) & ~kSignD) - 1) >> 63), a, b);
+}
+KERNOPS_VMATH_INLINE float blend_if_zero(float x, float a, float b) noexcept {
+  using namespace detail;
+  return blend(std::uint32_t(0) - (((bits(x) & ~kSignF) - 1) >> 31), a, b);
+}
+
 // ---------------------------------------------------------------------------------------
 // sin(x), cos(x). For |x| <= kTrigMax (double 1e6, float 1e8) in straight-line code:
 // x = n pi/2 + r by Cody-Waite with pi/2 in four pieces (fdlibm e_rem_pio2.c: pio2_1, pio2_2,

@@ -115,6 +115,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values("Exp(-s*SqNorm2(x-y))*b", "x*y+p", "Sqrt(SqNorm2(x-y))", "Rsqrt(1+SqDist(x,y))*Elem(b,1)",
                       "Log(1+Square(x))*Sin(y)+Cos(p)", "Abs(x-y)+Sign(x-y)+Step(x-y)+ReLU(x-y)",
                       "IfElse(x-y,x,y)+Clamp(x-y,-0.5,0.5)+Min(x,y)-Max(x,p)", "Pow(x-y,3)+Pow(y,-2)+x^0.5",
+                      "IfElse(x-y,p,Elem(b,0))+Clamp(y,x,p)+IfElse(p-x,x,y)",  // broadcast operands of map3
                       "Inv(1+(x|y))*b", "Concat(x,b)+TensorProd(Elem(x,0),Concat(y,Extract(y,0,2)))",
                       "MatVecMult(TensorProd(x,y),p)+VecMatMult(y,TensorProd(x,p))", "Normalize(x-y)",
                       "Matern32Kernel(s,x,y,b)+Matern52Kernel(s,x,y,b)+LaplaceKernel(s,x,y,b)",

@@ -9,6 +9,7 @@
 
 #include "cpu/isa.h"
 #include "kernops.h"
+#include "scalar_ops.h"
 #include "vmath.h"
 
 using namespace kernops;
@@ -406,4 +407,53 @@ TEST(VectorRuns, SinCosMatchTheScalarFunctionsOnEveryIsa) {
         }
       }
     }
+}
+
+// Pow(x, n) runs through pow_steps (unrolled square-and-multiply) for |n| <= 16 and pow_int
+// beyond: the same products in the same order, so every instruction set gives pow_int's
+// bits. Powf's vectorised loop gives FPowf's scalar values (to a few ulp where FMAs differ).
+TEST(VectorRuns, PowAndPowfMatchTheScalarFunctionsOnEveryIsa) {
+  const std::int64_t m = 203;
+  std::mt19937 g(6);
+  std::uniform_real_distribution<double> u(-2.5, 2.5);
+  std::vector<double> y(static_cast<size_t>(m));
+  for (auto& v : y) v = u(g);
+  y[3] = 0.0;
+  y[10] = 1.0;
+  y[11] = -1.0;
+  for (int e = -18; e <= 18; ++e) {
+    const Plan p = plan_of("Sum_Reduction(Pow(x*y," + std::to_string(e) + "),1)", {"x = Vi(1)", "y = Vj(1)"}, true);
+    for (Dtype dt : {Dtype::Float64, Dtype::Float32})
+      for (cpu::Isa isa : cpu::supported_isas()) {
+        const auto got = run(p, {{1.0}, y}, 1, m, dt, static_cast<int>(isa), 1);
+        for (std::int64_t j = 0; j < m; ++j) {
+          const double yj = y[static_cast<size_t>(j)];
+          const double want = dt == Dtype::Float64 ? pow_int(yj, e) : pow_int(static_cast<float>(yj), e);
+          EXPECT_TRUE(got[static_cast<size_t>(j)] == want || (std::isnan(want) && std::isnan(got[static_cast<size_t>(j)])))
+              << "Pow(" << yj << ", " << e << ") isa " << cpu::isa_name(isa) << ": " << got[static_cast<size_t>(j)]
+              << " vs " << want;
+        }
+      }
+  }
+  const Plan p = plan_of("Sum_Reduction(Powf(x*y,c),1)", {"x = Vi(1)", "y = Vj(1)", "c = Pm(1)"}, true);
+  for (double c : {0.0, -0.0, 0.5, -1.5, 2.0, 1e-3, 7.25})
+    for (Dtype dt : {Dtype::Float64, Dtype::Float32})
+      for (cpu::Isa isa : cpu::supported_isas()) {
+        const auto got = run(p, {{1.0}, y, {c}}, 1, m, dt, static_cast<int>(isa), 1);
+        for (std::int64_t j = 0; j < m; ++j) {
+          const double yj = y[static_cast<size_t>(j)], v = got[static_cast<size_t>(j)];
+          const double want = dt == Dtype::Float64 ? FPowf::f(yj, c)
+                                                   : FPowf::f(static_cast<float>(yj), static_cast<float>(c));
+          const double ulp = dt == Dtype::Float64 ? 0x1p-52 : 0x1p-23;
+          const double tol = isa == cpu::Isa::Base ? 0.0 : 16 * ulp * std::fabs(want);
+          EXPECT_TRUE(std::fabs(v - want) <= tol || v == want || (std::isnan(v) && std::isnan(want)))
+              << "Powf(" << yj << ", " << c << ") isa " << cpu::isa_name(isa) << ": " << v << " vs " << want;
+          if (c == 0) {
+            EXPECT_EQ(v, 1.0) << "x^0 = 1 for every x, as in R: x = " << yj;
+          }
+          if (yj < 0 && c != 0) {
+            EXPECT_TRUE(std::isnan(v)) << "Powf(" << yj << ", " << c << ")";
+          }
+        }
+      }
 }

@@ -74,6 +74,7 @@ op_cases <- list(
   case("Sign(x - x) + y", c("x", "y"), function(v) v$y),  # Sign(0) = 0
   case("Sin(x * y)", c("x", "y"), function(v) sin(v$x * v$y)),
   case("Cos(x - y)", c("x", "y"), function(v) cos(v$x - v$y)),
+  case("Powf(x - y, 0) + Powf(Abs(x), y - y)", c("x", "y"), function(v) rep(2, 3)),  # x^0 = 1, as in R
   case("Step(x - y)", c("x", "y"), function(v) as.numeric(v$x - v$y >= 0)),
   case("Step(x - x) * y", c("x", "y"), function(v) v$y),  # Step(0) = 1
   case("ReLU(x - y)", c("x", "y"), function(v) pmax(v$x - v$y, 0)),
@@ -179,6 +180,13 @@ for (isa in test_isas()) {
     }
   }
 }
+
+test_that("Sin and Cos of large arguments (libm beyond 1e6) match R in float64", {
+  # float32 rounds such arguments by more than a period, so only float64 is compared
+  cs <- list(formula = "Sin(300 * x) * Cos(2e6 * y) + Cos(3e5 * x)", vars = c("x", "y"),
+             ref = function(v) sin(300 * v$x) * cos(2e6 * v$y) + cos(3e5 * v$x))
+  for (isa in test_isas()) with_isa(isa, for (axis in 0:1) run_case(cs, "float64", axis))
+})
 
 test_that("the reference table covers every operation of the language", {
   ops <- c("Pow(", "Powf(", "Square(", "Sqrt(", "Rsqrt(", "Exp(", "Log(", "Inv(", "Abs(",

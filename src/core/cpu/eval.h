@@ -57,16 +57,30 @@ inline void map2(const OutSpan<T>& o, const Span<T>& x, const Span<T>& y, int n,
   }
 }
 
+// One component of map3, with the broadcast operands (BX, BY, BZ) held in registers rather
+// than copied over the run.
+template <class F, bool BX, bool BY, bool BZ, class T>
+inline void map3_run(T* po, const T* px, const T* py, const T* pz, int n) {
+  const T vx = BX ? *px : T(0), vy = BY ? *py : T(0), vz = BZ ? *pz : T(0);
+  KERNOPS_SIMD
+  for (int b = 0; b < n; ++b) po[b] = F::f(BX ? vx : px[b], BY ? vy : py[b], BZ ? vz : pz[b]);
+}
+
 template <class F, class T>
-inline void map3(const OutSpan<T>& o, const Span<T>& x, const Span<T>& y, const Span<T>& z, int n,
-                 const Scratch<T>& s) {
+inline void map3(const OutSpan<T>& o, const Span<T>& x, const Span<T>& y, const Span<T>& z, int n) {
   for (int k = 0; k < o.dim; ++k) {
-    const T* px = contiguous(x, k, n, s.a);
-    const T* py = contiguous(y, k, n, s.b);
-    const T* pz = contiguous(z, k, n, s.c);
+    const T *px = x.comp(k), *py = y.comp(k), *pz = z.comp(k);
     T* po = o.comp(k);
-    KERNOPS_SIMD
-    for (int b = 0; b < n; ++b) po[b] = F::f(px[b], py[b], pz[b]);
+    switch ((x.bc ? 4 : 0) | (y.bc ? 2 : 0) | (z.bc ? 1 : 0)) {
+      case 0: map3_run<F, false, false, false>(po, px, py, pz, n); break;
+      case 1: map3_run<F, false, false, true>(po, px, py, pz, n); break;
+      case 2: map3_run<F, false, true, false>(po, px, py, pz, n); break;
+      case 3: map3_run<F, false, true, true>(po, px, py, pz, n); break;
+      case 4: map3_run<F, true, false, false>(po, px, py, pz, n); break;
+      case 5: map3_run<F, true, false, true>(po, px, py, pz, n); break;
+      case 6: map3_run<F, true, true, false>(po, px, py, pz, n); break;
+      default: map3_run<F, true, true, true>(po, px, py, pz, n); break;
+    }
   }
 }
 
@@ -90,6 +104,29 @@ inline void trig_run(T* po, const T* px, int n) {
   if (!kept) return;
   for (int b = 0; b < n; ++b)  // a kept x has |x| > kTrigMax > 2, or is NaN
     if (!(std::fabs(po[b]) <= T(2))) po[b] = Shift == 0 ? std::sin(po[b]) : std::cos(po[b]);
+}
+
+// po[b] = pow_int(px[b], e): |e| up to kPowUnrolled through pow_steps (vectorised), larger
+// ones point by point. po may be px.
+constexpr unsigned kPowUnrolled = 16;
+template <unsigned M, class T>
+inline void pow_run_from(T* po, const T* px, int n, unsigned m, bool inverse) {
+  if constexpr (M > kPowUnrolled) {
+    const int e = inverse ? -static_cast<int>(m) : static_cast<int>(m);
+    for (int b = 0; b < n; ++b) po[b] = pow_int(px[b], e);
+  } else if (m != M) {
+    pow_run_from<M + 1>(po, px, n, m, inverse);
+  } else if (inverse) {
+    KERNOPS_SIMD
+    for (int b = 0; b < n; ++b) po[b] = pow_steps<M>(T(1), T(1) / px[b]);
+  } else {
+    KERNOPS_SIMD
+    for (int b = 0; b < n; ++b) po[b] = pow_steps<M>(T(1), px[b]);
+  }
+}
+template <class T>
+inline void pow_run(T* po, const T* px, int n, int e) {
+  pow_run_from<0>(po, px, n, e < 0 ? static_cast<unsigned>(-static_cast<long>(e)) : static_cast<unsigned>(e), e < 0);
 }
 
 // Evaluates `ins` over n points: out = op(in...). `in` holds the views of ins.in.
@@ -116,7 +153,7 @@ void eval_instr(const Instr& ins, const OutSpan<T>& o, const Span<T>* in, int n,
   }
   if (visit_unary(op, [&](auto t) { map1<decltype(t)>(o, in[0], n, s.a); })) return;
   if (visit_binary(op, [&](auto t) { map2<decltype(t)>(o, in[0], in[1], n, s); })) return;
-  if (visit_ternary(op, [&](auto t) { map3<decltype(t)>(o, in[0], in[1], in[2], n, s); })) return;
+  if (visit_ternary(op, [&](auto t) { map3<decltype(t)>(o, in[0], in[1], in[2], n); })) return;
   switch (op) {
     case Op::Const:
       fill(o.comp(0), n, static_cast<T>(ins.value));
@@ -124,16 +161,9 @@ void eval_instr(const Instr& ins, const OutSpan<T>& o, const Span<T>* in, int n,
     case Op::Zero:
       for (int k = 0; k < o.dim; ++k) fill(o.comp(k), n, T(0));
       return;
-    case Op::Pow: {
-      const int e = ins.params[0];
-      for (int k = 0; k < o.dim; ++k) {
-        const T* px = contiguous(in[0], k, n, s.a);
-        T* po = o.comp(k);
-        KERNOPS_SIMD
-        for (int b = 0; b < n; ++b) po[b] = pow_int(px[b], e);
-      }
+    case Op::Pow:
+      for (int k = 0; k < o.dim; ++k) pow_run(o.comp(k), contiguous(in[0], k, n, s.a), n, ins.params[0]);
       return;
-    }
     case Op::Sum:
     case Op::SqNorm2: {
       T* po = o.comp(0);
