@@ -89,6 +89,19 @@ inline void fill(T* p, int n, T v) {
   for (int b = 0; b < n; ++b) p[b] = v;
 }
 
+// po[b] += term(b) for b < n, or, for the first term of a sum, po[b] = +0 + term(b): the
+// same values as zeroing po first, without that pass.
+template <class T, class Term>
+inline void add_term(T* po, int n, bool first, Term term) {
+  if (first) {
+    KERNOPS_SIMD
+    for (int b = 0; b < n; ++b) po[b] = T(0) + term(b);
+  } else {
+    KERNOPS_SIMD
+    for (int b = 0; b < n; ++b) po[b] += term(b);
+  }
+}
+
 // po[b] = sin(px[b]) (Shift 0) or cos(px[b]) (Shift 1), bit for bit vmath::sin / cos: one
 // vectorised pass, then libm for the lanes that pass kept (|x| > kTrigMax, inf, NaN), found
 // again from their values, which lie outside [-1, 1]. po may be px.
@@ -167,17 +180,12 @@ void eval_instr(const Instr& ins, const OutSpan<T>& o, const Span<T>* in, int n,
     case Op::Sum:
     case Op::SqNorm2: {
       T* po = o.comp(0);
-      fill(po, n, T(0));
-      const bool sq = op == Op::SqNorm2;
       for (int k = 0; k < in[0].dim; ++k) {
         const T* px = contiguous(in[0], k, n, s.a);
-        if (sq) {
-          KERNOPS_SIMD
-          for (int b = 0; b < n; ++b) po[b] += px[b] * px[b];
-        } else {
-          KERNOPS_SIMD
-          for (int b = 0; b < n; ++b) po[b] += px[b];
-        }
+        if (op == Op::SqNorm2)
+          add_term(po, n, k == 0, [px](int b) { return px[b] * px[b]; });
+        else
+          add_term(po, n, k == 0, [px](int b) { return px[b]; });
       }
       return;
     }
@@ -187,12 +195,10 @@ void eval_instr(const Instr& ins, const OutSpan<T>& o, const Span<T>* in, int n,
         sqdist_to_run(po, in[0].bc ? in[0] : in[1], in[0].bc ? in[1] : in[0], n);
         return;
       }
-      fill(po, n, T(0));
       for (int k = 0; k < in[0].dim; ++k) {
         const T* pa = contiguous(in[0], k, n, s.a);
         const T* pb = contiguous(in[1], k, n, s.b);
-        KERNOPS_SIMD
-        for (int b = 0; b < n; ++b) po[b] += (pa[b] - pb[b]) * (pa[b] - pb[b]);
+        add_term(po, n, k == 0, [pa, pb](int b) { return (pa[b] - pb[b]) * (pa[b] - pb[b]); });
       }
       return;
     }
@@ -201,20 +207,17 @@ void eval_instr(const Instr& ins, const OutSpan<T>& o, const Span<T>* in, int n,
       return;
     case Op::Scalprod: {
       T* po = o.comp(0);
-      fill(po, n, T(0));
       for (int k = 0; k < in[0].dim; ++k) {
         if (in[0].bc != in[1].bc) {  // one side constant over the run: no scratch copy
           const Span<T>& c = in[0].bc ? in[0] : in[1];
           const Span<T>& v = in[0].bc ? in[1] : in[0];
           const T vc = *c.comp(k);
           const T* pv = v.comp(k);
-          KERNOPS_SIMD
-          for (int b = 0; b < n; ++b) po[b] += vc * pv[b];
+          add_term(po, n, k == 0, [vc, pv](int b) { return vc * pv[b]; });
         } else {
           const T* px = contiguous(in[0], k, n, s.a);
           const T* py = contiguous(in[1], k, n, s.b);
-          KERNOPS_SIMD
-          for (int b = 0; b < n; ++b) po[b] += px[b] * py[b];
+          add_term(po, n, k == 0, [px, py](int b) { return px[b] * py[b]; });
         }
       }
       return;
@@ -259,12 +262,10 @@ void eval_instr(const Instr& ins, const OutSpan<T>& o, const Span<T>* in, int n,
       const int nc = in[1].dim;
       for (int r = 0; r < o.dim; ++r) {
         T* po = o.comp(r);
-        fill(po, n, T(0));
         for (int c = 0; c < nc; ++c) {
           const T* pa = contiguous(in[0], r * nc + c, n, s.a);
           const T* pv = contiguous(in[1], c, n, s.b);
-          KERNOPS_SIMD
-          for (int b = 0; b < n; ++b) po[b] += pa[b] * pv[b];
+          add_term(po, n, c == 0, [pa, pv](int b) { return pa[b] * pv[b]; });
         }
       }
       return;
@@ -273,12 +274,10 @@ void eval_instr(const Instr& ins, const OutSpan<T>& o, const Span<T>* in, int n,
       const int nr = in[0].dim, m = o.dim;
       for (int c = 0; c < m; ++c) {
         T* po = o.comp(c);
-        fill(po, n, T(0));
         for (int r = 0; r < nr; ++r) {
           const T* pv = contiguous(in[0], r, n, s.a);
           const T* pa = contiguous(in[1], r * m + c, n, s.b);
-          KERNOPS_SIMD
-          for (int b = 0; b < n; ++b) po[b] += pv[b] * pa[b];
+          add_term(po, n, r == 0, [pv, pa](int b) { return pv[b] * pa[b]; });
         }
       }
       return;
