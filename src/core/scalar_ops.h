@@ -38,13 +38,15 @@ struct FDiv { template <class T> static T f(T a, T b) { return a / b; } };
 struct FMin { template <class T> static T f(T a, T b) { return b < a ? b : a; } };
 struct FMax { template <class T> static T f(T a, T b) { return b > a ? b : a; } };
 // Powf(a, b) = a^b = exp(b log a): NaN for a < 0 like R's (-2)^0.5; 0^b is 0 for b > 0 and
-// inf for b < 0 through log(0) = -inf, and x^0 = 1 for every x, NaN included, as in R.
-// Straight-line (the b == 0 case is a bit blend, vmath::blend_if_zero), so that it inlines
-// and vectorises inside `omp simd` loops: with `?:` arms GCC kept a call per pair.
+// inf for b < 0 through log(0) = -inf, and x^0 = 1 for every x, NaN included, as in R (the
+// exponent is set to 0 where b == 0, by a bit blend). Straight-line, so that it inlines and
+// vectorises inside `omp simd` loops: with `?:` arms GCC kept a call per pair. The CPU
+// engine runs the exp as a split exp run (cpu/eval.h, powf_run), to the same bits.
 struct FPowf {
-  template <class T> KERNOPS_VMATH_INLINE static T f(T a, T b) {
-    return vmath::blend_if_zero(b, T(1), vmath::exp(b * vmath::log(a)));
+  template <class T> KERNOPS_VMATH_INLINE static T exponent(T a, T b) {
+    return vmath::blend_if_zero(b, T(0), b * vmath::log(a));
   }
+  template <class T> KERNOPS_VMATH_INLINE static T f(T a, T b) { return vmath::exp(exponent(a, b)); }
 };
 
 // ---- three arguments ----
