@@ -43,10 +43,10 @@ struct FMax { template <class T> static T f(T a, T b) { return b > a ? b : a; } 
 // vectorises inside `omp simd` loops: with `?:` arms GCC kept a call per pair. The CPU
 // engine runs the exp as a split exp run (cpu/eval.h, powf_run), to the same bits.
 struct FPowf {
-  template <class T> KERNOPS_VMATH_INLINE static T exponent(T a, T b) {
-    return vmath::blend_if_zero(b, T(0), b * vmath::log(a));
+  template <class T> KERNOPS_VMATH_INLINE static T exponent_of_log(T log_a, T b) {
+    return vmath::blend_if_zero(b, T(0), b * log_a);
   }
-  template <class T> KERNOPS_VMATH_INLINE static T f(T a, T b) { return vmath::exp(exponent(a, b)); }
+  template <class T> KERNOPS_VMATH_INLINE static T f(T a, T b) { return vmath::exp(exponent_of_log(vmath::log(a), b)); }
 };
 
 // ---- three arguments ----

@@ -220,7 +220,16 @@ KERNOPS_VMATH_INLINE float exp(float x) noexcept {
 // fdlibm e_log.c (Lg1..Lg7, |error| < 2^-58.45) and, for float, FreeBSD msun e_logf.c
 // (Lg1..Lg4, |error| < 2^-34.24).  Subnormal inputs are first scaled by 2^54 (2^25).
 // Special values are fixed up at the end with bit blends.
-KERNOPS_VMATH_INLINE double log(double x) noexcept {
+// Like exp, log is split in two halves, log(x) = log_finish(x, log_reduce(x)) bit for bit:
+// the engine runs them as two passes (cpu/eval.h, log_run), the division in the first.
+template <class V>
+struct LogReduced {
+  V k;  // the exponent k, as a floating-point value
+  V f;  // m - 1
+  V s;  // f / (2 + f)
+};
+
+KERNOPS_VMATH_INLINE LogReduced<double> log_reduce(double x) noexcept {
   using namespace detail;
   const std::uint64_t bx = bits(x);
   // x < 2^-1022: subnormal (also set for zero/negatives, whose result is replaced below).
@@ -237,8 +246,12 @@ KERNOPS_VMATH_INLINE double log(double x) noexcept {
   const double k = (kbias - (0x1p52 + 1023.0)) + kadj;
   const double m = from_bits((u & std::uint64_t{0x000fffffffffffff}) + kSqrtHalfBits);
   const double f = m - 1.0;  // exact, in [-0.2929, 0.4143]
+  return {k, f, f / (2.0 + f)};
+}
 
-  const double s = f / (2.0 + f);
+KERNOPS_VMATH_INLINE double log_finish(double x, const LogReduced<double>& lr) noexcept {
+  using namespace detail;
+  const double k = lr.k, f = lr.f, s = lr.s;
   const double z = s * s;
   const double w = z * z;  // R split into odd/even powers of z for a shorter dependency chain
   const double R = z * (6.666666666666735130e-01 +                     // Lg1
@@ -254,6 +267,7 @@ KERNOPS_VMATH_INLINE double log(double x) noexcept {
   // Special values, tested on the bits (no FP op that could produce a subnormal: on x86 those
   // take a microcode assist of ~100 cycles).  Order matters: -inf/-NaN are non-finite and
   // negative, -0 is negative and zero.
+  const std::uint64_t bx = bits(x);
   const std::uint64_t ax = bx & ~kSignD;
   const std::uint64_t not_finite = std::uint64_t(0) - ((ax + (std::uint64_t{1} << 52)) >> 63);
   const std::uint64_t is_zero = std::uint64_t(0) - ((ax - 1) >> 63);  // x == +-0
@@ -264,7 +278,9 @@ KERNOPS_VMATH_INLINE double log(double x) noexcept {
   return y;
 }
 
-KERNOPS_VMATH_INLINE float log(float x) noexcept {
+KERNOPS_VMATH_INLINE double log(double x) noexcept { return log_finish(x, log_reduce(x)); }
+
+KERNOPS_VMATH_INLINE LogReduced<float> log_reduce(float x) noexcept {
   using namespace detail;
   const std::uint32_t bx = bits(x);
   const std::uint32_t tiny = std::uint32_t(0) - ((bx - (std::uint32_t{1} << 23)) >> 31);
@@ -277,8 +293,12 @@ KERNOPS_VMATH_INLINE float log(float x) noexcept {
   const float k = (kbias - (0x1p23f + 127.0f)) + kadj;
   const float m = from_bits((u & std::uint32_t{0x007fffff}) + kSqrtHalfBits);
   const float f = m - 1.0f;
+  return {k, f, f / (2.0f + f)};
+}
 
-  const float s = f / (2.0f + f);
+KERNOPS_VMATH_INLINE float log_finish(float x, const LogReduced<float>& lr) noexcept {
+  using namespace detail;
+  const float k = lr.k, f = lr.f, s = lr.s;
   const float z = s * s;
   const float w = z * z;
   const float R = z * (0xaaaaaa.0p-24f + w * 0x91e9ee.0p-25f) +  // Lg1, Lg3
@@ -286,6 +306,7 @@ KERNOPS_VMATH_INLINE float log(float x) noexcept {
   const float h = 0.5f * f * f;
   float y = k * kLn2HiF - ((h - (s * (h + R) + k * kLn2LoF)) - f);
 
+  const std::uint32_t bx = bits(x);
   const std::uint32_t ax = bx & ~kSignF;
   const std::uint32_t not_finite = std::uint32_t(0) - ((ax + (std::uint32_t{1} << 23)) >> 31);
   const std::uint32_t is_zero = std::uint32_t(0) - ((ax - 1) >> 31);
@@ -295,6 +316,8 @@ KERNOPS_VMATH_INLINE float log(float x) noexcept {
   y = blend(is_zero, -std::numeric_limits<float>::infinity(), y);
   return y;
 }
+
+KERNOPS_VMATH_INLINE float log(float x) noexcept { return log_finish(x, log_reduce(x)); }
 
 // a where x is +-0, else b: a bit blend, no `?:` (see the design notes).
 KERNOPS_VMATH_INLINE double blend_if_zero(double x, double a, double b) noexcept {

@@ -435,25 +435,58 @@ TEST(VectorRuns, PowAndPowfMatchTheScalarFunctionsOnEveryIsa) {
         }
       }
   }
-  const Plan p = plan_of("Sum_Reduction(Powf(x*y,c),1)", {"x = Vi(1)", "y = Vj(1)", "c = Pm(1)"}, true);
-  for (double c : {0.0, -0.0, 0.5, -1.5, 2.0, 1e-3, 7.25})
-    for (Dtype dt : {Dtype::Float64, Dtype::Float32})
-      for (cpu::Isa isa : cpu::supported_isas()) {
-        const auto got = run(p, {{1.0}, y, {c}}, 1, m, dt, static_cast<int>(isa), 1);
-        for (std::int64_t j = 0; j < m; ++j) {
-          const double yj = y[static_cast<size_t>(j)], v = got[static_cast<size_t>(j)];
-          const double want = dt == Dtype::Float64 ? FPowf::f(yj, c)
-                                                   : FPowf::f(static_cast<float>(yj), static_cast<float>(c));
-          const double ulp = dt == Dtype::Float64 ? 0x1p-52 : 0x1p-23;
-          const double tol = isa == cpu::Isa::Base ? 0.0 : 16 * ulp * std::fabs(want);
-          EXPECT_TRUE(std::fabs(v - want) <= tol || v == want || (std::isnan(v) && std::isnan(want)))
-              << "Powf(" << yj << ", " << c << ") isa " << cpu::isa_name(isa) << ": " << v << " vs " << want;
-          if (c == 0) {
-            EXPECT_EQ(v, 1.0) << "x^0 = 1 for every x, as in R: x = " << yj;
-          }
-          if (yj < 0 && c != 0) {
-            EXPECT_TRUE(std::isnan(v)) << "Powf(" << yj << ", " << c << ")";
+  // Powf(y, c) (a run of bases, one exponent) and Powf(|c|, y) (one base: one log per run).
+  for (bool base_is_c : {false, true}) {
+    const Plan p = plan_of(base_is_c ? "Sum_Reduction(Powf(Abs(c),x*y),1)" : "Sum_Reduction(Powf(x*y,c),1)",
+                           {"x = Vi(1)", "y = Vj(1)", "c = Pm(1)"}, true);
+    for (double c : {0.0, -0.0, 0.5, -1.5, 2.0, 1e-3, 7.25})
+      for (Dtype dt : {Dtype::Float64, Dtype::Float32})
+        for (cpu::Isa isa : cpu::supported_isas()) {
+          const auto got = run(p, {{1.0}, y, {c}}, 1, m, dt, static_cast<int>(isa), 1);
+          for (std::int64_t j = 0; j < m; ++j) {
+            const double yj = base_is_c ? std::fabs(c) : y[static_cast<size_t>(j)], v = got[static_cast<size_t>(j)];
+            const double cj = base_is_c ? y[static_cast<size_t>(j)] : c;
+            const double want = dt == Dtype::Float64 ? FPowf::f(yj, cj)
+                                                     : FPowf::f(static_cast<float>(yj), static_cast<float>(cj));
+            const double ulp = dt == Dtype::Float64 ? 0x1p-52 : 0x1p-23;
+            const double tol = isa == cpu::Isa::Base ? 0.0 : 16 * ulp * std::fabs(want);
+            EXPECT_TRUE(std::fabs(v - want) <= tol || v == want || (std::isnan(v) && std::isnan(want)))
+                << "Powf(" << yj << ", " << cj << ") isa " << cpu::isa_name(isa) << ": " << v << " vs " << want;
+            if (cj == 0) {
+              EXPECT_EQ(v, 1.0) << "x^0 = 1 for every x, as in R: x = " << yj;
+            }
+            if (yj < 0 && cj != 0) {
+              EXPECT_TRUE(std::isnan(v)) << "Powf(" << yj << ", " << cj << ")";
+            }
           }
         }
+  }
+}
+
+// Log runs as two passes (log_run): on the baseline exactly vmath::log, elsewhere to an ulp
+// (FMAs), zero, negative and subnormal arguments included.
+TEST(VectorRuns, LogMatchesTheScalarFunctionOnEveryIsa) {
+  const Plan p = plan_of("Sum_Reduction(Log(x*y),1)", {"x = Vi(1)", "y = Vj(1)"}, true);
+  const std::int64_t m = 301;
+  std::mt19937 g(8);
+  std::uniform_real_distribution<double> u(-1.0, 30.0);
+  std::vector<double> y(static_cast<size_t>(m));
+  for (auto& v : y) v = std::exp(u(g));
+  const double specials[] = {0.0, -0.0, -1.0, 1.0, 1e-310, 1e-40, 3e38, 1e300, 0.5, 2.0};
+  for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); ++k) y[11 * k + 4] = specials[k];
+  for (Dtype dt : {Dtype::Float64, Dtype::Float32})
+    for (cpu::Isa isa : cpu::supported_isas()) {
+      std::vector<double> yd = y;
+      if (dt == Dtype::Float32)
+        for (auto& v : yd) v = std::min(v, 3e38);  // in float range
+      const auto got = run(p, {{1.0}, yd}, 1, m, dt, static_cast<int>(isa), 1);
+      for (std::int64_t j = 0; j < m; ++j) {
+        const double yj = yd[static_cast<size_t>(j)], v = got[static_cast<size_t>(j)];
+        const double want = dt == Dtype::Float64 ? vmath::log(yj) : vmath::log(static_cast<float>(yj));
+        const double ulp = dt == Dtype::Float64 ? 0x1p-52 : 0x1p-23;
+        const double tol = isa == cpu::Isa::Base ? 0.0 : ulp * std::fabs(want);
+        EXPECT_TRUE(std::fabs(v - want) <= tol || v == want || (std::isnan(v) && std::isnan(want)))
+            << "Log(" << yj << ") isa " << cpu::isa_name(isa) << ": " << v << " vs " << want;
       }
+    }
 }
