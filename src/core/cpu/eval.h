@@ -17,7 +17,8 @@
 #define KERNOPS_SIMD_REDUCE(op, ...) KERNOPS_PRAGMA(omp simd reduction(op : __VA_ARGS__))
 
 #include "exp_run.h"
-#include "radial.h"  // uses the macros above
+#include "math_runs.h"  // uses the macros above
+#include "radial.h"     // uses the macros above
 
 namespace kernops {
 namespace cpu {
@@ -100,90 +101,6 @@ inline void add_term(T* po, int n, bool first, Term term) {
     KERNOPS_SIMD
     for (int b = 0; b < n; ++b) po[b] += term(b);
   }
-}
-
-// po[b] = sin(px[b]) (Shift 0) or cos(px[b]) (Shift 1), bit for bit vmath::sin / cos: one
-// vectorised pass, then libm for the lanes that pass kept (|x| > kTrigMax, inf, NaN), found
-// again from their values, which lie outside [-1, 1]. po may be px.
-template <int Shift, class T>
-inline void trig_run(T* po, const T* px, int n) {
-  int kept = 0;
-  KERNOPS_SIMD_REDUCE(|, kept)
-  for (int b = 0; b < n; ++b) {
-    const T x = px[b];
-    kept |= !vmath::trig_in_range(x);
-    po[b] = vmath::sincos_or_keep<Shift>(x);
-  }
-  if (!kept) return;
-  for (int b = 0; b < n; ++b)  // a kept x has |x| > kTrigMax > 2, or is NaN
-    if (!(std::fabs(po[b]) <= T(2))) po[b] = Shift == 0 ? std::sin(po[b]) : std::cos(po[b]);
-}
-
-// po[b] = vmath::log(px[b]) as two vectorised passes, vmath::log_reduce (up to the
-// division) then vmath::log_finish, bit for bit: 10-15% faster than one loop in a
-// microbenchmark written during development (the chain is shorter, as with the exp). k
-// goes through po, f and s through the scratch runs sf and ss; po must not be px.
-template <class T>
-inline void log_run(T* po, const T* px, int n, T* sf, T* ss) {
-  KERNOPS_SIMD
-  for (int b = 0; b < n; ++b) {
-    const vmath::LogReduced<T> r = vmath::log_reduce(px[b]);
-    po[b] = r.k;
-    sf[b] = r.f;
-    ss[b] = r.s;
-  }
-  KERNOPS_SIMD
-  for (int b = 0; b < n; ++b) po[b] = vmath::log_finish(px[b], vmath::LogReduced<T>{po[b], sf[b], ss[b]});
-}
-
-// Component k of Powf(a, e), FPowf::f to the bit: log a as a log run (or once, for a
-// broadcast a), the exponents e log a, then exp as a split exp run (Note [Split exp]); one
-// loop doing log and exp was a chain the out-of-order window could not overlap. po is
-// not an input (every instruction has its own slot).
-template <class T>
-inline void powf_run(T* po, const Span<T>& a, const Span<T>& e, int k, int n, const Scratch<T>& s) {
-  if (a.bc) {  // one log for the run
-    const T la = vmath::log(*a.comp(k));
-    const T* pe = contiguous(e, k, n, s.a);
-    KERNOPS_SIMD
-    for (int b = 0; b < n; ++b) po[b] = FPowf::exponent_of_log(la, pe[b]);
-  } else {
-    const T* pa = a.comp(k);
-    log_run(po, pa, n, s.b, s.c);
-    if (e.bc) {
-      const T ve = *e.comp(k);
-      KERNOPS_SIMD
-      for (int b = 0; b < n; ++b) po[b] = FPowf::exponent_of_log(po[b], ve);
-    } else {
-      const T* pe = e.comp(k);
-      KERNOPS_SIMD
-      for (int b = 0; b < n; ++b) po[b] = FPowf::exponent_of_log(po[b], pe[b]);
-    }
-  }
-  exp_run<ExpRange::Any>(po, n, s.b, s.c, [po](int b) { return vload(po + b); }, [po](int b) { return po[b]; });
-}
-
-// po[b] = pow_int(px[b], e): |e| up to kPowUnrolled through pow_steps (vectorised), larger
-// ones point by point. po may be px.
-constexpr unsigned kPowUnrolled = 16;
-template <unsigned M, class T>
-inline void pow_run_from(T* po, const T* px, int n, unsigned m, bool inverse) {
-  if constexpr (M > kPowUnrolled) {
-    const int e = inverse ? -static_cast<int>(m) : static_cast<int>(m);
-    for (int b = 0; b < n; ++b) po[b] = pow_int(px[b], e);
-  } else if (m != M) {
-    pow_run_from<M + 1>(po, px, n, m, inverse);
-  } else if (inverse) {
-    KERNOPS_SIMD
-    for (int b = 0; b < n; ++b) po[b] = pow_steps<M>(T(1), T(1) / px[b]);
-  } else {
-    KERNOPS_SIMD
-    for (int b = 0; b < n; ++b) po[b] = pow_steps<M>(T(1), px[b]);
-  }
-}
-template <class T>
-inline void pow_run(T* po, const T* px, int n, int e) {
-  pow_run_from<0>(po, px, n, e < 0 ? static_cast<unsigned>(-static_cast<long>(e)) : static_cast<unsigned>(e), e < 0);
 }
 
 // Evaluates `ins` over n points: out = op(in...). `in` holds the views of ins.in.
