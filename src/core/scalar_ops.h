@@ -41,7 +41,7 @@ struct FMax { template <class T> static T f(T a, T b) { return b > a ? b : a; } 
 // inf for b < 0 through log(0) = -inf, and x^0 = 1 for every x, NaN included, as in R (the
 // exponent is set to 0 where b == 0, by a bit blend). Straight-line, so that it inlines and
 // vectorises inside `omp simd` loops: with `?:` arms GCC kept a call per pair. The CPU
-// engine runs the exp as a split exp run (cpu/eval.h, powf_run), to the same bits.
+// engine runs the exp as a split exp run (cpu/math_runs.h, powf_run), to the same bits.
 struct FPowf {
   template <class T> KERNOPS_VMATH_INLINE static T exponent_of_log(T log_a, T b) {
     return vmath::blend_if_zero(b, T(0), b * log_a);

@@ -221,7 +221,7 @@ KERNOPS_VMATH_INLINE float exp(float x) noexcept {
 // (Lg1..Lg4, |error| < 2^-34.24).  Subnormal inputs are first scaled by 2^54 (2^25).
 // Special values are fixed up at the end with bit blends.
 // Like exp, log is split in two halves, log(x) = log_finish(x, log_reduce(x)) bit for bit:
-// the engine runs them as two passes (cpu/eval.h, log_run), the division in the first.
+// the engine runs them as two passes (cpu/math_runs.h, log_run), the division in the first.
 template <class V>
 struct LogReduced {
   V k;  // the exponent k, as a floating-point value
@@ -342,7 +342,7 @@ KERNOPS_VMATH_INLINE float blend_if_zero(float x, float a, float b) noexcept {
 // e_rem_pio2f.c: n*pio2_1 exact for n < 2^28) and the FreeBSD k_sinf.c / k_cosf.c
 // polynomials (|error| < 2^-37), rounded once to float. Max error 1-2 ulp (tests).
 // Larger |x|, +-inf and NaN go to libm: sin()/cos() below branch, and the vector runs of the
-// engine (cpu/eval.h) keep x in those lanes (sincos_or_keep) and fix them up afterwards.
+// engine (cpu/math_runs.h) keep x in those lanes (sincos_or_keep) and fix them up afterwards.
 namespace detail {
 
 constexpr double kTrigMaxD = 1e6;  // n = x 2/pi < 2^20
