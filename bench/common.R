@@ -48,14 +48,21 @@ md_table <- function(df) {
     do.call(paste, c(cols, sep = " | ")) |> (\(r) paste0("| ", r, " |"))())
 }
 
+# The command line of this run, with the R_LIBS that chose the kernops build (A/B runs).
+bench_command <- function(script, argv) {
+  libs <- Sys.getenv("R_LIBS")
+  paste(c(if (nzchar(libs)) paste0("R_LIBS=", libs), "Rscript", script, argv), collapse = " ")
+}
+
 # Prints the table and, if `append`, adds a dated section to bench/RESULTS.md.
 report <- function(title, command, df, notes = character(), append = FALSE, load_start = NULL) {
   cpu <- sub(".*: ", "", grep("^model name", readLines("/proc/cpuinfo"), value = TRUE)[1])
   commit <- tryCatch(system2("git", c("rev-parse", "--short", "HEAD"), stdout = TRUE), error = function(e) "?")
   lines <- c(sprintf("## %s -- %s UTC", title, format(Sys.time(), tz = "UTC")), "",
              sprintf("- machine: nproc %s, CPU %s, %s", parallel::detectCores(), cpu, R.version.string),
-             sprintf("- kernops %s (git %s), kernops_threads() = %d, CPU engine instruction set %s",
-                     utils::packageVersion("kernops"), commit, kernops_threads(), backend_info()$cpu$isa),
+             sprintf("- kernops %s from %s (git of the working tree %s), kernops_threads() = %d, CPU engine instruction set %s",
+                     utils::packageVersion("kernops"), dirname(find.package("kernops")), commit, kernops_threads(),
+                     backend_info()$cpu$isa),
              sprintf("- load average at start %s, at end %s", load_start %||% "?", loadavg()),
              sprintf("- command: `%s`", command), notes, "", md_table(df), "")
   cat(lines, sep = "\n")

@@ -17,23 +17,15 @@ ops <- c(identity = d, Exp = sprintf("Exp(-%s)", d), Log = sprintf("Log(%s)", d)
          `Pow 3` = sprintf("Pow(%s,3)", d), `Pow -2` = sprintf("Pow(%s,-2)", d), `Powf 0.3` = sprintf("Powf(%s,0.3)", d),
          Min = sprintf("Min(%s,0.5)", d), Divide = sprintf("%s/(1+%s)", d, d),
          IfElse = sprintf("IfElse(%s-1,%s,1)", d, d), Clamp = sprintf("Clamp(%s,0.2,0.8)", d))
+load_start <- loadavg()
 rows <- lapply(names(ops), function(k) {
   times <- vapply(c("float64", "float32"), function(dt) {
     op <- kernel_op(sprintf("Sum_Reduction(%s*b,0)", ops[[k]]), c("x = Vi(3)", "y = Vj(3)", "b = Vj(1)"), dtype = dt)
     min(replicate(3, system.time(op(x, y, b))[["elapsed"]]))
   }, numeric(1))
-  data.frame(op = k, formula = paste0("`", ops[[k]], "`"), f64 = times[[1]], f32 = times[[2]])
+  data.frame(op = k, F = paste0("`", ops[[k]], "`"), `float64 (s)` = times[[1]], `pairs/s` = N * N / times[[1]],
+             `float32 (s)` = times[[2]], `pairs/s` = N * N / times[[2]], check.names = FALSE)
 })
-tab <- do.call(rbind, rows)
-lib <- dirname(find.package("kernops"))
-section <- c(sprintf("## Elementwise operations, one thread -- %s UTC", format(Sys.time(), "%Y-%m-%d %H:%M:%S", tz = "UTC")), "",
-             sprintf("- kernops from %s, git of the working tree %s, load average %s", lib,
-                     system("git rev-parse --short HEAD", intern = TRUE), loadavg()),
-             sprintf("- command: `%sRscript bench/ops.R%s`", if (nzchar(Sys.getenv("R_LIBS"))) paste0("R_LIBS=", Sys.getenv("R_LIBS"), " ") else "",
-                     if ("--append" %in% argv) " --append" else ""),
-             "- Sum_Reduction(F * b, 0), N = M = 1e4, best of 3 calls; pairs/s = N * M / time", "",
-             "| op | F | float64 (s) | pairs/s | float32 (s) | pairs/s |", "|---|---|---|---|---|---|",
-             sprintf("| %s | %s | %.3f | %.3g | %.3f | %.3g |", tab$op, tab$formula, tab$f64, N * N / tab$f64,
-                     tab$f32, N * N / tab$f32), "")
-cat(section, sep = "\n")
-if ("--append" %in% argv) cat(section, sep = "\n", file = "bench/RESULTS.md", append = TRUE)
+report("Elementwise operations, one thread", bench_command("bench/ops.R", argv), do.call(rbind, rows),
+       notes = "- Sum_Reduction(F * b, 0), N = M = 1e4, best of 3 calls; pairs/s = N * M / time",
+       append = "--append" %in% argv, load_start = load_start)
