@@ -4,7 +4,9 @@
 // (an i-only value seen from a pair tile, or a parameter). No R headers here.
 #pragma once
 #include "isa.h"
+#include <cstddef>
 #include <cstdint>
+#include <new>
 
 namespace kernops {
 namespace cpu {
@@ -35,6 +37,22 @@ struct Scratch {
   T* a;
   T* b;
   T* c;
+};
+
+// Allocates on cache-line (64-byte) boundaries, so that vector loads of a buffer never
+// straddle two lines wherever the heap put it.
+template <class T>
+struct CacheLineAllocator {
+  using value_type = T;
+  CacheLineAllocator() = default;
+  template <class U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+  void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t(64)); }
+  template <class U>
+  bool operator==(const CacheLineAllocator<U>&) const { return true; }
+  template <class U>
+  bool operator!=(const CacheLineAllocator<U>&) const { return false; }
 };
 
 // Contiguous values of component k of `s` over n points: the view itself, or `scratch`

@@ -36,26 +36,32 @@ class Runner {
     const size_t ns = p.slots.size();
     base_.assign(ns, nullptr);
     cs_.assign(ns, 0);
-    // Inputs: aliased (float64) or converted once (float32).
+    // Inputs: aliased (float64) or converted once (float32), each component of a converted
+    // argument starting on a cache line (Note [Aligned buffers]).
     std::vector<const T*> arg_ptr(args.size());
+    std::vector<std::int64_t> arg_stride(args.size());
     for (size_t a = 0; a < args.size(); ++a) {
+      const std::int64_t rows = args[a].rows, cols = args[a].cols;
       if (std::is_same<T, double>::value) {
         arg_ptr[a] = reinterpret_cast<const T*>(args[a].data);
+        arg_stride[a] = rows;
       } else {
-        converted_.emplace_back(args[a].data, args[a].data + args[a].rows * args[a].cols);
+        const std::int64_t stride = rows == 1 ? 1 : padded(rows);
+        converted_.emplace_back(static_cast<size_t>(stride * cols), T(0));
+        for (std::int64_t c = 0; c < cols; ++c)
+          std::copy(args[a].data + c * rows, args[a].data + (c + 1) * rows, converted_.back().data() + c * stride);
         arg_ptr[a] = converted_.back().data();
+        arg_stride[a] = stride;
       }
     }
-    buf_[kP].assign(static_cast<size_t>(p.level_width[kP]), T(0));
-    buf_[kI].assign(static_cast<size_t>(p.level_width[kI] * N_), T(0));
-    buf_[kJ].assign(static_cast<size_t>(p.level_width[kJ] * M_), T(0));
-    const std::int64_t rows_of[4] = {1, N_, M_, 0};
+    const std::int64_t rows_of[4] = {1, padded(N_), padded(M_), 0};
+    for (int l = kP; l <= kJ; ++l) buf_[l].assign(static_cast<size_t>(p.level_width[l] * rows_of[l]), T(0));
     for (size_t s = 0; s < ns; ++s) {
       const Slot& sl = p.slots[s];
       if (sl.level == kIJ) continue;
       if (sl.arg >= 0) {
         base_[s] = arg_ptr[sl.arg];
-        cs_[s] = sl.level == kP ? 1 : args[sl.arg].rows;
+        cs_[s] = sl.level == kP ? 1 : arg_stride[sl.arg];
       } else {
         base_[s] = buf_[sl.level].data() + sl.offset * rows_of[sl.level];
         cs_[s] = rows_of[sl.level];
@@ -118,7 +124,7 @@ class Runner {
     if (nj > 1) partial.assign(static_cast<size_t>(N_ * nj * S), 0.0);
 
     const int threads = N_ * M_ < (1 << 15) ? 1 : T_;
-    std::vector<std::vector<T>> work(static_cast<size_t>(threads));
+    std::vector<std::vector<T, CacheLineAllocator<T>>> work(static_cast<size_t>(threads));
     std::vector<std::vector<double>> states(static_cast<size_t>(threads));
     parallel_for(ni * nj, threads, cfg.control, [&](std::int64_t task, int worker) {
       const std::int64_t bi = task / nj, bj = task % nj;
@@ -281,11 +287,21 @@ class Runner {
     sqdist_block<T, kBlockRows>(out, packed.data(), base_[bl.y] + jr, cs_[bl.y], D, n);
   }
 
+  // Note [Aligned buffers]
+  // The engine's own buffers (pair buffers and scratch, i- and j-level values, float32
+  // copies of the inputs) start on 64-byte boundaries and their components on multiples of
+  // 16 values, so vector loads of a run never straddle two cache lines. With the heap's
+  // 16-byte alignment the same build ran LogSumExp and SumSoftMaxWeight 5-13% faster or
+  // slower depending on where earlier calls had left the heap; aligned, they run at the
+  // faster speed, and W1 2-6% faster (bench/RESULTS.md, 2026-11-28 04:45-05:05). float64
+  // inputs are read where R keeps them: copying them gained nothing.
+  static std::int64_t padded(std::int64_t rows) { return (rows + 15) / 16 * 16; }
+
   const Plan& p_;
   std::int64_t N_, M_;
   std::unique_ptr<Reducer<T>> reducer_;
-  std::vector<std::vector<T>> converted_;
-  std::vector<T> buf_[3];
+  std::vector<std::vector<T, CacheLineAllocator<T>>> converted_;
+  std::vector<T, CacheLineAllocator<T>> buf_[3];
   std::vector<const T*> base_;
   std::vector<std::int64_t> cs_;
   std::vector<Blocked> blocked_;
