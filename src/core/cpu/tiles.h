@@ -132,9 +132,9 @@ class Runner {
       const std::int64_t j0 = bj * j_per_task, j1 = std::min(M_, j0 + j_per_task);
       auto& wk = work[static_cast<size_t>(worker)];
       auto& st = states[static_cast<size_t>(worker)];
-      wk.resize(static_cast<size_t>((group_ * p_.level_width[kIJ] + 3) * B_));
+      wk.resize(static_cast<size_t>((group_ * p_.level_width[kIJ] + 3) * B_ + kPage / sizeof(T)));
       st.resize(static_cast<size_t>((i1 - i0) * S));
-      tile_block(i0, i1, j0, j1, wk.data(), st.data());
+      tile_block(i0, i1, j0, j1, wk.data() + work_offset(wk.data()), st.data());
       for (std::int64_t i = i0; i < i1; ++i) {
         const double* row = st.data() + (i - i0) * S;
         if (nj > 1)
@@ -285,6 +285,36 @@ class Runner {
     T* out[kBlockRows];
     for (int r = 0; r < kBlockRows; ++r) out[r] = wk + std::min(r, rows - 1) * row_stride + out_off;
     sqdist_block<T, kBlockRows>(out, packed.data(), base_[bl.y] + jr, cs_[bl.y], D, n);
+  }
+
+  // Note [4K aliasing]
+  // A load waits for an earlier store whose address has the same low 12 bits (a false
+  // dependence in the store buffer). The pair loops store into the work buffers while they
+  // stream the j-level inputs at the same point index, so where the work buffers start a
+  // little past an input stream on the 4 KB page, that stream's loads wait: on the driver's
+  // W1 (float64, one thread) the work buffers' offset alone moved the time between 1.26 and
+  // 1.49 s (bench/RESULTS.md, 2026-11-28 05:15). The buffers' runs are B values, a multiple
+  // of 4 KB (B >= 512), so one offset serves them all: the one farthest past every j-level
+  // input stream, in cache lines. Returns it in values from `wk`, which has a page to spare.
+  static constexpr std::uintptr_t kPage = 4096;
+  std::size_t work_offset(const T* wk) const {
+    constexpr std::uintptr_t kLine = 64;
+    std::vector<std::uintptr_t> streams;
+    for (size_t s = 0; s < p_.slots.size(); ++s)
+      if (p_.slots[s].level == kJ && base_[s])
+        for (int k = 0; k < p_.slots[s].dim; ++k)
+          streams.push_back(reinterpret_cast<std::uintptr_t>(base_[s] + k * cs_[s]) % kPage);
+    const std::uintptr_t w = reinterpret_cast<std::uintptr_t>(wk) % kPage;
+    std::uintptr_t best = 0, best_gap = 0;
+    for (std::uintptr_t o = 0; o < kPage; o += kLine) {
+      std::uintptr_t gap = kPage;
+      for (std::uintptr_t st : streams) gap = std::min(gap, (w + o + kPage - st) % kPage);
+      if (gap > best_gap) {
+        best_gap = gap;
+        best = o;
+      }
+    }
+    return best / sizeof(T);
   }
 
   // Note [Aligned buffers]
