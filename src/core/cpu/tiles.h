@@ -126,6 +126,7 @@ class Runner {
     const int threads = N_ * M_ < (1 << 15) ? 1 : T_;
     std::vector<std::vector<T, CacheLineAllocator<T>>> work(static_cast<size_t>(threads));
     std::vector<std::vector<double>> states(static_cast<size_t>(threads));
+    const std::vector<std::uintptr_t> streams = j_stream_residues();
     parallel_for(ni * nj, threads, cfg.control, [&](std::int64_t task, int worker) {
       const std::int64_t bi = task / nj, bj = task % nj;
       const std::int64_t i0 = bi * ti, i1 = std::min(N_, i0 + ti);
@@ -134,7 +135,7 @@ class Runner {
       auto& st = states[static_cast<size_t>(worker)];
       wk.resize(static_cast<size_t>((group_ * p_.level_width[kIJ] + 3) * B_ + kPage / sizeof(T)));
       st.resize(static_cast<size_t>((i1 - i0) * S));
-      tile_block(i0, i1, j0, j1, wk.data() + work_offset(wk.data()), st.data());
+      tile_block(i0, i1, j0, j1, wk.data() + work_offset(wk.data(), streams), st.data());
       for (std::int64_t i = i0; i < i1; ++i) {
         const double* row = st.data() + (i - i0) * S;
         if (nj > 1)
@@ -294,16 +295,21 @@ class Runner {
   // little past an input stream on the 4 KB page, that stream's loads wait: on the driver's
   // W1 (float64, one thread) the work buffers' offset alone moved the time between 1.26 and
   // 1.49 s (bench/RESULTS.md, 2026-11-28 05:15). The buffers' runs are B values, a multiple
-  // of 4 KB (B >= 512), so one offset serves them all: the one farthest past every j-level
-  // input stream, in cache lines. Returns it in values from `wk`, which has a page to spare.
+  // of 4 KB once B * sizeof(T) >= 4096, so one offset serves them all: the one farthest past
+  // every j-level input stream, in cache lines.
   static constexpr std::uintptr_t kPage = 4096;
-  std::size_t work_offset(const T* wk) const {
-    constexpr std::uintptr_t kLine = 64;
+  // Where each component of each j-level value starts on its page (fixed for the call).
+  std::vector<std::uintptr_t> j_stream_residues() const {
     std::vector<std::uintptr_t> streams;
     for (size_t s = 0; s < p_.slots.size(); ++s)
       if (p_.slots[s].level == kJ && base_[s])
         for (int k = 0; k < p_.slots[s].dim; ++k)
           streams.push_back(reinterpret_cast<std::uintptr_t>(base_[s] + k * cs_[s]) % kPage);
+    return streams;
+  }
+  // The offset, in values from `wk` (which has a page to spare), given j_stream_residues().
+  static std::size_t work_offset(const T* wk, const std::vector<std::uintptr_t>& streams) {
+    constexpr std::uintptr_t kLine = 64;
     const std::uintptr_t w = reinterpret_cast<std::uintptr_t>(wk) % kPage;
     std::uintptr_t best = 0, best_gap = 0;
     for (std::uintptr_t o = 0; o < kPage; o += kLine) {
