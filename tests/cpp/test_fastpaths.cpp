@@ -158,6 +158,41 @@ TEST(FastPaths, RadialKernelSpecialValues) {
   }
 }
 
+// Kernel sums whose weights are shared by the rows fold four rows at a time (Note [Row
+// quads]), then two, then one: every weight count up to two blocks of six, row counts that
+// leave partial groups, runs that cross the fold's chunks or leave a tail, the fused and the
+// generic plan, every instruction set, against a plain double loop.
+TEST(FastPaths, SharedWeightSumsFoldRowsTogether) {
+  for (int G : {1, 2, 3, 4, 5, 6, 7, 13}) {
+    const std::vector<std::string> decls = {"x = Vi(2)", "y = Vj(2)", "b = Vj(" + std::to_string(G) + ")", "s = Pm(1)"};
+    const std::string src = "Sum_Reduction(Exp(-s*SqDist(x,y))*b,0)";
+    for (const auto& [n, m] : {std::pair<std::int64_t, std::int64_t>{23, 1100}, {7, 531}, {5, 37}, {3, 1029}}) {
+      for (bool fuse : {true, false}) {
+        const Plan p = plan_of(src, decls, fuse);
+        const auto cols = random_args(p, n, m, static_cast<unsigned>(G * 100 + n));
+        std::vector<double> want(static_cast<size_t>(n * G), 0.0);
+        for (std::int64_t i = 0; i < n; ++i)
+          for (std::int64_t j = 0; j < m; ++j) {
+            const double d0 = cols[0][i] - cols[1][j], d1 = cols[0][i + n] - cols[1][j + m];
+            const double k = std::exp(-cols[3][0] * (d0 * d0 + d1 * d1));
+            for (int c = 0; c < G; ++c) want[i + c * n] += k * cols[2][j + c * m];
+          }
+        double scale = 0;
+        for (double v : want) scale = std::max(scale, std::fabs(v));
+        for (Dtype dt : {Dtype::Float64, Dtype::Float32})
+          for (cpu::Isa isa : cpu::supported_isas())
+            for (int threads : {1, 2}) {
+              const auto got = run(p, cols, n, m, dt, static_cast<int>(isa), threads);
+              const double tol = (dt == Dtype::Float64 ? 1e-13 : 2e-6) * std::max(1.0, scale);
+              for (size_t q = 0; q < want.size(); ++q)
+                ASSERT_NEAR(got[q], want[q], tol) << "G " << G << " n " << n << " m " << m << " fuse " << fuse
+                                                  << " isa " << cpu::isa_name(isa) << " value " << q;
+            }
+      }
+    }
+  }
+}
+
 // The vector loops of the Gaussian and Laplace kernels (Note [Vector exp runs]) give the
 // generic interpreter's bits on every instruction set: runs where one scaling suffices,
 // runs with far points (two scalings, subnormal and zero results), arguments beyond the

@@ -48,8 +48,9 @@ struct Reducer {
     for (int r = 0; r < rows; ++r) fold(st[r], f + r * np, g + r * np, n, j0, s);
   }
   virtual int parts_per_row() const { return 1; }
-  // Whether fold_rows() gains from being given rows in pairs.
-  virtual bool pairs_rows() const { return false; }
+  // How many rows fold_rows() would rather be given at once (Note [Row pairs], Note [Row
+  // quads]).
+  virtual int rows_per_fold() const { return 1; }
   virtual void merge(double* st, const double* other) const = 0;
   virtual void finish(const double* st, const OutRow& out) const = 0;
 };
@@ -132,6 +133,87 @@ void product_sums2_any(double* st0, double* st1, const T* pf0, const T* pf1, con
   }
 }
 
+// Note [Row quads]
+// With four rows the fold reads each weight vector once for four rows' values. Six
+// weights would need 24 accumulators, more than the 16 vector registers of AVX2, so the
+// weights go in sweeps of at most three (12 accumulators), and the run in chunks of
+// kQuadChunk points so that the four rows' values read by the first sweep are still in L1
+// for the next (the weights and the values otherwise stream from L2, which bounds the
+// fold). Per 24 FMAs (four rows, six weights) that is 6 weight and 4 value vectors from
+// L2, against 12 and 4 for two row pairs: in a microbenchmark of W1's pattern (L2-resident
+// runs of 4096 doubles, AVX2) the fold went from 4.0 to 3.4 cycles per vector and row
+// (bench/RESULTS.md). The accumulators live in `acc` between chunks, so the horizontal
+// sums are paid once per call.
+constexpr int kQuadChunk = 512;
+
+// One sweep over points [b0, b1) (a multiple of the step) for weights g[0..G-1], adding
+// into acc[(r * G + k) * V + v]: four rows r, V vectors per step (two when G = 1, so
+// that eight chains cover the FMA latency).
+template <class T, int G>
+inline void quad_sweep(Vec<T>* acc, const T* const* pf, const T* const* g, int b0, int b1) {
+  constexpr int W = KERNOPS_VBYTES / static_cast<int>(sizeof(T));
+  constexpr int V = G == 1 ? 2 : 1;
+  Vec<T> a[4][G][V];
+  _Pragma("GCC unroll 4") for (int r = 0; r < 4; ++r)
+    _Pragma("GCC unroll 4") for (int k = 0; k < G; ++k)
+      _Pragma("GCC unroll 2") for (int v = 0; v < V; ++v) a[r][k][v] = acc[(r * G + k) * V + v];
+  const T *p0 = pf[0], *p1 = pf[1], *p2 = pf[2], *p3 = pf[3];
+  for (int b = b0; b < b1; b += V * W) {
+    _Pragma("GCC unroll 2") for (int v = 0; v < V; ++v) {
+      const int q = b + v * W;
+      const Vec<T> f[4] = {vload(p0 + q), vload(p1 + q), vload(p2 + q), vload(p3 + q)};
+      _Pragma("GCC unroll 4") for (int k = 0; k < G; ++k) {
+        Vec<T> gk = vload(g[k] + q);
+        in_register(gk);
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; ++r) a[r][k][v] += f[r] * gk;
+      }
+    }
+  }
+  _Pragma("GCC unroll 4") for (int r = 0; r < 4; ++r)
+    _Pragma("GCC unroll 4") for (int k = 0; k < G; ++k)
+      _Pragma("GCC unroll 2") for (int v = 0; v < V; ++v) acc[(r * G + k) * V + v] = a[r][k][v];
+}
+
+// st[r][k] += sum_b pf[r][b] * g[k][b] for four rows r and count <= 6 weights k shared by
+// the rows (Note [Row quads]); each row's run is summed in T, then added to its state.
+template <class T>
+void product_sums4(double* const* st, std::int64_t offset, const T* const* pf, const T* const* g, int count,
+                   int n) {
+  constexpr int W = KERNOPS_VBYTES / static_cast<int>(sizeof(T));
+  constexpr int kSweep = 3;
+  Vec<T> acc[4 * 6 * 2];  // (r * G + k) * V + v per sweep, sweeps one after the other
+  for (auto& v : acc) v = Vec<T>{};
+  const int sweeps = (count + kSweep - 1) / kSweep;
+  const int body = n / (2 * W) * (2 * W);  // a whole number of steps for either V
+  for (int c0 = 0; c0 < body; c0 += kQuadChunk) {
+    const int c1 = std::min(body, c0 + kQuadChunk);
+    Vec<T>* a = acc;
+    for (int s = 0; s < sweeps; ++s) {
+      const int k0 = s * count / sweeps, k1 = (s + 1) * count / sweeps;  // even sweeps: 3+3, 3+2, 2+2
+      switch (k1 - k0) {
+        case 1: quad_sweep<T, 1>(a, pf, g + k0, c0, c1); a += 4 * 2; break;
+        case 2: quad_sweep<T, 2>(a, pf, g + k0, c0, c1); a += 4 * 2; break;
+        default: quad_sweep<T, 3>(a, pf, g + k0, c0, c1); a += 4 * 3; break;
+      }
+    }
+  }
+  // Horizontal sums, in the layout of each sweep, then the tail.
+  const Vec<T>* a = acc;
+  for (int s = 0; s < sweeps; ++s) {
+    const int k0 = s * count / sweeps, k1 = (s + 1) * count / sweeps, G = k1 - k0, V = G == 1 ? 2 : 1;
+    for (int r = 0; r < 4; ++r)
+      for (int k = 0; k < G; ++k) {
+        T sum = 0;
+        for (int q = body; q < n; ++q) sum += pf[r][q] * g[k0 + k][q];
+        Vec<T> t = a[(r * G + k) * V];
+        if (V == 2) t += a[(r * G + k) * V + 1];
+        for (int l = 0; l < W; ++l) sum += t[l];
+        st[r][offset + k0 + k] += static_cast<double>(sum);
+      }
+    a += 4 * G * V;
+  }
+}
+
 template <class T>
 void product_sums_any(double* st, const T* pf, const T* const* g, int count, int n) {
   switch (count) {
@@ -199,26 +281,39 @@ struct SumReducer : Reducer<T> {
     }
   }
   int parts_per_row() const override { return static_cast<int>(parts.size()); }
-  bool pairs_rows() const override {
-    return std::find(shared_weights.begin(), shared_weights.end(), true) != shared_weights.end();
+  int rows_per_fold() const override {
+    return std::find(shared_weights.begin(), shared_weights.end(), true) != shared_weights.end() ? 4 : 1;
   }
   void fold_rows(double* const* st, const Span<T>* f, const Span<T>* g, int rows, int n, std::int64_t,
                  const Scratch<T>& s) const override {
     const size_t np = parts.size();
     for (size_t q = 0; q < np; ++q) {
-      if (rows == 2 && shared_weights[q]) {  // a: pair values (contiguous), b: the same j run for both rows
-        const Span<T>& gw = g[q];
-        const T* gk[6];
-        for (int k = 0; k < parts[q].dim; k += 6) {
-          const int count = std::min(6, parts[q].dim - k);
-          for (int c = 0; c < count; ++c) gk[c] = gw.comp(k + c);
-          product_sums2_any(st[0] + parts[q].offset + k, st[1] + parts[q].offset + k, f[q].p, f[np + q].p, gk,
-                            count, n);
-        }
+      if (!shared_weights[q]) {
+        for (int r = 0; r < rows; ++r)
+          fold_part(st[r] + parts[q].offset, f[r * np + q], g[r * np + q], parts[q].dim, parts[q].b >= 0, n, s);
         continue;
       }
-      for (int r = 0; r < rows; ++r)
-        fold_part(st[r] + parts[q].offset, f[r * np + q], g[r * np + q], parts[q].dim, parts[q].b >= 0, n, s);
+      // a: pair values (contiguous), b: the same j run for every row. Rows by four (Note
+      // [Row quads]), then by two (Note [Row pairs]), then one.
+      const T* gk[6];
+      int r = 0;
+      for (; r + 4 <= rows; r += 4) {
+        const T* pf[4] = {f[r * np + q].p, f[(r + 1) * np + q].p, f[(r + 2) * np + q].p, f[(r + 3) * np + q].p};
+        for (int k = 0; k < parts[q].dim; k += 6) {
+          const int count = std::min(6, parts[q].dim - k);
+          for (int c = 0; c < count; ++c) gk[c] = g[q].comp(k + c);
+          product_sums4(st + r, parts[q].offset + k, pf, gk, count, n);
+        }
+      }
+      for (; r + 2 <= rows; r += 2)
+        for (int k = 0; k < parts[q].dim; k += 6) {
+          const int count = std::min(6, parts[q].dim - k);
+          for (int c = 0; c < count; ++c) gk[c] = g[q].comp(k + c);
+          product_sums2_any(st[r] + parts[q].offset + k, st[r + 1] + parts[q].offset + k, f[r * np + q].p,
+                            f[(r + 1) * np + q].p, gk, count, n);
+        }
+      for (; r < rows; ++r)
+        fold_part(st[r] + parts[q].offset, f[r * np + q], g[r * np + q], parts[q].dim, true, n, s);
     }
   }
   void init(double* st) const override {

@@ -77,12 +77,13 @@ class Runner {
       const bool i_first = p.slots[ins.in[0]].level == kI;
       blocked_.push_back({k, ins.in[i_first ? 0 : 1], ins.in[i_first ? 1 : 0]});
     }
-    // Otherwise rows go in pairs when the reducer folds two rows at once more cheaply
-    // (Note [Row pairs] in reducers.h), unless the second pair buffer would shorten the
-    // tiles: shorter runs cost more per pair.
+    // Otherwise rows go in fours or pairs when the reducer folds them at once more cheaply
+    // (Note [Row quads], Note [Row pairs] in reducers.h), unless the extra pair buffers would
+    // shorten the tiles: shorter runs cost more per pair.
     group_ = !blocked_.empty() ? kBlockRows : 1;
     B_ = run_length(group_);
-    if (group_ == 1 && reducer_->pairs_rows() && run_length(2) == B_) group_ = 2;
+    for (int g = reducer_->rows_per_fold(); group_ == 1 && g > 1; g /= 2)
+      if (run_length(g) == B_) group_ = g;
   }
 
   // Tile length for `group` rows: up to 8192 points while their pair buffers and the
@@ -92,11 +93,14 @@ class Runner {
   // reducer's horizontal sums, the start of each stream of j data) weigh more: it gets
   // 192 KB (L2). bench/reductions.R, one thread: a 192 KB budget for every program made the
   // Gaussian sums 5-7% faster than 48 KB, but Min_ArgMin 27% and ArgKMin 9% slower
-  // (bench/RESULTS.md, 2026-11-28 00:48-00:54).
+  // (bench/RESULTS.md, 2026-11-28 00:48-00:54). The budget counts one row's pair buffer
+  // there, whatever the group: the group's other buffers stream through L2 too (W1 with
+  // rows in fours: runs of 4096 doubles 3-4% faster than the 2048 that counting them
+  // would give, bench/RESULTS.md 2026-11-28).
   int run_length(int group) const {
-    const std::int64_t w = std::max<std::int64_t>(1, group * p_.level_width[kIJ] + 3);
     const auto& prog = p_.prog[kIJ];
     const bool streaming = prog.size() == 1 && prog[0].op == Op::RadialKernel;
+    const std::int64_t w = std::max<std::int64_t>(1, (streaming ? 1 : group) * p_.level_width[kIJ] + 3);
     const std::int64_t budget = (streaming ? 192 : 48) * 1024;
     int b = 8192;
     while (b > 16 && static_cast<std::int64_t>(b) * w * static_cast<std::int64_t>(sizeof(T)) > budget) b /= 2;
