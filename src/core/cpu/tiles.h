@@ -110,9 +110,13 @@ class Runner {
   void run(double* values, double* indices, const RunConfig& cfg) {
     precompute();
     const int T_ = std::max(1, cfg.n_threads);
-    // Note [CPU tiling]: rows per task so that a task is ~4M pairs, at least 4 tasks per thread.
+    // Note [CPU tiling]: rows per task so that a task is ~32M pairs, at least 4 tasks per
+    // thread. Each task reads every j run from L3 (or memory) once, for all its rows: with
+    // tasks of 4M pairs, W1 at N = M = 1e5 (44 rows per task) ran 2.5% slower per pair than
+    // at 3e4 (bench/RESULTS.md, 2026-11-28 07:00). A task of 32M W1 pairs takes ~45 ms, which
+    // bounds how long an interrupt waits (Control).
     std::int64_t ti = std::max<std::int64_t>(1, std::min<std::int64_t>((N_ + 4 * T_ - 1) / (4 * T_),
-                                                                       std::max<std::int64_t>(1, (1 << 22) / M_)));
+                                                                       std::max<std::int64_t>(1, kTaskPairs / M_)));
     ti = (ti + group_ - 1) / group_ * group_;  // whole groups of rows (Note [Blocked distances])
     const std::int64_t ni = (N_ + ti - 1) / ti;
     // Few row blocks: shorter runs (not below 512), so that the j range splits into enough
@@ -302,6 +306,7 @@ class Runner {
   // of 4 KB once B * sizeof(T) >= 4096, so one offset serves them all: the one farthest past
   // every j-level input stream, in cache lines.
   static constexpr std::uintptr_t kPage = 4096;
+  static constexpr std::int64_t kTaskPairs = std::int64_t(1) << 25;
   // Where each component of each j-level value starts on its page (fixed for the call).
   std::vector<std::uintptr_t> j_stream_residues() const {
     std::vector<std::uintptr_t> streams;
