@@ -113,7 +113,7 @@ class Runner {
     // Note [CPU tiling]: rows per task so that a task is ~32M pairs, at least 4 tasks per
     // thread. Each task reads every j run from L3 (or memory) once, for all its rows: with
     // tasks of 4M pairs, W1 at N = M = 1e5 (44 rows per task) ran 2.5% slower per pair than
-    // at 3e4 (bench/RESULTS.md, 2026-11-28 07:00). A task of 32M W1 pairs takes ~45 ms, which
+    // at 3e4 (bench/RESULTS.md, 2026-11-28 06:30-07:10). A task of 32M W1 pairs takes ~45 ms, which
     // bounds how long an interrupt waits (Control).
     std::int64_t ti = std::max<std::int64_t>(1, std::min<std::int64_t>((N_ + 4 * T_ - 1) / (4 * T_),
                                                                        std::max<std::int64_t>(1, kTaskPairs / M_)));
