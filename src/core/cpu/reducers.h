@@ -294,24 +294,24 @@ struct SumReducer : Reducer<T> {
         continue;
       }
       // a: pair values (contiguous), b: the same j run for every row. Rows by four (Note
-      // [Row quads]), then by two (Note [Row pairs]), then one.
+      // [Row quads]), then by two (Note [Row pairs]), then one; the weights by blocks of six.
       const T* gk[6];
+      const auto weight_blocks = [&](auto&& fold_block) {
+        for (int k = 0; k < parts[q].dim; k += 6) {
+          const int count = std::min(6, parts[q].dim - k);
+          for (int c = 0; c < count; ++c) gk[c] = g[q].comp(k + c);
+          fold_block(parts[q].offset + k, count);
+        }
+      };
       int r = 0;
       for (; r + 4 <= rows; r += 4) {
         const T* pf[4] = {f[r * np + q].p, f[(r + 1) * np + q].p, f[(r + 2) * np + q].p, f[(r + 3) * np + q].p};
-        for (int k = 0; k < parts[q].dim; k += 6) {
-          const int count = std::min(6, parts[q].dim - k);
-          for (int c = 0; c < count; ++c) gk[c] = g[q].comp(k + c);
-          product_sums4(st + r, parts[q].offset + k, pf, gk, count, n);
-        }
+        weight_blocks([&](std::int64_t offset, int count) { product_sums4(st + r, offset, pf, gk, count, n); });
       }
       for (; r + 2 <= rows; r += 2)
-        for (int k = 0; k < parts[q].dim; k += 6) {
-          const int count = std::min(6, parts[q].dim - k);
-          for (int c = 0; c < count; ++c) gk[c] = g[q].comp(k + c);
-          product_sums2_any(st[r] + parts[q].offset + k, st[r + 1] + parts[q].offset + k, f[r * np + q].p,
-                            f[(r + 1) * np + q].p, gk, count, n);
-        }
+        weight_blocks([&](std::int64_t offset, int count) {
+          product_sums2_any(st[r] + offset, st[r + 1] + offset, f[r * np + q].p, f[(r + 1) * np + q].p, gk, count, n);
+        });
       for (; r < rows; ++r)
         fold_part(st[r] + parts[q].offset, f[r * np + q], g[r * np + q], parts[q].dim, true, n, s);
     }

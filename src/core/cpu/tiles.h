@@ -94,9 +94,9 @@ class Runner {
   // 192 KB (L2). bench/reductions.R, one thread: a 192 KB budget for every program made the
   // Gaussian sums 5-7% faster than 48 KB, but Min_ArgMin 27% and ArgKMin 9% slower
   // (bench/RESULTS.md, 2026-11-28 00:48-00:54). The budget counts one row's pair buffer
-  // there, whatever the group: the group's other buffers stream through L2 too (W1 with
-  // rows in fours: runs of 4096 doubles 3-4% faster than the 2048 that counting them
-  // would give, bench/RESULTS.md 2026-11-28).
+  // there, whatever the group: the group's other buffers stream through L2 too (counting
+  // them gave W1 runs of 2048 and lost the gain of folding rows in fours, bench/RESULTS.md
+  // 2026-11-28 05:40-06:30).
   int run_length(int group) const {
     const auto& prog = p_.prog[kIJ];
     const bool streaming = prog.size() == 1 && prog[0].op == Op::RadialKernel;
@@ -112,9 +112,9 @@ class Runner {
     const int T_ = std::max(1, cfg.n_threads);
     // Note [CPU tiling]: rows per task so that a task is ~32M pairs, at least 4 tasks per
     // thread. Each task reads every j run from L3 (or memory) once, for all its rows: with
-    // tasks of 4M pairs, W1 at N = M = 1e5 (44 rows per task) ran 2.5% slower per pair than
-    // at 3e4 (bench/RESULTS.md, 2026-11-28 06:30-07:10). A task of 32M W1 pairs takes ~45 ms, which
-    // bounds how long an interrupt waits (Control).
+    // tasks of 4M pairs, W1 at N = M = 1e5 (44 rows per task) ran 2.5% slower per pair
+    // than at 3e4 (bench/RESULTS.md, 2026-11-28 06:30-07:10). A task of 32M W1 pairs takes
+    // ~45 ms, which bounds how long an interrupt waits (Control).
     std::int64_t ti = std::max<std::int64_t>(1, std::min<std::int64_t>((N_ + 4 * T_ - 1) / (4 * T_),
                                                                        std::max<std::int64_t>(1, kTaskPairs / M_)));
     ti = (ti + group_ - 1) / group_ * group_;  // whole groups of rows (Note [Blocked distances])
