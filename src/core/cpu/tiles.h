@@ -114,9 +114,11 @@ class Runner {
     // thread. Each task reads every j run from L3 (or memory) once, for all its rows: with
     // tasks of 4M pairs, W1 at N = M = 1e5 (44 rows per task) ran 2.5% slower per pair
     // than at 3e4 (bench/RESULTS.md, 2026-11-28 06:30-07:10). A task of 32M W1 pairs takes
-    // ~45 ms, which bounds how long an interrupt waits (Control).
-    std::int64_t ti = std::max<std::int64_t>(1, std::min<std::int64_t>((N_ + 4 * T_ - 1) / (4 * T_),
-                                                                       std::max<std::int64_t>(1, kTaskPairs / M_)));
+    // ~45 ms, which bounds how long an interrupt waits (Control). With few j, the rows'
+    // reduction states (K-min's 2K values per row) cap a task at ~8 MB of them.
+    const int S = reducer_->state_size;
+    std::int64_t ti = std::min<std::int64_t>((N_ + 4 * T_ - 1) / (4 * T_), kTaskPairs / M_);
+    ti = std::max<std::int64_t>(1, std::min<std::int64_t>(ti, kTaskStates / std::max(1, S)));
     ti = (ti + group_ - 1) / group_ * group_;  // whole groups of rows (Note [Blocked distances])
     const std::int64_t ni = (N_ + ti - 1) / ti;
     // Few row blocks: shorter runs (not below 512), so that the j range splits into enough
@@ -127,7 +129,6 @@ class Runner {
     if (ni < 4 * T_ && T_ > 1) nj = std::min<std::int64_t>((4 * T_ + ni - 1) / ni, j_runs);
     const std::int64_t j_per_task = ((j_runs + nj - 1) / nj) * B_;
     nj = (M_ + j_per_task - 1) / j_per_task;
-    const int S = reducer_->state_size;
     std::vector<double> partial;
     if (nj > 1) partial.assign(static_cast<size_t>(N_ * nj * S), 0.0);
 
@@ -307,6 +308,7 @@ class Runner {
   // every j-level input stream, in cache lines.
   static constexpr std::uintptr_t kPage = 4096;
   static constexpr std::int64_t kTaskPairs = std::int64_t(1) << 25;
+  static constexpr std::int64_t kTaskStates = std::int64_t(1) << 20;  // doubles
   // Where each component of each j-level value starts on its page (fixed for the call).
   std::vector<std::uintptr_t> j_stream_residues() const {
     std::vector<std::uintptr_t> streams;
