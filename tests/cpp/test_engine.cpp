@@ -208,3 +208,25 @@ TEST(Engine, InterruptStopsTheRunAndRethrowsOnTheCaller) {
   c.control = &stop;
   EXPECT_THROW(run_cpu(*p, d.args, out.data(), nullptr, c), Interrupted);
 }
+
+// With several threads the last row blocks shrink (cpu/tiles.h, row_blocks): here two
+// threads give five blocks of 752 rows, then 564, 420, 316 and ~1M-pair blocks of 264
+// (the last one partial), one thread blocks of 1504. Every row must be computed once,
+// whatever block it falls in: the values agree to the bit (each row's sum runs over the
+// same j runs in the same order, and blocks start on whole groups of rows) and with the
+// reference at the blocks' edges.
+TEST(Engine, ShrinkingRowBlocksCoverEveryRowOnce) {
+  auto p = compile("Sum_Reduction(Exp(-SqDist(x,y))*b,0)", {"x = Vi(3)", "y = Vj(3)", "b = Vj(2)"});
+  Data d = make_data(*p, 6001, 4000, 11);
+  Result one = run(*p, d, 1), two = run(*p, d, 2);
+  ASSERT_EQ(one.values.size(), two.values.size());
+  for (size_t q = 0; q < one.values.size(); ++q) ASSERT_EQ(one.values[q], two.values[q]) << "value " << q;
+  for (std::int64_t o : {0, 3759, 3760, 4323, 4324, 4743, 4744, 5059, 5060, 5851, 5852, 6000}) {
+    auto col = column(*p, p->formula.f, d, o, two.shape.reduced);
+    for (int k = 0; k < 2; ++k) {
+      double want = 0;
+      for (const auto& v : col) want += v[k];
+      expect_rel(two.values[o + k * two.shape.rows], want, 1e-12, "row " + std::to_string(o));
+    }
+  }
+}

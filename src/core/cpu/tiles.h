@@ -136,9 +136,11 @@ class Runner {
     std::vector<std::vector<T, CacheLineAllocator<T>>> work(static_cast<size_t>(threads));
     std::vector<std::vector<double>> states(static_cast<size_t>(threads));
     const std::vector<std::uintptr_t> streams = j_stream_residues();
-    parallel_for(ni * nj, threads, cfg.control, [&](std::int64_t task, int worker) {
+    const std::vector<std::int64_t> starts = row_blocks(ti, nj == 1 ? threads : 1);
+    const std::int64_t nb = static_cast<std::int64_t>(starts.size()) - 1;
+    parallel_for(nb * nj, threads, cfg.control, [&](std::int64_t task, int worker) {
       const std::int64_t bi = task / nj, bj = task % nj;
-      const std::int64_t i0 = bi * ti, i1 = std::min(N_, i0 + ti);
+      const std::int64_t i0 = starts[bi], i1 = starts[bi + 1];
       const std::int64_t j0 = bj * j_per_task, j1 = std::min(M_, j0 + j_per_task);
       auto& wk = work[static_cast<size_t>(worker)];
       auto& st = states[static_cast<size_t>(worker)];
@@ -297,6 +299,25 @@ class Runner {
     sqdist_block<T, kBlockRows>(out, packed.data(), base_[bl.y] + jr, cs_[bl.y], D, n);
   }
 
+  // Where each block of rows starts, then N_. Blocks have ti rows; with several threads
+  // taking them (a row block per task), the last ones shrink to ~1/(2 threads) of the rows
+  // left, down to ~1M pairs, so that the threads finish together: with equal blocks one
+  // thread could wait for the other's last block, a whole task. W1 at N = M = 17378 has
+  // nine such tasks: two threads took 0.227 s with equal blocks, 0.208 s with shrinking
+  // ones (driver, median of 9; bench/RESULTS.md, 2026-11-28 08:45).
+  std::vector<std::int64_t> row_blocks(std::int64_t ti, int threads) const {
+    const auto whole_groups = [this](std::int64_t rows) { return (rows + group_ - 1) / group_ * group_; };
+    const std::int64_t smallest = std::min(ti, whole_groups(std::max<std::int64_t>(1, kMinTaskPairs / M_)));
+    std::vector<std::int64_t> starts{0};
+    for (std::int64_t i = 0; i < N_;) {
+      std::int64_t rows = ti;
+      if (threads > 1) rows = std::min(ti, std::max(smallest, whole_groups((N_ - i + 2 * threads - 1) / (2 * threads))));
+      i = std::min(N_, i + rows);
+      starts.push_back(i);
+    }
+    return starts;
+  }
+
   // Note [4K aliasing]
   // A load waits for an earlier store whose address has the same low 12 bits (a false
   // dependence in the store buffer). The pair loops store into the work buffers while they
@@ -308,6 +329,7 @@ class Runner {
   // every j-level input stream, in cache lines.
   static constexpr std::uintptr_t kPage = 4096;
   static constexpr std::int64_t kTaskPairs = std::int64_t(1) << 25;
+  static constexpr std::int64_t kMinTaskPairs = std::int64_t(1) << 20;  // the last, shrinking blocks
   static constexpr std::int64_t kTaskStates = std::int64_t(1) << 20;  // doubles
   // Where each component of each j-level value starts on its page (fixed for the call).
   std::vector<std::uintptr_t> j_stream_residues() const {
