@@ -73,9 +73,10 @@ lazy_formula_string <- function(formula, args, env, call) {
 parse_decls_r <- function(args, call) {
   re <- "^\\s*([A-Za-z_][A-Za-z0-9_.]*)\\s*=\\s*(Vi|Vj|Pm)\\s*\\(\\s*([0-9]+)\\s*(,\\s*([0-9]+)\\s*)?\\)\\s*$"
   ok <- grepl(re, args, perl = TRUE)
+  # the core parser checks every declaration (positions, dimensions and their limits) and
+  # explains what is wrong with one
+  core_call(cpp_canonical("Sum_Reduction(1,0)", args), call = call)
   if (!all(ok)) {
-    # let the core parser explain what is wrong with the declaration
-    core_call(cpp_canonical("Sum_Reduction(1,0)", args), call = call)
     abort_kernops(sprintf("Cannot read the declaration \"%s\" (expected the form \"x = Vi(3)\").", args[!ok][1]),
                   "kernops_error_parse", call = call)
   }

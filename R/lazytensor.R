@@ -160,10 +160,18 @@ is_lazy <- function(x) inherits(x, "kernops_lazy")
 
 symbol_name <- function(expr) if (is.name(expr)) as.character(expr) else NULL
 
+# Tokens carry an id of this R process as well as a counter: a LazyTensor saved with
+# saveRDS() and read back in another session must never share a token with one made
+# there (they would be taken for the same variable). The id does not touch the user's
+# random number stream: process id, start time and the address of an environment.
 new_token <- function() {
   id <- lazy_state$counter + 1L
   lazy_state$counter <- id
-  paste0("@", id, "@")
+  if (is.null(lazy_state$session)) {
+    addr <- sub("^.*(0x[0-9a-fA-F]+).*$", "\\1", format(lazy_state))
+    lazy_state$session <- paste(Sys.getpid(), format(unclass(Sys.time()), digits = 16), addr, sep = "_")
+  }
+  paste0("@", lazy_state$session, "_", id, "@")
 }
 
 kind_fn <- c(i = "Vi", j = "Vj", p = "Pm")
@@ -289,7 +297,9 @@ as_lazy <- function(v, like = NULL, call = NULL) {
     abort_kernops(sprintf("Cannot combine a LazyTensor with %s.", describe_type(v)),
                   "kernops_error_input", call = call)
   d <- dim(v)
-  if (!is.null(d) && sum(d > 1) > 1)
+  # A matrix with several rows is per-point data, even with one column: only a vector (or
+  # a one-row matrix) is a parameter.
+  if (!is.null(d) && (sum(d > 1) > 1 || length(d) >= 2 && d[1] > 1))
     abort_kernops(c(sprintf("Cannot combine a LazyTensor with a %s matrix.", paste(d, collapse = " x ")),
                     "Wrap per-point data with Vi() (rows indexed by i) or Vj() (rows indexed by j)."),
                   "kernops_error_input", call = call)

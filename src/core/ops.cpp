@@ -81,7 +81,36 @@ std::vector<const OpInfo*> callable_ops() {
   return out;
 }
 
+namespace {
+
+int infer_dim_unchecked(Op op, const std::vector<int>& d, const std::vector<int>& p, long pos);
+
+}  // namespace
+
+// Every dimension is at most kMaxDim: products and sums of dimensions are computed in 64
+// bits, so that TensorProd of two 65536-vectors is an error rather than a dimension that
+// wrapped around (0, or a small number that later overran a buffer).
 int infer_dim(Op op, const std::vector<int>& d, const std::vector<int>& p, long pos) {
+  std::int64_t out = 0;
+  switch (op) {
+    case Op::Concat:
+      out = std::int64_t(d[0]) + d[1];
+      break;
+    case Op::TensorProd:
+      out = std::int64_t(d[0]) * d[1];
+      break;
+    default:
+      out = infer_dim_unchecked(op, d, p, pos);
+  }
+  if (out > kMaxDim)
+    fail(op, "the result would have dimension " + std::to_string(out) + ", more than the limit of " + std::to_string(kMaxDim),
+         d, pos);
+  return static_cast<int>(out);
+}
+
+namespace {
+
+int infer_dim_unchecked(Op op, const std::vector<int>& d, const std::vector<int>& p, long pos) {
   const OpInfo& info = op_info(op);
   if (info.elementwise) {
     // Elementwise: all dimensions equal, or 1 (broadcast).
@@ -132,19 +161,17 @@ int infer_dim(Op op, const std::vector<int>& d, const std::vector<int>& p, long 
     case Op::ExtractT:
       if (p[0] < 0 || p[0] + d[0] > p[1]) fail(op, "range does not fit in target dimension", d, pos);
       return p[1];
-    case Op::Concat:
-      return d[0] + d[1];
     case Op::MatVecMult:  // A (m x n, row-major, dim m*n) times v (dim n) -> dim m
       if (d[0] % d[1] != 0) fail(op, "matrix dimension must be a multiple of the vector's", d, pos);
       return d[0] / d[1];
     case Op::VecMatMult:  // v (dim n) times A (n x m, row-major, dim n*m) -> dim m
       if (d[1] % d[0] != 0) fail(op, "matrix dimension must be a multiple of the vector's", d, pos);
       return d[1] / d[0];
-    case Op::TensorProd:
-      return d[0] * d[1];
     default:
       fail(op, "has no dimension rule", d, pos);
   }
 }
+
+}  // namespace
 
 }  // namespace kernops

@@ -46,6 +46,9 @@ std::vector<const OpInfo*> callable_ops();
 
 // Dimension of a node with these argument dimensions and integer parameters.
 // Throws DimensionError (with `pos`) when they do not fit.
+// Largest dimension of a variable or of any node: past it infer_dim and the parser refuse
+// the formula (a DimensionError or ParseError), long before a buffer size could overflow.
+constexpr int kMaxDim = 1 << 24;
 int infer_dim(Op op, const std::vector<int>& arg_dims, const std::vector<int>& params, long pos);
 
 }  // namespace kernops

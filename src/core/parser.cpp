@@ -249,7 +249,9 @@ class Parser {
     expect(",");
     int dim = integer("dimension");
     expect(")");
-    if (pos < 0 || dim < 1) throw ParseError("position must be >= 0 and dimension >= 1", name.pos, name.text, src_);
+    if (pos < 0 || dim < 1 || dim > kMaxDim)
+      throw ParseError("position must be >= 0 and dimension between 1 and " + std::to_string(kMaxDim), name.pos,
+                       name.text, src_);
     for (const auto& v : *vars_) {
       if (v.pos != pos) continue;
       if (v.cat != cat || v.dim != dim)
@@ -276,7 +278,8 @@ class Parser {
     if (f == "Zero") {
       int d = integer("dimension");
       expect(")");
-      if (d < 1) throw ParseError("Zero(d) needs d >= 1", name.pos, name.text, src_);
+      if (d < 1 || d > kMaxDim)
+        throw ParseError("Zero(d) needs 1 <= d <= " + std::to_string(kMaxDim), name.pos, name.text, src_);
       return zero(d);
     }
     if (f == "Grad" || f == "Diff") return grad_call(name);
@@ -440,7 +443,7 @@ VarDecl parse_decl(const std::string& decl, int default_pos) {
   }
   for (double v : nums)
     if (v != std::floor(v) || v < 0 || v > 1e9) fail("positions and dimensions must be non-negative integers");
-  if (d.dim < 1) fail("the dimension must be >= 1");
+  if (d.dim < 1 || d.dim > kMaxDim) fail("the dimension must be between 1 and " + std::to_string(kMaxDim));
   want(Tok::Punct, ")");
   if (toks[i].type != Tok::End) fail("unexpected text after the declaration");
   return d;

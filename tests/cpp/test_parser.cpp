@@ -87,6 +87,22 @@ TEST(Parser, DimensionMismatchIsADimensionError) {
   EXPECT_THROW(parse("Sum_Reduction(Vi(0,2),0)"), DimensionError);  // x is declared dim 3
 }
 
+// Dimensions past kMaxDim are refused where they arise; TensorProd of two 65536-vectors
+// (2^32) used to wrap around to 0 and 65537-vectors to a small width that overran buffers.
+TEST(Parser, DimensionsBeyondTheLimitAreRefused) {
+  const std::vector<std::string> big = {"x = Vi(1)", "a = Pm(65537)", "c = Pm(65536)", "d = Pm(16777216)"};
+  EXPECT_THROW(parse_formula("Sum_Reduction(Sum(TensorProd(a,a))*x,0)", big), DimensionError);
+  EXPECT_THROW(parse_formula("Sum_Reduction(TensorProd(c,c)*x,0)", big), DimensionError);
+  EXPECT_THROW(parse_formula("Sum_Reduction(Concat(d,x),0)", big), DimensionError);
+  EXPECT_EQ(parse_formula("Sum_Reduction(Concat(d,d)*0+Sum(d)*x,0)", {"x = Vi(1)", "d = Pm(8388608)"}).f->dim,
+            1 << 24);
+  EXPECT_THROW(parse_formula("Sum_Reduction(SumT(x,16777217),0)", big), DimensionError);
+  EXPECT_THROW(parse_formula("Sum_Reduction(Zero(16777217)+x,0)", big), ParseError);
+  EXPECT_THROW(parse_formula("Sum_Reduction(Vi(1,16777217),0)", big), ParseError);
+  EXPECT_THROW(parse_decl("x = Vi(16777217)", 0), ParseError);
+  EXPECT_EQ(parse_decl("x = Vi(16777216)", 0).dim, 16777216);
+}
+
 TEST(Parser, Declarations) {
   VarDecl d = parse_decl("x=Vi(2,5)", 0);
   EXPECT_EQ(d.name, "x");

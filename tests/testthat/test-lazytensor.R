@@ -323,6 +323,10 @@ test_that("incompatible shapes and row counts give classed errors", {
   expect_error(x_i[c(0, 1)], class = "kernops_error_input")
   expect_error(Vi(x) + Vi(matrix(1, N + 1, 3)), "same number of rows", class = "kernops_error_input")
   expect_error(Vj(y) * Vj(matrix(1, M - 1, 1)), "same number of rows", class = "kernops_error_input")
+  # a one-column matrix of per-point values is data, not a parameter (it used to become Pm(M))
+  expect_error(x_i * matrix(1, M, 1), "Wrap per-point data", class = "kernops_error_input")
+  expect_error(matrix(1, 2, 1) + y_j, "Wrap per-point data", class = "kernops_error_input")
+  expect_identical((x_i * matrix(c(1, 2, 3), 1, 3))$dim, 3L)  # a one-row matrix is still a parameter
   expect_error(logsumexp(x_i - y_j, index = "j", weight = b_j), "dimension 1", class = "kernops_error_dimension")
   expect_error(sumsoftmaxweight(x_i - y_j, u_j, index = "j"), class = "kernops_error_dimension")
   expect_error(grad(x_i - y_j, x_i), "direction", class = "kernops_error_dimension")

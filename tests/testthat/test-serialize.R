@@ -62,3 +62,31 @@ test_that("an op saved in one R session runs in a fresh one", {
   expect_identical(status, 0L)
   expect_identical(readRDS(out), want)
 })
+
+test_that("a LazyTensor read back in another session is not confused with new ones", {
+  skip_on_cran()
+  set.seed(5)
+  X <- runif_mat(2, 3)
+  X2 <- runif_mat(2, 3)
+  Y <- runif_mat(4, 3)
+  path <- tempfile(fileext = ".rds")
+  out <- tempfile(fileext = ".rds")
+  on.exit(unlink(c(path, out)), add = TRUE)
+  saveRDS(list(x = Vi(X), X2 = X2, Y = Y), path)
+  # In the fresh session the first variables made get the first counter values, as the
+  # saved one did here: they must still be different variables.
+  script <- sprintf(paste0(
+    ".libPaths(c(%s, .libPaths())); suppressPackageStartupMessages(library(kernops)); ",
+    "L <- readRDS('%s'); x2 <- Vi(L$X2); y <- Vj(L$Y); ",
+    "saveRDS(list(diff = sum(sqdist(L$x, y) - sqdist(x2, y), index = 'j'), ",
+    "first = sum(sqdist(L$x, Vj(L$Y)), index = 'j')), '%s')"),
+    paste(deparse(.libPaths()), collapse = ""), path, out
+  )
+  rscript <- file.path(R.home("bin"), "Rscript")
+  status <- system2(rscript, c("-e", shQuote(script)), stdout = FALSE, stderr = FALSE)
+  expect_identical(status, 0L)
+  got <- readRDS(out)
+  d2 <- function(A, B) outer(rowSums(A^2), rowSums(B^2), "+") - 2 * tcrossprod(A, B)
+  expect_equal(as.vector(got$diff), rowSums(d2(X, Y) - d2(X2, Y)), tolerance = 1e-12)
+  expect_equal(as.vector(got$first), rowSums(d2(X, Y)), tolerance = 1e-12)
+})
