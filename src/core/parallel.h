@@ -5,6 +5,7 @@
 // No R headers here.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -25,10 +26,19 @@ struct Control {
   virtual void progress(double /*fraction*/) {}
 };
 
-// Runs body(task, worker) for task in [0, n_tasks) on up to n_threads threads.
+// Asked by a task body between pieces of its work: true when the work should end early
+// (the user interrupted, or another task failed); the body may then return at once, since
+// parallel_for throws and its results are discarded. On the calling thread it also polls
+// control->interrupted(), at most every kPollInterval: a task can run for seconds (a
+// costly formula, a K-min with a large K), and between tasks alone an interrupt could wait
+// that long.
+using StopCheck = std::function<bool()>;
+constexpr std::chrono::milliseconds kPollInterval{50};
+
+// Runs body(task, worker, stop) for task in [0, n_tasks) on up to n_threads threads.
 // Throws Interrupted if control reported an interrupt; rethrows the first worker error.
 inline void parallel_for(std::int64_t n_tasks, int n_threads, Control* control,
-                         const std::function<void(std::int64_t, int)>& body) {
+                         const std::function<void(std::int64_t, int, const StopCheck&)>& body) {
   if (n_threads < 1) n_threads = 1;
   if (n_tasks < n_threads) n_threads = static_cast<int>(n_tasks < 1 ? 1 : n_tasks);
   std::atomic<std::int64_t> next{0};
@@ -39,11 +49,22 @@ inline void parallel_for(std::int64_t n_tasks, int n_threads, Control* control,
   bool was_interrupted = false;
 
   auto work = [&](int worker, bool is_caller) {
+    auto next_poll = std::chrono::steady_clock::now() + kPollInterval;
+    const StopCheck stop_check = [&]() {
+      if (is_caller && control && std::chrono::steady_clock::now() >= next_poll) {
+        next_poll = std::chrono::steady_clock::now() + kPollInterval;
+        if (control->interrupted()) {
+          was_interrupted = true;
+          stop = true;
+        }
+      }
+      return stop.load(std::memory_order_relaxed);
+    };
     while (!stop.load(std::memory_order_relaxed)) {
       const std::int64_t t = next.fetch_add(1);
       if (t >= n_tasks) break;
       try {
-        body(t, worker);
+        body(t, worker, stop_check);
       } catch (...) {
         std::lock_guard<std::mutex> lock(error_mutex);
         if (!error) error = std::current_exception();

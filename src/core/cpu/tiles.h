@@ -17,6 +17,7 @@
 // rest of the program runs row by row as usual.
 #include "isa.h"
 #include "../vmath.h"
+#include "../parallel.h"
 #include "../scalar_ops.h"
 #include "span.h"
 #include "eval.h"
@@ -138,7 +139,7 @@ class Runner {
     const std::vector<std::uintptr_t> streams = j_stream_residues();
     const std::vector<std::int64_t> starts = row_blocks(ti, nj == 1 ? threads : 1);
     const std::int64_t nb = static_cast<std::int64_t>(starts.size()) - 1;
-    parallel_for(nb * nj, threads, cfg.control, [&](std::int64_t task, int worker) {
+    parallel_for(nb * nj, threads, cfg.control, [&](std::int64_t task, int worker, const StopCheck& stop) {
       const std::int64_t bi = task / nj, bj = task % nj;
       const std::int64_t i0 = starts[bi], i1 = starts[bi + 1];
       const std::int64_t j0 = bj * j_per_task, j1 = std::min(M_, j0 + j_per_task);
@@ -146,7 +147,7 @@ class Runner {
       auto& st = states[static_cast<size_t>(worker)];
       wk.resize(static_cast<size_t>((group_ * p_.level_width[kIJ] + 3) * B_ + kPage / sizeof(T)));
       st.resize(static_cast<size_t>((i1 - i0) * S));
-      tile_block(i0, i1, j0, j1, wk.data() + work_offset(wk.data(), streams), st.data());
+      if (!tile_block(i0, i1, j0, j1, wk.data() + work_offset(wk.data(), streams), st.data(), stop)) return;
       for (std::int64_t i = i0; i < i1; ++i) {
         const double* row = st.data() + (i - i0) * S;
         if (nj > 1)
@@ -219,7 +220,10 @@ class Runner {
       for (const auto& ins : p_.prog[kJ]) exec(ins, kJ, 0, j0, nullptr, static_cast<int>(std::min<std::int64_t>(B_, M_ - j0)), sc);
   }
 
-  void tile_block(std::int64_t i0, std::int64_t i1, std::int64_t j0, std::int64_t j1, T* wk, double* st) {
+  // Folds the pairs of rows [i0, i1) and points [j0, j1) into the rows' states st; false
+  // when stop() asked to end early (checked after each group of rows and run).
+  bool tile_block(std::int64_t i0, std::int64_t i1, std::int64_t j0, std::int64_t j1, T* wk, double* st,
+                  const StopCheck& stop) {
     const int S = reducer_->state_size;
     const Scratch<T> sc = scratch(wk);
     for (std::int64_t i = i0; i < i1; ++i) reducer_->init(st + (i - i0) * S);
@@ -249,8 +253,10 @@ class Runner {
           rows_st[r] = st + (i - i0) * S;
         }
         fold_in_chunks(rows_st, f, g, fc, gc, rows, n, jr, sc);
+        if (stop()) return false;
       }
     }
+    return true;
   }
 
   // Folds a run into the rows' states. float32 runs go in chunks of kFloatSumChunk points:
