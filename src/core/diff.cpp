@@ -107,9 +107,12 @@ NodeP elementwise_partial(const NodeP& n, int k, const NodeP& x) {
     // d Log(u) = du / u
     case Op::Log:
       return mul(x, unary(Op::Inv, arg[0]));
-    // d Sqrt(u) = du / (2 Sqrt(u))              (reuses Sqrt(u))
+    // d Sqrt(u) = du / (2 Sqrt(u))              (reuses Sqrt(u)), and 0 where u = 0: the
+    // subgradient at the kink of Norm2(x - y) = Sqrt(SqNorm2(x - y)), so that the gradients
+    // of the Laplace and Matern kernels are 0 where two points coincide, not 0 * inf = NaN
+    // (KeOps gets the same from Rsqrt(0) = 0). u < 0 or NaN still gives NaN.
     case Op::Sqrt:
-      return div(mul(num(0.5), x), n);
+      return if_else(neg(unary(Op::Abs, arg[0])), num(0), div(mul(num(0.5), x), n));
     // d Rsqrt(u) = d u^(-1/2) = -1/2 u^(-3/2) du = -0.5 Rsqrt(u)^3 du
     case Op::Rsqrt:
       return mul(mul(num(-0.5), x), pow_n(n, 3));

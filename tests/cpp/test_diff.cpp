@@ -339,7 +339,7 @@ TEST(Diff, ReadableResults) {
   EXPECT_EQ(G("a+x", var_of("a"), e), "Sum(e)");
   EXPECT_EQ(G("SqNorm2(x)", x, dir_e(1)), "2*x*e");
   EXPECT_EQ(G("MatVecMult(A,x)", x, e), "VecMatMult(e,A)");
-  EXPECT_EQ(G("Sqrt(x)", x, e), "0.5*e/Sqrt(x)");
+  EXPECT_EQ(G("Sqrt(x)", x, e), "IfElse(-Abs(x),0,0.5*e/Sqrt(x))");  // 0 at the kink x = 0
   EXPECT_EQ(G("y", x, e), "Zero(3)");
   EXPECT_EQ(G("a*b", x, dir_e(1)), "Zero(3)");
   EXPECT_EQ(kernops::to_string(kernops::diff_forward(parse("Exp(a)*y"), var_of("a"), dir_w(1)), names()),
@@ -405,6 +405,36 @@ TEST(Diff, KinkConventions) {
   EXPECT_EQ(at("Clamp(a,-1,b)", a), 1.0);  // a == hi
   EXPECT_EQ(at("Clamp(a,-1,b)", b), 0.0);
   EXPECT_EQ(at("IfElse(a,b,2*b)", b), 1.0);  // condition 0 selects the first branch
+  // Sqrt at 0: subgradient 0 (the kink of Norm2), and where Sqrt's argument is negative or
+  // NaN the derivative stays NaN.
+  EXPECT_EQ(at("Sqrt(a)", a), 0.0);
+  EXPECT_TRUE(std::isnan(at("Sqrt(a-1)", a)));
+}
+
+// Kernels of the distance r = |x - y| at coincident points, x = y: the Laplace kernel's
+// gradient is its subgradient 0, the Matern kernels' is 0 (they are differentiable there);
+// the whole derivative used to be 0 * inf = NaN. Away from x = y they match finite
+// differences (checked for every op in GradAndDiffOfEveryOpMatchFiniteDifferences).
+TEST(Diff, RadialKernelsAtCoincidentPoints) {
+  const NodeP x = var_of("x"), y = var_of("y"), e = dir_e(1);
+  const Vec p = {0.3, -0.2, 0.7};
+  Env env{{{0, 0}, p}, {{1, 1}, p}, {{2, 4}, {2.0}}, {{0, 20}, {1.0}}};
+  for (const char* f : {"Exp(-Sqrt(s*SqDist(x,y)))", "Norm2(x-y)", "Matern32Kernel(s,x,y,1)",
+                        "Matern52Kernel(s,x,y,1)", "LaplaceKernel(s,x,y,1)"}) {
+    for (const NodeP& v : {x, y}) {
+      const Vec g = ref_eval(kernops::grad(parse(f), v, e), env);
+      ASSERT_EQ(g.size(), 3u) << f;
+      for (double gk : g) EXPECT_EQ(gk, 0.0) << f;
+    }
+  }
+  // A step away, the gradient is finite and matches finite differences.
+  Env away = env;
+  away[{1, 1}] = {0.3, -0.2, 0.7 + 1e-3};
+  for (const char* f : {"Matern32Kernel(s,x,y,1)", "Exp(-Sqrt(s*SqDist(x,y)))"}) {
+    const Vec g = ref_eval(kernops::grad(parse(f), x, e), away);
+    const Vec fd = fd_grad(parse(f), x, {1.0}, away);
+    for (int k = 0; k < 3; ++k) EXPECT_NEAR(g[k], fd[k], 1e-6 * (1 + std::fabs(fd[k]))) << f;
+  }
 }
 
 }  // namespace

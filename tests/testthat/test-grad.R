@@ -52,6 +52,20 @@ test_that("gradients of a Sum reduction w.r.t. i, j and parameter variables matc
   expect_length(G$g, 1)
 })
 
+test_that("Laplace and Matern gradients are finite where points coincide (y = x)", {
+  set.seed(3)
+  X <- matrix(runif(10), 5, 2); b <- runif(5); e <- matrix(rnorm(5), 5, 1)
+  for (k in c("LaplaceKernel", "Matern32Kernel", "Matern52Kernel")) {
+    op <- kernel_op(sprintf("Sum_Reduction(%s(s,x,y,b),0)", k), c("x = Vi(2)", "y = Vj(2)", "s = Pm(1)", "b = Vj(1)"))
+    G <- kernel_grad(op, c("x", "y"))(X, X, 2, b, e)
+    obj <- function(x, y) sum(e * op(x, y, 2, b))
+    expect_true(all(is.finite(G$x)) && all(is.finite(G$y)), label = k)
+    # central differences see the coincident pair's kink (Laplace) or flat top (Matern) as 0
+    expect_rel(G$x, num_grad(function(v) obj(v, X), X))
+    expect_rel(G$y, num_grad(function(v) obj(X, v), X))
+  }
+})
+
 test_that("kernel_value_and_grad of a Sum computes value and gradients in one pass, equal to kernel_grad", {
   set.seed(11)
   # output dimension 2 (the direction of ones is SumT(1,2) in the fused formula), both sides,
