@@ -86,8 +86,8 @@ print.kernops_backend_info <- function(x, ...) {
 #' [parallel::detectCores()], capped at 2 when `_R_CHECK_LIMIT_CORES_` is set (as
 #' `R CMD check --as-cran` does, following CRAN policy).
 #'
-#' @param n `NULL` to query, or a positive whole number of threads to set as the default
-#'   (stored in the option `kernops.threads`).
+#' @param n `NULL` to query, or a whole number of threads from 1 to 1024 to set as the
+#'   default (stored in the option `kernops.threads`).
 #' @return With `n = NULL`, the current default number of threads (an integer). Otherwise
 #'   the previous default, invisibly.
 #' @seealso [backend_info()]
@@ -126,12 +126,16 @@ threads_default <- function() {
   as.integer(cores)
 }
 
+# More threads than this are refused: each one gets its own working buffers, and with
+# .Machine$integer.max of them every call failed with a misleading out-of-memory error.
+max_threads <- 1024L
+
 check_threads <- function(n, what, call = NULL) {
   ok <- is.numeric(n) && length(n) == 1L && !is.na(n) && is.finite(n) &&
-    n >= 1 && n <= .Machine$integer.max && n == round(n)
+    n >= 1 && n <= max_threads && n == round(n)
   if (!ok) {
     abort_kernops(
-      sprintf("%s must be a single positive whole number of threads.", what),
+      sprintf("%s must be a single whole number of threads, from 1 to %d.", what, max_threads),
       class = "kernops_error_input",
       call = call
     )

@@ -186,8 +186,10 @@ lazy_reduction_formula <- function(x, red, index, call, verb, k = NULL, extra = 
   axis <- if (index == "j") 0L else 1L
   kpart <- ""
   if (!is.null(k)) {
-    if (!is.numeric(k) || length(k) != 1 || is.na(k) || k != round(k) || k < 1)
-      abort_kernops("`k` must be a positive whole number.", "kernops_error_input", call = call)
+    if (!is.numeric(k) || length(k) != 1 || is.na(k) || !is.finite(k) || k != round(k) || k < 1 ||
+        k > .Machine$integer.max)
+      abort_kernops("`k` must be a positive whole number (at most .Machine$integer.max).", "kernops_error_input",
+                    call = call)
     kpart <- paste0(",", as.integer(k))
   }
   args <- list(x)

@@ -181,6 +181,37 @@ TEST(Engine, LogSumExpIsStableAndMatchesSoftmax) {
   }
 }
 
+// F = x*y overflows to +inf for some pairs: LogSumExp is +inf (it was inf - inf = NaN),
+// SumSoftMaxWeight the mean weight of the +inf terms (the limit of the softmax), a row
+// without +inf terms is unaffected, and a NaN term still makes the row NaN. M spans
+// several runs and, with two threads, several tasks whose states are merged.
+TEST(Engine, LogSumExpOfOverflowingTermsIsTheLimit) {
+  const std::vector<std::string> decls = {"x = Vi(1)", "y = Vj(1)", "w = Vj(1)"};
+  auto lse = compile("LogSumExp_Reduction(x*y,0)", decls);
+  auto smw = compile("SumSoftMaxWeight_Reduction(x*y,0,w)", decls);
+  auto nan = compile("LogSumExp_Reduction(x*y+Log(w-3),0)", decls);  // NaN where w < 3
+  const int m = 20000;
+  std::vector<double> x = {1e200, 1e-200}, y(m, 1.0), w(m, 1.0);
+  y[5] = y[12345] = 1e200;  // row 0: two +inf terms
+  w[5] = 2;
+  w[12345] = 5;
+  w[19999] = 4;
+  const std::vector<ArgData> args = {{x.data(), 2, 1}, {y.data(), m, 1}, {w.data(), m, 1}};
+  for (int threads : {1, 2}) {
+    RunConfig c;
+    c.n_threads = threads;
+    std::vector<double> a(2), b(2), z(2);
+    run_cpu(*lse, args, a.data(), nullptr, c);
+    run_cpu(*smw, args, b.data(), nullptr, c);
+    run_cpu(*nan, args, z.data(), nullptr, c);
+    EXPECT_EQ(a[0], INFINITY);
+    expect_rel(a[1], std::log(m - 2 + 2 * std::exp(1.0)), 1e-12, "row without overflow");
+    EXPECT_EQ(b[0], 3.5);  // (2 + 5) / 2
+    EXPECT_TRUE(std::isnan(z[0]));
+    EXPECT_TRUE(std::isnan(z[1]));
+  }
+}
+
 TEST(Engine, CheckArgsNamesTheFaultyArgument) {
   auto p = compile("Sum_Reduction(x*y,0)", {"x = Vi(2)", "y = Vj(2)", "z = Vi(2)"});
   std::vector<double> a(20, 0.5), bad(20, 0.5);

@@ -48,7 +48,7 @@ test_that("kernops_threads(n) sets the option and returns the old value", {
 test_that("kernops_threads() rejects bad input with a classed error", {
   old <- options(kernops.threads = NULL)
   on.exit(options(old), add = TRUE)
-  for (bad in list(0, -1, 1.5, NA, "2", c(1, 2), Inf)) {
+  for (bad in list(0, -1, 1.5, NA, "2", c(1, 2), Inf, 1025, .Machine$integer.max)) {
     expect_error(kernops_threads(bad), class = "kernops_error_input")
   }
   options(kernops.threads = "many")

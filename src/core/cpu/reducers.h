@@ -630,7 +630,7 @@ struct LogSumExpReducer : Reducer<T> {
   }
   // Rescales the group's sums from maximum m_old to m_new.
   void rescale(double* grp, double m_new) const {
-    if (grp[0] == m_new) return;
+    if (grp[0] == m_new) return;  // also m = +inf twice: inf - inf would be NaN
     const double r = grp[0] == -kInf ? 0.0 : std::exp(grp[0] - m_new);
     for (int q = 1; q < width(); ++q) grp[q] *= r;
     grp[0] = m_new;
@@ -650,11 +650,17 @@ struct LogSumExpReducer : Reducer<T> {
       }
       if (mb > grp[0]) rescale(grp, mb);
       const T m = static_cast<T>(grp[0]);
-      // e_b = exp(F_b - m) in scratch c (NaN terms stay NaN and propagate)
+      // e_b = exp(F_b - m) in scratch c (NaN terms stay NaN and propagate). When m is +inf
+      // (F overflowed), the limit: each +inf term weighs 1 and the others 0, so LogSumExp
+      // is +inf and SumSoftMaxWeight the mean weight of the +inf terms (inf - inf = NaN).
       T* e = s.c;
-      const Vec<T> vm = vbroadcast(m);  // F - m <= 0 (or NaN): Note [Vector exp runs]
-      exp_run<ExpRange::NonPositive>(e, n, e, s.b, [pf, vm](int b) { return vload(pf + b) - vm; },
-                                     [pf, m](int b) { return pf[b] - m; });
+      if (m == T(INFINITY)) {
+        for (int b = 0; b < n; ++b) e[b] = pf[b] == m ? T(1) : pf[b] != pf[b] ? pf[b] : T(0);
+      } else {
+        const Vec<T> vm = vbroadcast(m);  // F - m <= 0 (or NaN): Note [Vector exp runs]
+        exp_run<ExpRange::NonPositive>(e, n, e, s.b, [pf, vm](int b) { return vload(pf + b) - vm; },
+                                       [pf, m](int b) { return pf[b] - m; });
+      }
       int q = 1;
       if (!wdim || softmax) grp[q++] += static_cast<double>(run_sum(e, n));
       if (!wdim) continue;
@@ -682,7 +688,7 @@ struct LogSumExpReducer : Reducer<T> {
       }
       const double m = std::fmax(a[0], b[0]);
       rescale(a, m);
-      const double r = std::exp(b[0] - m);
+      const double r = b[0] == m ? 1.0 : std::exp(b[0] - m);  // m may be +inf
       for (int q = 1; q < width(); ++q) a[q] += b[q] * r;
     }
   }
