@@ -136,12 +136,21 @@ run_kernel_op <- function(state, env) {
   data <- lapply(vars$name, function(nm) as_kernel_data(get(nm, envir = env), nm, call))
   # The compiled plan lives in C++ memory: after saveRDS()/readRDS() it is rebuilt.
   if (!cpp_plan_valid(state$ptr)) compile_state(state, call)
-  res <- core_call(cpp_run(state$ptr, data, state$dtype, kernops_threads(),
-                           getOption("kernops.max_output_bytes", 2^34),
+  res <- core_call(cpp_run(state$ptr, data, state$dtype, kernops_threads(), max_output_bytes(call),
                            as.integer(getOption("kernops.debug_interrupt_after", -1L)),
                            cpu_isa_level(), isTRUE(getOption("kernops.progress", interactive()))),
                    call = call)
   shape_result(res, state$reduction)
+}
+
+# Option kernops.max_output_bytes (default 2^34, 16 GiB), checked: a string or a vector
+# there used to surface as an Rcpp conversion error.
+max_output_bytes <- function(call) {
+  v <- getOption("kernops.max_output_bytes", 2^34)
+  if (!is.numeric(v) || length(v) != 1 || is.na(v) || v <= 0)
+    abort_kernops("Option `kernops.max_output_bytes` must be a single positive number of bytes.",
+                  "kernops_error_input", call = call)
+  as.double(v)
 }
 
 # Converts one argument to a double matrix or vector, or raises kernops_error_input.

@@ -533,7 +533,12 @@ Math.kernops_lazy <- function(x, ...) {
     exp = unary("Exp"),
     log = {
       extra <- list(...)
-      if (length(extra) == 0) unary("Log") else unary("Log") / lazy_const(log(extra[[1]]))
+      if (length(extra) == 0) return(unary("Log"))
+      base <- extra[[1]]
+      if (!is.numeric(base) || length(base) != 1 || !is.finite(base) || base <= 0 || base == 1)
+        abort_kernops("log(x, base): `base` must be a single positive number other than 1.",
+                      "kernops_error_input", call = call)
+      unary("Log") / lazy_const(log(base))
     },
     log2 = unary("Log") / lazy_const(log(2)),
     log10 = unary("Log") / lazy_const(log(10)),

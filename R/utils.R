@@ -17,5 +17,7 @@ match_choice <- function(x, choices, name, call = NULL) {
 describe_type <- function(x) {
   if (is.null(x)) return("NULL")
   cls <- class(x)[1]
-  if (is.atomic(x) && is.null(dim(x))) sprintf("a %s vector", typeof(x)) else sprintf("an object of class %s", cls)
+  if (is.factor(x)) return("a factor")
+  if (!is.atomic(x) || !is.null(dim(x))) return(sprintf("an object of class %s", cls))
+  sprintf("%s %s vector", if (typeof(x) == "integer") "an" else "a", typeof(x))
 }

@@ -157,6 +157,14 @@ test_that("a formula without a Vj (or Vi) variable is a dimension error when run
   expect_error(opj(runif_mat(4, 2), 1), class = "kernops_error_dimension")
 })
 
+test_that("a bad kernops.max_output_bytes option is a classed error", {
+  for (bad in list("a", c(1, 2), NA, -1)) {
+    old <- options(kernops.max_output_bytes = bad)
+    expect_error(do.call(err_op, err_data), "max_output_bytes", class = "kernops_error_input")
+    options(old)
+  }
+})
+
 test_that("a result larger than kernops.max_output_bytes is a memory error", {
   old <- options(kernops.max_output_bytes = 64)
   on.exit(options(old), add = TRUE)

@@ -321,6 +321,8 @@ test_that("incompatible shapes and row counts give classed errors", {
   expect_error(elem(x_i, 0), "out of range", class = "kernops_error_dimension")
   expect_error(extract(x_i, 2, 3), class = "kernops_error_dimension")
   expect_error(x_i[c(0, 1)], class = "kernops_error_input")
+  for (base in list(-1, NA, c(2, 3), 1, "e"))
+    expect_error(log(x_i, base), "base", class = "kernops_error_input")
   for (k in list(0, -1, 1.5, NA, Inf, 1e10, "2"))
     expect_error(argkmin(sqdist(x_i, y_j), k, index = "j"), "`k` must be", class = "kernops_error_input")
   expect_error(Vi(x) + Vi(matrix(1, N + 1, 3)), "same number of rows", class = "kernops_error_input")
