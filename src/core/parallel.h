@@ -24,16 +24,17 @@ struct Control {
   virtual bool interrupted() { return false; }
   // Fraction of the work done so far, reported between tasks.
   virtual void progress(double /*fraction*/) {}
+  // Least time between two calls of interrupted() from inside a task (StopCheck).
+  virtual std::chrono::milliseconds poll_interval() const { return std::chrono::milliseconds(50); }
 };
 
 // Asked by a task body between pieces of its work: true when the work should end early
 // (the user interrupted, or another task failed); the body may then return at once, since
 // parallel_for throws and its results are discarded. On the calling thread it also polls
-// control->interrupted(), at most every kPollInterval: a task can run for seconds (a
+// control->interrupted(), at most every control->poll_interval(): a task can run for seconds (a
 // costly formula, a K-min with a large K), and between tasks alone an interrupt could wait
 // that long.
 using StopCheck = std::function<bool()>;
-constexpr std::chrono::milliseconds kPollInterval{50};
 
 // Runs body(task, worker, stop) for task in [0, n_tasks) on up to n_threads threads.
 // Throws Interrupted if control reported an interrupt; rethrows the first worker error.
@@ -49,10 +50,11 @@ inline void parallel_for(std::int64_t n_tasks, int n_threads, Control* control,
   bool was_interrupted = false;
 
   auto work = [&](int worker, bool is_caller) {
-    auto next_poll = std::chrono::steady_clock::now() + kPollInterval;
+    const auto interval = control ? control->poll_interval() : std::chrono::milliseconds(0);
+    auto next_poll = std::chrono::steady_clock::now() + interval;
     const StopCheck stop_check = [&]() {
       if (is_caller && control && std::chrono::steady_clock::now() >= next_poll) {
-        next_poll = std::chrono::steady_clock::now() + kPollInterval;
+        next_poll = std::chrono::steady_clock::now() + interval;
         if (control->interrupted()) {
           was_interrupted = true;
           stop = true;

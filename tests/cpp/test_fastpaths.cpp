@@ -385,6 +385,57 @@ TEST(FastPaths, KMinPrefilterKeepsTheSmallestInIndexOrder) {
   }
 }
 
+// Note [Large K]: K above kSortedMaxK goes through unsorted buffers compacted by
+// nth_element. Against sorting: K = 129 and 1000 over 3000 points (so the buffers are
+// compacted many times), ties among integers kept in index order, NaN never kept, +inf
+// kept only while fewer than K values are, K = M (empty ranks where F is NaN), one and two
+// threads (three rows: the j range is split and the partial lists merged), every ISA.
+TEST(FastPaths, LargeKMinMatchesSorting) {
+  const std::vector<std::string> decls = {"x = Vi(1)", "y = Vj(1)"};
+  const std::int64_t n = 3, m = 3000;
+  std::vector<double> x = {1.0, -1.0, 0.5}, y(m);
+  std::mt19937 g(8);
+  std::uniform_int_distribution<int> u(-200, 200);
+  for (auto& v : y) v = u(g);
+  struct Form {
+    const char* src;
+    double (*f)(double);
+  };
+  const Form forms[] = {{"x*y", [](double v) { return v; }},
+                        {"Log(x*y)", [](double v) { return std::log(v); }},
+                        {"Inv(x*y)", [](double v) { return 1 / v; }}};
+  for (const Form& form : forms)
+    for (int K : {129, 1000, static_cast<int>(m)}) {
+      const Plan p = plan_of(std::string("KMin_ArgKMin_Reduction(") + form.src + "," + std::to_string(K) + ",0)",
+                             decls, true);
+      for (cpu::Isa isa : cpu::supported_isas())
+        for (int threads : {1, 2}) {
+          std::vector<double> idx;
+          const auto got = run(p, {x, y}, n, m, Dtype::Float64, static_cast<int>(isa), threads, &idx);
+          for (std::int64_t i = 0; i < n; ++i) {
+            std::vector<std::pair<double, std::int64_t>> all;
+            for (std::int64_t j = 0; j < m; ++j) {
+              const double v = form.f(x[i] * y[j]);
+              if (v == v) all.push_back({v, j});
+            }
+            std::sort(all.begin(), all.end());
+            for (int q = 0; q < K; ++q) {
+              const double v = got[i + q * n], id = idx[i + q * n];
+              if (q < static_cast<int>(all.size())) {
+                const double w = all[q].first;  // the engine's log may differ from libm's by an ulp
+                ASSERT_TRUE(v == w || std::fabs(v - w) <= 1e-15 * std::fabs(w))
+                    << form.src << " K " << K << " row " << i << " rank " << q << ": " << v << " vs " << w;
+                ASSERT_EQ(id, static_cast<double>(all[q].second)) << form.src << " K " << K << " rank " << q;
+              } else {
+                ASSERT_TRUE(std::isnan(v)) << form.src << " K " << K << " rank " << q;
+                ASSERT_EQ(id, -1.0);
+              }
+            }
+          }
+        }
+    }
+}
+
 // Note [Scalar products]: i- and parameter-level factors of a product of scalars are
 // multiplied once per i, leaving one multiplication per pair, with the same values.
 TEST(FastPaths, ScalarProductsMultiplyLowLevelFactorsOncePerRow) {
