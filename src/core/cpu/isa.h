@@ -7,7 +7,7 @@
 // baseline), tiles_avx2.cpp (AVX2 + FMA) and tiles_avx512.cpp (AVX-512), each raising
 // its target with `#pragma GCC target` *after* the standard and shared kernops headers,
 // so that only the kernels get the wider instructions. Every kernel header
-// (vmath.h, scalar_ops.h, cpu/span.h, cpu/eval.h, cpu/reducers.h, cpu/tiles.h) wraps
+// (vmath.h, scalar_ops.h, cpu/span.h, cpu/eval.h, cpu/reducers.h, cpu/tiles.h, ...) wraps
 // its contents in `inline namespace KERNOPS_ISA`, so each copy has its own symbols and
 // the linker can never pick an AVX2 instance of an inline function for baseline code.
 // run_cpu() asks the processor (__builtin_cpu_supports) which copies it can run and

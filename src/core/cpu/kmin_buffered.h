@@ -1,6 +1,12 @@
-// K-min reductions with a large K (Note [Large K]). Include from reducers.h only, after
-// the Reducer interface. No R headers here.
+// K-min reductions with a large K (Note [Large K]). No R headers here.
 #pragma once
+#include "isa.h"
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "reducers.h"
 
 namespace kernops {
 namespace cpu {

@@ -21,7 +21,7 @@
 #include "../scalar_ops.h"
 #include "span.h"
 #include "eval.h"
-#include "reducers.h"
+#include "make_reducer.h"
 #include "sqdist_block.h"
 
 namespace kernops {
