@@ -111,7 +111,9 @@ concat <- function(...) {
 }
 
 check_index <- function(k, what, call) {
-  if (!is.numeric(k) || length(k) != 1 || is.na(k) || k != round(k))
+  # finite and within integer range, like `k` of the K-min reductions (Inf or 1e10 used to
+  # become NA with a coercion warning)
+  if (!is.numeric(k) || length(k) != 1 || !is.finite(k) || k != round(k) || abs(k) > .Machine$integer.max)
     abort_kernops(sprintf("`%s` must be a single whole number.", what), "kernops_error_input", call = call)
   as.integer(k)
 }
