@@ -65,6 +65,7 @@ differentiable_reductions <- c("Sum_Reduction", "LogSumExp_Reduction", "SumSoftM
 kernel_grad <- function(op, wrt, direction = "direction") {
   call <- sys.call()
   state <- op_state(op, call)
+  check_wrt_given(missing(wrt), state, call)
   if (!(state$reduction %in% differentiable_reductions))
     abort_kernops(sprintf("%s is not differentiable in this version (differentiable: %s).",
                           state$reduction, paste(differentiable_reductions, collapse = ", ")),
@@ -72,6 +73,9 @@ kernel_grad <- function(op, wrt, direction = "direction") {
   groups <- grad_groups(state, wrt, call)
   wrt <- unique(wrt)
   check_string(direction, "direction", call)
+  if (is.null(valid_name(direction)))
+    abort_kernops(sprintf("`direction` must be a variable name (a letter, then letters, digits, _ or .) that is not a function of the formula language, not \"%s\".",
+                          direction), "kernops_error_input", call = call)
   if (direction %in% state$vars$name)
     abort_kernops(sprintf("The direction name `%s` is already an argument of the operation; choose another `direction`.",
                           direction), "kernops_error_input", call = call)
@@ -286,6 +290,7 @@ lse_companion <- function(g) {
 kernel_value_and_grad <- function(op, ..., wrt) {
   call <- sys.call()
   state <- op_state(op, call)
+  check_wrt_given(missing(wrt), state, call)
   if (state$reduction == "Sum_Reduction") return(value_and_grad_sum(op, state, list(...), wrt, call))
   value <- op(...)
   key <- paste(wrt, collapse = "\r")
@@ -323,6 +328,13 @@ value_and_grad_sum <- function(op, state, args, wrt, call) {
     out <- split_grad_columns(res, p, out)
   }
   list(value = value, gradient = out[unique(wrt)])
+}
+
+check_wrt_given <- function(is_missing, state, call) {
+  if (is_missing)
+    abort_kernops(sprintf("Argument `wrt` is missing: name the variables to differentiate with respect to, among %s.",
+                          paste0("`", state$vars$name, "`", collapse = ", ")),
+                  "kernops_error_input", call = call)
 }
 
 unique_name <- function(base, taken) {

@@ -144,9 +144,17 @@ extract <- function(x, start, length) {
 }
 
 #' @export
-`[.kernops_lazy` <- function(x, i) {
+`[.kernops_lazy` <- function(x, i, j, ..., drop) {
   call <- sys.call()
+  if (!missing(j) || ...length() > 0)
+    abort_kernops(paste("A LazyTensor takes one index, its coordinates (x[k], x[k1:k2]):",
+                        "its rows are the i or j axis of the formula, which only a reduction removes."),
+                  "kernops_error_input", call = call)
   if (missing(i)) return(x)
+  if (is_lazy(i) || is.logical(i))
+    abort_kernops(paste("A LazyTensor cannot be indexed by a condition, as pmax(), pmin() and",
+                        "ifelse() do: write maximum(x, y), minimum(x, y) or if_else(condition, a, b)."),
+                  "kernops_error_input", call = call)
   if (!is.numeric(i) || length(i) == 0 || anyNA(i) || any(i != round(i)) || any(i < 1))
     abort_kernops("Index a LazyTensor with positive whole numbers (its coordinates, from 1).",
                   "kernops_error_input", call = call)

@@ -137,18 +137,21 @@ NULL
 #' @rdname lazytensor
 #' @export
 Vi <- function(x, name = NULL) {
+  if (!is.null(name)) check_string(name, "name", sys.call())
   new_data_leaf(x, "i", name %||% symbol_name(substitute(x)), sys.call())
 }
 
 #' @rdname lazytensor
 #' @export
 Vj <- function(x, name = NULL) {
+  if (!is.null(name)) check_string(name, "name", sys.call())
   new_data_leaf(x, "j", name %||% symbol_name(substitute(x)), sys.call())
 }
 
 #' @rdname lazytensor
 #' @export
 Pm <- function(x, name = NULL) {
+  if (!is.null(name)) check_string(name, "name", sys.call())
   new_data_leaf(x, "p", name %||% symbol_name(substitute(x)), sys.call())
 }
 
@@ -662,6 +665,14 @@ as.vector.kernops_lazy <- not_a_matrix("as.vector")
 as.double.kernops_lazy <- not_a_matrix("as.double")
 #' @export
 as.array.kernops_lazy <- not_a_matrix("as.array")
+# as.logical() is what ifelse() and which() call on a LazyTensor condition: without this
+# method, ifelse(x > y, a, b) returned a list of fragments of the LazyTensor.
+#' @export
+as.logical.kernops_lazy <- function(x, ...) {
+  abort_kernops(c("A LazyTensor is symbolic and has no logical value, which ifelse() needs.",
+                  "Write if_else(condition, a, b) for an elementwise choice inside the formula."),
+                "kernops_error_input", call = NULL)
+}
 #' @export
 as.data.frame.kernops_lazy <- not_a_matrix("as.data.frame")
 #' @export

@@ -120,6 +120,15 @@ test_that("a missing argument is an input error", {
   expect_error(err_op(), class = "kernops_error_input")
 })
 
+test_that("an unknown or extra argument is an input error naming it (it was R's unused argument)", {
+  d <- err_data
+  expect_error(do.call(err_op, c(d, list(bw = 1))), "unknown argument `bw`.*`x`, `y`, `b`, `s`",
+               class = "kernops_error_input")
+  expect_error(err_op(d$x, d$y, d$b, d$s, 3), "one argument too many \\(3\\)", class = "kernops_error_input")
+  expect_equal(do.call(err_op, d), err_ref(d))  # the trailing `...` changes nothing else
+  expect_equal(err_op(s = d$s, b = d$b, y = d$y, x = d$x), err_ref(d))
+})
+
 test_that("K larger than the number of points reduced over is an input error", {
   args <- c("x = Vi(2)", "y = Vj(2)")
   x <- runif_mat(6, 2)

@@ -142,6 +142,14 @@ test_that("bad gradient requests raise classed errors", {
   op <- kernel_op("Sum_Reduction(Exp(-SqDist(x,y)), 0)", c("x = Vi(2)", "y = Vj(2)"))
   expect_error(kernel_grad(op, "z"), class = "kernops_error_input")
   expect_error(kernel_grad(op, "x", direction = "y"), class = "kernops_error_input")
+  expect_error(kernel_grad(op), "`wrt` is missing", class = "kernops_error_input")
+  expect_error(kernel_value_and_grad(op, matrix(1, 2, 2), matrix(1, 2, 2)), "`wrt` is missing",
+               class = "kernops_error_input")
+  # a direction named like a function of the language, or not a name (it failed inside
+  # the generated declaration)
+  for (bad in c("Exp", "Sum_Reduction", "d 1", "1d"))
+    expect_error(kernel_grad(op, "x", direction = bad), "`direction` must be a variable name",
+                 class = "kernops_error_input")
   # a direction named like the internal forward-result variable still works
   lse <- kernel_op("LogSumExp_Reduction(-SqDist(x,y), 0)", c("x = Vi(2)", "y = Vj(2)"))
   xx <- matrix(rnorm(6), 3, 2)
@@ -160,6 +168,7 @@ test_that("bad gradient requests raise classed errors", {
   x <- matrix(rnorm(4), 2, 2)
   expect_error(g(x, x, matrix(1, 2, 2)), class = "kernops_error_dimension")   # direction has 2 columns
   expect_error(g(x, x), class = "kernops_error_input")                         # direction missing
+  expect_error(g(x, x, matrix(1, 2, 1), 5), "one argument too many", class = "kernops_error_input")
 })
 
 test_that("Min and Max gradients flow through the selected pair (both axes, all kinds of variables)", {
