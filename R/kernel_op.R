@@ -111,31 +111,20 @@ new_kernel_op <- function(state) {
 
 # A function whose (required) arguments are `arg_names` and whose body is `body`,
 # evaluated with `payload` (a named list) in scope: the shape shared by compiled
-# operations and their gradients, so that users call them like any R function. A last
-# `...` collects unknown arguments, so that check_no_missing() reports them as a classed
-# error rather than R's "unused argument".
+# operations and their gradients, so that users call them like any R function. (No `...`
+# to turn R's "unused argument" error into a classed one: the formals are the declared
+# variables exactly, which callers read with formals().)
 function_of_args <- function(arg_names, body, payload, class) {
   f <- function() NULL
-  formals(f) <- c(stats::setNames(rep(list(quote(expr = )), length(arg_names)), arg_names),
-                  alist(... = ))
+  formals(f) <- stats::setNames(rep(list(quote(expr = )), length(arg_names)), arg_names)
   body(f) <- body
   env <- list2env(payload, parent = asNamespace("kernops"))
   environment(f) <- env
   structure(f, class = c(class, "function"))
 }
 
-# Raises kernops_error_input naming the first argument of `arg_names` missing in `env`,
-# or the first one given beyond them (in `env`'s `...`, see function_of_args()).
+# Raises kernops_error_input naming the first argument of `arg_names` missing in `env`.
 check_no_missing <- function(arg_names, env, call, describe = function(nm) "") {
-  if (eval(quote(...length()), env) > 0) {
-    extra <- as.list(eval(quote(substitute(list(...))), env))[[2]]
-    given <- names(eval(quote(substitute(list(...))), env))[2]
-    what <- if (!is.null(given) && nzchar(given)) sprintf("an unknown argument `%s`", given)
-            else sprintf("one argument too many (%s)", paste(deparse(extra, nlines = 1), collapse = ""))
-    abort_kernops(sprintf("The operation was given %s; its arguments are %s.", what,
-                          paste0("`", arg_names, "`", collapse = ", ")),
-                  "kernops_error_input", call = call)
-  }
   for (nm in arg_names)
     if (eval(call("missing", as.name(nm)), env))
       abort_kernops(sprintf("Argument `%s` is missing%s.", nm, describe(nm)), "kernops_error_input", call = call)
@@ -188,17 +177,12 @@ as_kernel_data <- function(x, name, call) {
   x
 }
 
+# The indices arrive 1-based, as an integer matrix with NA for none (cpp_run).
 shape_result <- function(res, reduction) {
-  to_index <- function(m) {
-    idx <- m + 1
-    idx[idx == 0] <- NA
-    storage.mode(idx) <- "integer"
-    idx
-  }
   switch(reduction,
-    ArgMin_Reduction = , ArgMax_Reduction = , ArgKMin_Reduction = to_index(res$indices),
+    ArgMin_Reduction = , ArgMax_Reduction = , ArgKMin_Reduction = res$indices,
     Min_ArgMin_Reduction = , Max_ArgMax_Reduction = , KMin_ArgKMin_Reduction =
-      list(values = res$values, indices = to_index(res$indices)),
+      list(values = res$values, indices = res$indices),
     res$values
   )
 }

@@ -6,8 +6,10 @@
 #'
 #' Options:
 #' * `kernops.threads`: number of CPU threads (see [kernops_threads()]).
-#' * `kernops.max_output_bytes`: largest result allowed (default 2^34 bytes, 16 GiB);
-#'   larger ones raise a `kernops_error_memory` condition instead of exhausting memory.
+#' * `kernops.max_output_bytes`: largest result allowed (default 2^34 bytes, 16 GiB),
+#'   counting 8 bytes per value and 12 per index (the engine's buffer, then R's integers);
+#'   larger ones raise a `kernops_error_memory` condition instead of exhausting memory, as
+#'   does a result that R cannot allocate.
 #' * `kernops.progress`: report progress on stderr for reductions that run longer than
 #'   2 seconds (default: `interactive()`). Long reductions can always be interrupted with
 #'   Ctrl-C (a `kernops_error_interrupt` condition).

@@ -3,6 +3,7 @@
 // raises classed conditions. No logic here. Worker threads never touch R: the only R
 // call during a run is the interrupt check, made on this (the main) thread.
 #include <Rcpp.h>
+#include <cstdio>
 
 #include <chrono>
 #include <string>
@@ -105,6 +106,30 @@ SEXP cpp_compile(std::string formula, std::vector<std::string> decls) {
 // [[Rcpp::export]]
 bool cpp_plan_valid(SEXP ptr) { return get_plan(ptr) != nullptr; }
 
+// A rows x cols matrix of `type`, or R_NilValue when R cannot allocate it: R's allocation
+// error would otherwise jump over this frame's destructors and reach the user unclassed.
+static SEXP alloc_result(R_xlen_t rows, R_xlen_t cols, SEXPTYPE type) {
+  struct Request {
+    R_xlen_t rows, cols;
+    SEXPTYPE type;
+  } req{rows, cols, type};
+  return R_tryCatchError(
+      [](void* d) -> SEXP {
+        const Request* r = static_cast<const Request*>(d);
+        return Rf_allocMatrix(r->type, static_cast<int>(r->rows), static_cast<int>(r->cols));
+      },
+      &req, [](SEXP, void*) -> SEXP { return R_NilValue; }, nullptr);
+}
+
+static SEXP allocation_failed(const kernops::OutShape& shape) {
+  const double gb = (8.0 * shape.value_cols + 12.0 * shape.index_cols) * static_cast<double>(shape.rows) / 1e9;
+  char size[32];
+  std::snprintf(size, sizeof size, "%.3g GB", gb);
+  return core_error(kernops::MemoryError("R could not allocate memory for the result (" + std::to_string(shape.rows) +
+                                         " rows x " + std::to_string(shape.value_cols + shape.index_cols) +
+                                         " columns, " + size + " with the buffers it needs)"));
+}
+
 // [[Rcpp::export]]
 SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double max_bytes,
              int polls_before_interrupt, int max_isa, bool progress) {
@@ -129,7 +154,8 @@ SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double
   kernops::OutShape shape;
   try {
     shape = kernops::check_args(*plan, data);
-    const double bytes = 8.0 * static_cast<double>(shape.rows) * (shape.value_cols + shape.index_cols);
+    // values in doubles; indices in doubles from the core, then integers for R
+    const double bytes = static_cast<double>(shape.rows) * (8.0 * shape.value_cols + 12.0 * shape.index_cols);
     if (bytes > max_bytes)
       throw kernops::MemoryError("the result would need " + std::to_string(bytes / 1e9) + " GB (" +
                                  std::to_string(shape.rows) + " rows x " +
@@ -139,8 +165,16 @@ SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double
   } catch (const kernops::Error& e) {
     return core_error(e);
   }
-  Rcpp::NumericMatrix values(shape.rows, shape.value_cols);
-  Rcpp::NumericMatrix indices(shape.rows, shape.index_cols);
+  // Indices come from the core as 0-based doubles (-1: none) and are returned as a 1-based
+  // integer matrix (NA: none), converted here rather than in R, where m + 1, m == 0 and
+  // the integer copy needed three more matrices of the result's size.
+  SEXP out_values = PROTECT(alloc_result(shape.rows, shape.value_cols, REALSXP));
+  SEXP out_indices = PROTECT(alloc_result(shape.rows, shape.index_cols, REALSXP));
+  SEXP int_indices = PROTECT(alloc_result(shape.rows, shape.index_cols, INTSXP));
+  if (out_values == R_NilValue || out_indices == R_NilValue || int_indices == R_NilValue) {
+    UNPROTECT(3);
+    return allocation_failed(shape);
+  }
   RControl control;
   control.polls_before_interrupt = polls_before_interrupt;
   control.show_progress = progress;
@@ -150,13 +184,27 @@ SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double
   cfg.control = &control;
   cfg.max_isa = max_isa;
   try {
-    kernops::run_cpu(*plan, data, shape, values.begin(), indices.begin(), cfg);  // already checked above
+    kernops::run_cpu(*plan, data, shape, REAL(out_values), REAL(out_indices), cfg);  // already checked above
   } catch (const kernops::Error& e) {
+    UNPROTECT(3);
     return core_error(e);
   } catch (const std::exception& e) {
+    UNPROTECT(3);
     return core_error(kernops::InternalError(e.what()));
   }
-  return Rcpp::List::create(Rcpp::Named("values") = values, Rcpp::Named("indices") = indices);
+  const double* from = REAL(out_indices);
+  int* to = INTEGER(int_indices);
+  for (R_xlen_t k = 0, n = Rf_xlength(out_indices); k < n; ++k)
+    to[k] = from[k] < 0 ? NA_INTEGER : static_cast<int>(from[k]) + 1;
+  SEXP out = PROTECT(Rf_allocVector(VECSXP, 2));
+  SET_VECTOR_ELT(out, 0, out_values);
+  SET_VECTOR_ELT(out, 1, int_indices);
+  SEXP names = PROTECT(Rf_allocVector(STRSXP, 2));
+  SET_STRING_ELT(names, 0, Rf_mkChar("values"));
+  SET_STRING_ELT(names, 1, Rf_mkChar("indices"));
+  Rf_setAttrib(out, R_NamesSymbol, names);
+  UNPROTECT(5);
+  return out;
 }
 
 // Parses a formula without running it: for tools and the LazyTensor layer.
