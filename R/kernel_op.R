@@ -45,6 +45,20 @@
 #' of rows at once (register-blocked, exact difference form). `print(op)` lists the fast
 #' paths an operation takes.
 #'
+#' @section Floating point:
+#' Results agree with base R's to a few units in the last place (the tests compare them
+#' with dense R references), not to the bit: `Exp`, `Log`, `Sin`, `Cos` are kernops' own
+#' vectorised functions (within 1-2 ulps of the C library's), sums run in another order,
+#' and FMA instructions are used where the processor has them. Like a compiler's
+#' fast-math mode, the planner also regroups products of scalar factors so that those
+#' depending only on i, only on j or on parameters are multiplied once (`x*y*s` as
+#' `y*(x*s)`), and turns a division by a parameter `c` into a multiplication by `1/c`.
+#' That changes results by an ulp or two, except where an intermediate result overflows
+#' or underflows: with factors beyond about 1e150 or below 1e-150, or a `c` below 1e-308,
+#' a formula that R evaluates to a finite number can give `Inf` or 0 here; rescale such
+#' data first. As in KeOps, `0 * f` is simplified to 0 when the formula is compiled,
+#' even where `f` would be infinite or NaN.
+#'
 #' @param formula A single string: the formula with its reduction. Or a one-sided R
 #'   formula `~ expr` written with the LazyTensor functions (see [kernel_formula]).
 #' @param args A character vector of variable declarations, e.g.
