@@ -10,6 +10,9 @@
 # Generated files (src/RcppExports.cpp, R/RcppExports.R, NAMESPACE, man/) are committed; run
 # Rscript -e 'Rcpp::compileAttributes(); roxygen2::roxygenise()' yourself after changing
 # exports or docs. Nothing here regenerates them, so CI checks what is committed.
+# roxygenise() compiles src/ through pkgload without optimisation and leaves its objects
+# there; `install` runs ./cleanup first so that R CMD INSTALL never reuses them (a W7 run
+# with them was 40x slower).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,6 +47,7 @@ cmd_setup() {
 cmd_install() {
   cmd_setup
   log "R CMD INSTALL ."
+  sh ./cleanup
   R CMD INSTALL .
 }
 
