@@ -132,13 +132,18 @@ build_select_grad <- function(state, wrt, direction) {
        red_index = red_index)
 }
 
-run_select_grad <- function(g, args, direction) {
+run_select_grad <- function(g, args, direction, call) {
   s <- g$select
   vars <- g$state$vars
   sel <- as.vector(do.call(s$arg_op, args))
-  none <- is.na(sel)  # every value was NaN: no selected pair, no gradient
+  # checked here, before it is indexed by `none` (the Sum gradients leave it to the core)
+  direction <- as.matrix(as_kernel_data(direction, g$direction, call))
+  if (!identical(dim(direction), c(length(sel), 1L)))
+    abort_kernops(sprintf("Argument `%s` must have one row per row of the result (%d) and one column, not %d x %d.",
+                          g$direction, length(sel), nrow(direction), ncol(direction)),
+                  "kernops_error_dimension", call = call)
+  none <- is.na(sel)  # every value was NaN: no selected pair, no gradient (zeroed below)
   sel[none] <- 1L
-  direction <- as.matrix(direction)
   direction[none, ] <- 0
   red <- vars$index == s$red_index
   m <- NA_integer_
@@ -149,6 +154,7 @@ run_select_grad <- function(g, args, direction) {
     gathered[[k]] <- a[sel, , drop = FALSE]
   }
   res <- do.call(s$op, unname(c(gathered, list(0, direction))))
+  res[none, ] <- 0  # the stand-in pair's gradient may be NaN itself (0 * NaN)
   out <- list()
   col <- 0L
   for (v in g$wrt) {
@@ -247,7 +253,7 @@ run_grad_op <- function(g, env) {
   check_no_missing(c(g$state$vars$name, g$direction), env, call)
   args <- mget(g$state$vars$name, envir = env)
   direction <- get(g$direction, envir = env)
-  if (!is.null(g$select)) return(run_select_grad(g, args, direction))
+  if (!is.null(g$select)) return(run_select_grad(g, args, direction, call))
   # Forward quantities held fixed in the stable LogSumExp / SoftMax gradients.
   forward <- NULL
   lse <- NULL

@@ -102,18 +102,29 @@ formula_helpers <- function(env) {
   for (ix in c("i", "j")) {
     local({
       index <- ix
-      assign(paste0("sum_", index), function(x) sum(x, index = index), envir = h)
-      assign(paste0("min_", index), function(x) min(x, index = index), envir = h)
-      assign(paste0("max_", index), function(x) max(x, index = index), envir = h)
-      assign(paste0("argmin_", index), function(x) argmin(x, index = index), envir = h)
-      assign(paste0("argmax_", index), function(x) argmax(x, index = index), envir = h)
-      assign(paste0("min_argmin_", index), function(x) min_argmin(x, index = index), envir = h)
-      assign(paste0("max_argmax_", index), function(x) max_argmax(x, index = index), envir = h)
-      assign(paste0("kmin_", index), function(x, k) kmin(x, k, index = index), envir = h)
-      assign(paste0("argkmin_", index), function(x, k) argkmin(x, k, index = index), envir = h)
-      assign(paste0("kmin_argkmin_", index), function(x, k) kmin_argkmin(x, k, index = index), envir = h)
-      assign(paste0("logsumexp_", index), function(x, weight = NULL) logsumexp(x, index = index, weight = weight), envir = h)
-      assign(paste0("sumsoftmaxweight_", index), function(x, v) sumsoftmaxweight(x, v, index = index), envir = h)
+      # sum_j(F) and the others: F must be a LazyTensor (base R's sum(2, index = "j")
+      # failed on the character index with an unclassed error)
+      short <- function(name, f) {
+        fn <- paste0(name, "_", index)
+        assign(fn, function(x, ...) {
+          if (!inherits(x, "kernops_lazy"))
+            abort_kernops(sprintf("%s() needs a LazyTensor built from the declared variables, not %s.",
+                                  fn, describe_type(x)), "kernops_error_input", call = NULL)
+          f(x, ...)
+        }, envir = h)
+      }
+      short("sum", function(x) sum(x, index = index))
+      short("min", function(x) min(x, index = index))
+      short("max", function(x) max(x, index = index))
+      short("argmin", function(x) argmin(x, index = index))
+      short("argmax", function(x) argmax(x, index = index))
+      short("min_argmin", function(x) min_argmin(x, index = index))
+      short("max_argmax", function(x) max_argmax(x, index = index))
+      short("kmin", function(x, k) kmin(x, k, index = index))
+      short("argkmin", function(x, k) argkmin(x, k, index = index))
+      short("kmin_argkmin", function(x, k) kmin_argkmin(x, k, index = index))
+      short("logsumexp", function(x, weight = NULL) logsumexp(x, index = index, weight = weight))
+      short("sumsoftmaxweight", function(x, v) sumsoftmaxweight(x, v, index = index))
     })
   }
   h

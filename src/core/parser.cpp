@@ -261,7 +261,15 @@ class Parser {
                              name.pos);
       return var(cat, pos, dim);
     }
-    vars_->push_back({"V" + std::to_string(pos), cat, pos, dim});
+    // Named V<pos>, or V<pos>_... when a declared variable has that name (the two would
+    // become arguments of one name, and one would silently take the other's data).
+    std::string auto_name = "V" + std::to_string(pos);
+    for (bool taken = true; taken;) {
+      taken = false;
+      for (const auto& v : *vars_) taken = taken || v.name == auto_name;
+      if (taken) auto_name += "_";
+    }
+    vars_->push_back({auto_name, cat, pos, dim});
     return var(cat, pos, dim);
   }
 

@@ -87,6 +87,17 @@ TEST(Parser, DimensionMismatchIsADimensionError) {
   EXPECT_THROW(parse("Sum_Reduction(Vi(0,2),0)"), DimensionError);  // x is declared dim 3
 }
 
+// An inline variable is named V<pos>, unless a declared variable already has that name:
+// the two then became two arguments named V1, and one silently took the other's data.
+TEST(Parser, InlineVariablesGetNamesNoDeclarationHas) {
+  const Formula f = parse_formula("Sum_Reduction(V1*Vj(1,1)+V1_*Vj(3,1),0)", {"V1 = Vi(0,1)", "V1_ = Vi(2,1)"});
+  ASSERT_EQ(f.vars.size(), 4u);
+  EXPECT_EQ(f.vars[0].name, "V1");
+  EXPECT_EQ(f.vars[1].name, "V1__");
+  EXPECT_EQ(f.vars[2].name, "V1_");
+  EXPECT_EQ(f.vars[3].name, "V3");
+}
+
 // Dimensions past kMaxDim are refused where they arise; TensorProd of two 65536-vectors
 // (2^32) used to wrap around to 0 and 65537-vectors to a small width that overran buffers.
 TEST(Parser, DimensionsBeyondTheLimitAreRefused) {

@@ -170,6 +170,23 @@ test_that("bad gradient requests raise classed errors", {
   expect_error(g(x, x), class = "kernops_error_input")                         # direction missing
 })
 
+test_that("Min and Max gradients: rows without a selected pair give 0, bad directions classed errors", {
+  # row 1 is NaN for every j (Sqrt of negatives): its stand-in pair's gradient is NaN too,
+  # and 0 * NaN reached the result
+  op <- kernel_op("Min_Reduction(Sqrt(x-y), 0)", c("x = Vi(1)", "y = Vj(1)"))
+  expect_equal(kernel_grad(op, "y")(c(-5, 3), c(1, 2), c(0, 1)), matrix(c(0, -0.5), 2, 1))
+  expect_equal(kernel_grad(op, "x")(c(-5, 3), c(1, 2), c(1, 1)), matrix(c(0, 0.5), 2, 1))
+  mn <- kernel_op("Min_Reduction(SqDist(x,y), 0)", c("x = Vi(2)", "y = Vj(2)"))
+  g <- kernel_grad(mn, "x")
+  x <- matrix(rnorm(10), 5)
+  y <- matrix(rnorm(8), 4)
+  for (bad in list(matrix(1, 4, 1), 1, matrix(1, 7, 1), matrix(1, 5, 2)))
+    expect_error(g(x, y, bad), "one row per row of the result \\(5\\)", class = "kernops_error_dimension")
+  expect_error(g(x, y, NULL), class = "kernops_error_input")
+  expect_error(g(x, y, "a"), class = "kernops_error_input")
+  expect_equal(dim(g(x, y, rep(1, 5))), c(5L, 2L))  # a vector is one column
+})
+
 test_that("Min and Max gradients flow through the selected pair (both axes, all kinds of variables)", {
   set.seed(6)
   x <- matrix(rnorm(16), 8, 2); y <- matrix(rnorm(22), 11, 2); w <- runif(11) + 0.5

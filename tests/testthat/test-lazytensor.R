@@ -304,6 +304,9 @@ test_that("R formulas give clear errors", {
   decls <- c("x = Vi(3)", "y = Vj(3)")
   expect_error(kernel_op(~ exp(-sqdist(x, y)), decls), "without a reduction", class = "kernops_error_input")
   expect_error(kernel_op(z ~ sum_j(x - y), decls), "one-sided", class = "kernops_error_input")
+  # a reduction of a constant: base R's sum(2, index = "j") failed unclassed
+  expect_error(kernel_op(~ sum_j(2), decls), "sum_j\\(\\) needs a LazyTensor", class = "kernops_error_input")
+  expect_error(kernel_op(~ argkmin_i(3, 2), decls), "argkmin_i\\(\\) needs a LazyTensor", class = "kernops_error_input")
   expect_error(kernel_op(~ sum_j(x - Vj(y)), decls), "already a LazyTensor", class = "kernops_error_input")
   yy <- y
   expect_error(kernel_op(~ sum_j(x - Vj(yy)), decls), "cannot contain data", class = "kernops_error_input")

@@ -291,3 +291,10 @@ test_that("deeply nested formulas raise a parse error instead of overflowing the
   expect_equal(op(1:2, 1:3), matrix(c(3 * 1500 * 1 + 6, 3 * 1500 * 2 + 6)))
   expect_equal(kernel_grad(op, "x")(1:2, 1:3, c(1, 1)), matrix(c(4500, 4500)))
 })
+
+test_that("an inline variable never takes the name of a declared one", {
+  # Vj(1,1) was named V1 like the declared Vi: two arguments V1, and the Vj data ignored
+  op <- kernel_op("Sum_Reduction(V1*Vj(1,1), 0)", "V1 = Vi(0,1)")
+  expect_identical(names(formals(op)), c("V1", "V1_"))
+  expect_equal(op(c(1, 2), c(10, 20, 30)), matrix(c(60, 120), 2, 1))
+})
