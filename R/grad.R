@@ -85,12 +85,12 @@ kernel_grad <- function(op, wrt, direction = "direction") {
     if (state$formula_dim != 1)
       abort_kernops(sprintf("Gradients of %s are implemented for a formula of dimension 1, not %d.",
                             state$reduction, state$formula_dim), "kernops_error_unsupported", call = call)
-    grad_state$select <- build_select_grad(state, wrt, direction)
+    grad_state$select <- generated_formulas(build_select_grad(state, wrt, direction), call)
   } else {
-    grad_state$plans <- lapply(names(groups), function(g)
-      build_grad_op(state, groups[[g]], direction, reduced_side = g == "red"))
+    grad_state$plans <- generated_formulas(lapply(names(groups), function(g)
+      build_grad_op(state, groups[[g]], direction, reduced_side = g == "red")), call)
   }
-  new_grad_op(grad_state)
+  new_grad_op(grad_state, call)
 }
 
 # The names of `wrt`, checked and de-duplicated, by side: one compiled reduction per side,
@@ -243,9 +243,9 @@ split_grad_columns <- function(res, p, out) {
 
 paren <- function(s) sprintf("(%s)", s)
 
-new_grad_op <- function(g) {
+new_grad_op <- function(g, call = NULL) {
   function_of_args(c(g$state$vars$name, g$direction), quote(run_grad_op(.kernops_grad, environment())),
-                   list(.kernops_grad = g), "kernops_grad_op")
+                   list(.kernops_grad = g), "kernops_grad_op", call)
 }
 
 run_grad_op <- function(g, env) {
@@ -322,8 +322,11 @@ value_and_grad_sum <- function(op, state, args, wrt, call) {
   plans <- state$grad_cache[[key]]
   if (is.null(plans)) {
     groups <- grad_groups(state, wrt, call)
-    plans <- list(build_grad_op(state, groups$out, NULL, reduced_side = FALSE, with_value = TRUE))
-    if (length(groups$red)) plans <- c(plans, list(build_grad_op(state, groups$red, NULL, reduced_side = TRUE)))
+    plans <- generated_formulas({
+      p <- list(build_grad_op(state, groups$out, NULL, reduced_side = FALSE, with_value = TRUE))
+      if (length(groups$red)) p <- c(p, list(build_grad_op(state, groups$red, NULL, reduced_side = TRUE)))
+      p
+    }, call)
     state$grad_cache[[key]] <- plans
   }
   out <- list()
@@ -334,6 +337,18 @@ value_and_grad_sum <- function(op, state, args, wrt, call) {
     out <- split_grad_columns(res, p, out)
   }
   list(value = value, gradient = out[unique(wrt)])
+}
+
+# Evaluates `expr`, which compiles gradient formulas kernops wrote itself: the formula
+# language's nesting limit reached there is the derivative's, not a parse error in
+# anything the user wrote (the operation itself compiled).
+generated_formulas <- function(expr, call) {
+  tryCatch(expr, kernops_error_parse = function(e) {
+    if (!grepl("nested more than", conditionMessage(e), fixed = TRUE)) stop(e)
+    abort_kernops(c("The gradient of this formula is nested more deeply than the formula language allows.",
+                    sub("^.*(nested more than [0-9]+ levels deep).*$", "The limit: \\1.", conditionMessage(e))),
+                  "kernops_error_unsupported", call = call)
+  })
 }
 
 check_wrt_given <- function(is_missing, state, call) {

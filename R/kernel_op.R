@@ -109,7 +109,7 @@ kernel_op <- function(formula, args, dtype = c("float64", "float32"),
   state$dtype <- dtype
   state$backend <- backend
   compile_state(state, call)
-  new_kernel_op(state)
+  new_kernel_op(state, call)
 }
 
 compile_state <- function(state, call = NULL) {
@@ -118,9 +118,9 @@ compile_state <- function(state, call = NULL) {
   invisible(state)
 }
 
-new_kernel_op <- function(state) {
+new_kernel_op <- function(state, call = NULL) {
   function_of_args(state$vars$name, quote(run_kernel_op(.kernops_state, environment())),
-                   list(.kernops_state = state), "kernops_op")
+                   list(.kernops_state = state), "kernops_op", call)
 }
 
 # A function whose (required) arguments are `arg_names` and whose body is `body`,
@@ -128,7 +128,11 @@ new_kernel_op <- function(state) {
 # operations and their gradients, so that users call them like any R function. (No `...`
 # to turn R's "unused argument" error into a classed one: the formals are the declared
 # variables exactly, which callers read with formals().)
-function_of_args <- function(arg_names, body, payload, class) {
+function_of_args <- function(arg_names, body, payload, class, call = NULL) {
+  long <- arg_names[nchar(arg_names, type = "bytes") > 10000L]
+  if (length(long))
+    abort_kernops(sprintf("The variable name `%s...` is longer than R's limit for argument names (10000 bytes).",
+                          substr(long[1], 1, 20)), "kernops_error_input", call = call)
   f <- function() NULL
   formals(f) <- stats::setNames(rep(list(quote(expr = )), length(arg_names)), arg_names)
   body(f) <- body

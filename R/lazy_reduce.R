@@ -378,6 +378,9 @@ lazy_run <- function(f, leaves, dtype, call) {
 lazy_entry <- function(fin, dtype, call) {
   key <- paste(c(dtype, fin$formula, fin$decls), collapse = "\n")
   cap <- lazy_cache_capacity()  # 0 disables the cache
+  # the key names a variable of the cache environment, and R limits names to 10000 bytes:
+  # longer formulas are compiled every time
+  if (nchar(key, type = "bytes") > 10000L) cap <- 0
   entry <- if (cap > 0) get0(key, envir = lazy_cache$ops, inherits = FALSE)
   if (!is.null(entry)) {
     lazy_cache$hits <- lazy_cache$hits + 1

@@ -651,7 +651,7 @@ print.kernops_lazy <- function(x, ...) {
 not_a_matrix <- function(what) {
   force(what)
   function(x, ...) {
-    abort_kernops(c(sprintf("A LazyTensor is symbolic and cannot be converted with %s().", what),
+    abort_kernops(c(sprintf("A LazyTensor is symbolic and cannot be used with %s().", what),
                     "Reduce it first, e.g. sum(K, index = \"j\"), which returns a matrix."),
                   "kernops_error_input", call = NULL)
   }
@@ -677,6 +677,27 @@ as.logical.kernops_lazy <- function(x, ...) {
 as.data.frame.kernops_lazy <- not_a_matrix("as.data.frame")
 #' @export
 mean.kernops_lazy <- not_a_matrix("mean")
+# Base generics that would otherwise work on the list a LazyTensor is made of (t(), rep(),
+# unique() returned its pieces) or fail with misleading or unclassed errors (rev(), sort(),
+# median() through `[`; as.integer(), dim<-).
+#' @rawNamespace S3method(stats::median, kernops_lazy)
+median.kernops_lazy <- function(x, na.rm = FALSE, ...) not_a_matrix("median")(x)
+#' @export
+rev.kernops_lazy <- not_a_matrix("rev")
+#' @export
+sort.kernops_lazy <- not_a_matrix("sort")
+#' @export
+t.kernops_lazy <- not_a_matrix("t")
+#' @export
+unique.kernops_lazy <- not_a_matrix("unique")
+#' @export
+rep.kernops_lazy <- not_a_matrix("rep")
+#' @export
+as.integer.kernops_lazy <- not_a_matrix("as.integer")
+#' @export
+as.complex.kernops_lazy <- not_a_matrix("as.complex")
+#' @export
+`dim<-.kernops_lazy` <- function(x, value) not_a_matrix("dim<-")(x)
 #' @export
 c.kernops_lazy <- function(...) {
   abort_kernops("c() does not combine LazyTensors: use concat(a, b) to concatenate their coordinates.",

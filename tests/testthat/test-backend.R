@@ -54,3 +54,14 @@ test_that("kernops_threads() rejects bad input with a classed error", {
   options(kernops.threads = "many")
   expect_error(kernops_threads(), class = "kernops_error_input")
 })
+
+test_that("the detected core count is asked once per session", {
+  # parallel::detectCores() runs a shell pipeline on Linux (~6 ms), and every reduction
+  # asks for its default thread count
+  old <- options(kernops.threads = NULL)
+  on.exit(options(old))
+  n <- kernops_threads()
+  expect_identical(environment(kernops:::detected_cores)$cores, kernops:::detected_cores())
+  expect_false(is.null(environment(kernops:::detected_cores)$cores))
+  expect_true(n >= 1)
+})

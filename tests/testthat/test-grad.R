@@ -147,6 +147,12 @@ test_that("bad gradient requests raise classed errors", {
                class = "kernops_error_input")
   # a direction named like a function of the language, or not a name (it failed inside
   # the generated declaration)
+  # a formula near the nesting limit compiles, but its derivative is deeper than allowed:
+  # that is the gradient's limit, not a parse error in what the user wrote
+  deep <- kernel_op(paste0("Sum_Reduction(", strrep("Exp(", 1990), "x-y", strrep(")", 1990), ",0)"),
+                    c("x = Vi(1)", "y = Vj(1)"))
+  expect_error(kernel_grad(deep, "x"), "gradient of this formula is nested", class = "kernops_error_unsupported")
+  expect_error(kernel_value_and_grad(deep, 1, 2, wrt = "x"), class = "kernops_error_unsupported")
   for (bad in c("Exp", "Sum_Reduction", "d 1", "1d"))
     expect_error(kernel_grad(op, "x", direction = bad), "`direction` must be a variable name",
                  class = "kernops_error_input")

@@ -304,6 +304,13 @@ test_that("R formulas give clear errors", {
   decls <- c("x = Vi(3)", "y = Vj(3)")
   expect_error(kernel_op(~ exp(-sqdist(x, y)), decls), "without a reduction", class = "kernops_error_input")
   expect_error(kernel_op(z ~ sum_j(x - y), decls), "one-sided", class = "kernops_error_input")
+  # formulas whose cache key passes R's 10000-byte limit on names are compiled every time
+  # (the plan cache keys an environment by them; the reduction failed unclassed)
+  K <- sqdist(x_i, y_j)
+  for (k in 1:600) K <- K + elem(x_i, 1) * elem(y_j, 2)
+  expect_gt(nchar(as.character(K)), 10000)
+  expect_equal(as.vector(sum(K, index = "j")),
+               rowSums(outer(rowSums(x^2), rowSums(y^2), "+") - 2 * tcrossprod(x, y) + 600 * outer(x[, 1], y[, 2])))
   # a reduction of a constant: base R's sum(2, index = "j") failed unclassed
   expect_error(kernel_op(~ sum_j(2), decls), "sum_j\\(\\) needs a LazyTensor", class = "kernops_error_input")
   expect_error(kernel_op(~ argkmin_i(3, 2), decls), "argkmin_i\\(\\) needs a LazyTensor", class = "kernops_error_input")
@@ -335,6 +342,14 @@ test_that("incompatible shapes and row counts give classed errors", {
   expect_error(pmax(x_i, y_j), "maximum\\(x, y\\)", class = "kernops_error_input")
   expect_error(ifelse(x_i > y_j, x_i, y_j), "if_else", class = "kernops_error_input")
   expect_false(isTRUE(x_i))
+  # base generics on the list a LazyTensor is made of: t(), rep(), unique() returned its
+  # pieces, rev() and sort() failed in `[` with misleading messages
+  K <- exp(-sqdist(x_i, y_j))
+  generics <- list(rev = rev, sort = sort, median = stats::median, t = t, unique = unique,
+                   rep = function(z) rep(z, 2), as.integer = as.integer, as.complex = as.complex,
+                   `dim<-` = function(z) `dim<-`(z, c(1, 2)))
+  for (g in names(generics))
+    expect_error(generics[[g]](K), sprintf("cannot be used with %s\\(\\)", g), class = "kernops_error_input")
   for (bad in list(1, c("a", "b"), NA_character_))
     expect_error(Vi(x, name = bad), "`name` must be a single string", class = "kernops_error_input")
   for (base in list(-1, NA, c(2, 3), 1, "e"))

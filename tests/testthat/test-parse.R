@@ -298,3 +298,9 @@ test_that("an inline variable never takes the name of a declared one", {
   expect_identical(names(formals(op)), c("V1", "V1_"))
   expect_equal(op(c(1, 2), c(10, 20, 30)), matrix(c(60, 120), 2, 1))
 })
+
+test_that("a variable name beyond R's limit for argument names is a classed error", {
+  nm <- strrep("a", 10001)
+  expect_error(kernel_op(paste0("Sum_Reduction(", nm, ",0)"), paste(nm, "= Vi(1)")),
+               "longer than R's limit", class = "kernops_error_input")
+})
