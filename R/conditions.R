@@ -13,8 +13,10 @@
 #'   dimensions 3 and 2) or between a declaration and the data given for it.
 #' * `kernops_error_input`: bad data: non-numeric input, NA/NaN/Inf, zero rows,
 #'   inconsistent row counts, a missing argument.
-#' * `kernops_error_memory`: a result too large to allocate (see option
+#' * `kernops_error_memory`: a result too large to allocate, or that R could not allocate (see option
 #'   `kernops.max_output_bytes`).
+#' * `kernops_error_unsupported`: a request kernops does not implement, e.g. the gradient of
+#'   an ArgMin or K-min reduction, or one nested more deeply than formulas may be.
 #' * `kernops_error_backend`: a backend that is not available (CUDA).
 #' * `kernops_error_interrupt`: the user interrupted a long computation.
 #' * `kernops_error_internal`: a bug in kernops; please report it.

@@ -63,7 +63,8 @@
 #'   formula `~ expr` written with the LazyTensor functions (see [kernel_formula]).
 #' @param args A character vector of variable declarations, e.g.
 #'   `c("x = Vi(3)", "y = Vj(3)", "b = Vj(6)", "s = Pm(1)")`. Their order is the order
-#'   of the arguments of the returned function.
+#'   of the arguments of the returned function (with explicit positions, `"x = Vi(0, 3)"`,
+#'   the positions' order).
 #' @param dtype `"float64"` (default) or `"float32"`: the precision of the computation
 #'   (inputs are converted, sums accumulate block-wise in double, results are doubles).
 #' @param backend `"auto"` (the CPU in this version), `"cpu"` or `"cuda"` (not yet

@@ -2,7 +2,8 @@
 #'
 #' kernops compiles a kernel formula such as `Exp(-s*SqNorm2(x-y))*b` into a tiled
 #' reduction `out_i = sum_j F(x_i, y_j)` computed without ever storing the N x M
-#' matrix. Start with [kernel_op()]; see `vignette("kernops")`.
+#' matrix. Start with [kernel_op()]; see `vignette("kernops")` (installed with a package
+#' built by `R CMD build`; in a source checkout, `vignettes/kernops.Rmd`).
 #'
 #' Options:
 #' * `kernops.threads`: number of CPU threads (see [kernops_threads()]).

@@ -281,7 +281,7 @@ if_else <- function(condition, true, false) {
 #' # Gaussian kernel matrix-vector product K %*% b, without storing K
 #' Kb <- sum(gaussian_kernel(Vi(x), Vj(x), sigma = 0.2) * Vj(b), index = "j")
 #' K <- exp(-as.matrix(dist(x))^2 / 0.2^2)
-#' all.equal(Kb, K %*% b)
+#' all.equal(Kb, unname(K %*% b))
 NULL
 
 radial_kernel <- function(name, x, y, sigma, call) {
@@ -296,7 +296,10 @@ radial_kernel <- function(name, x, y, sigma, call) {
     if (!is.numeric(sigma) || length(sigma) != 1 || is.na(sigma) || !is.finite(sigma) || sigma <= 0)
       abort_kernops("`sigma` must be a single positive number (or a LazyTensor such as Pm(s)).",
                     "kernops_error_input", call = call)
-    g <- as_lazy(1 / sigma^2, like, call)
+    # always a parameter in a formula on data (a constant only in a `~` formula), whole
+    # or not, so that a loop over bandwidths compiles the formula once (as_lazy() would
+    # write 1/0.5^2 = 4 into the formula as a constant)
+    g <- if (isTRUE(like$symbolic)) lazy_const(1 / sigma^2) else leaf_lazy("p", 1L, 1L, 1 / sigma^2, NULL, auto = TRUE)
   }
   bcast_dim(c(xy[[1]]$dim, xy[[2]]$dim), sprintf("%s()", sub("Kernel$", "_kernel", name)), call)
   lazy_call(name, list(g, xy[[1]], xy[[2]], lazy_const(1)), call, dim = 1L)

@@ -80,9 +80,11 @@ lazy_reserved <- c(
 #'
 #' @section Numbers and vectors:
 #' A plain number mixed with a LazyTensor is a constant of the formula when it is a whole
-#' number (`2 * x`, `x^2`, `1 - x`) and otherwise a parameter: `exp(-d / 0.37)` passes
-#' 0.37 as a `Pm(1)` argument rather than writing it into the formula, so a loop in which
-#' such a number changes (a step size, a bandwidth) reuses the same compiled formula. A
+#' number up to 1e6 in absolute value (`2 * x`, `x^2`, `1 - x`) and otherwise a parameter:
+#' `exp(-d / 0.37)` passes 0.37 as a `Pm(1)` argument rather than writing it into the
+#' formula, so a loop in which such a number changes (a step size) reuses the same
+#' compiled formula. Write a number that may be whole in some iterations as `Pm(s)`. The
+#' kernels' `sigma` is always a parameter, so a loop over bandwidths compiles once. A
 #' numeric vector of length d is a `Pm(d)` parameter (the same vector for every pair: for
 #' one value per point use `Vi()` or `Vj()`). Wrap a number in `Pm()` to make it a
 #' parameter explicitly. R matrices cannot be mixed with LazyTensors: wrap them with

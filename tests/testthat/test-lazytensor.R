@@ -251,6 +251,12 @@ test_that("compiled plans are cached by formula structure", {
   # a changing whole number is a constant, so a different structure
   for (p in 2:3) sum((x_i - y_j)^p, index = "j")
   expect_identical(kernops:::lazy_cache_stats()$misses, 6)
+  # ...but a kernel's 1/sigma^2 is always a parameter, whole (sigma = 0.5, 1) or not: a
+  # loop over bandwidths compiles once (it compiled once per whole value)
+  d2 <- outer(rowSums(x^2), rowSums(y^2), "+") - 2 * tcrossprod(x, y)
+  for (sg in c(0.5, 1, 2, 0.7))
+    expect_equal(sum(gaussian_kernel(x_i, y_j, sg) * b_j, index = "j"), exp(-d2 / sg^2) %*% b)
+  expect_identical(kernops:::lazy_cache_stats()$misses, 7)
   # the cache is bounded
   old <- options(kernops.lazy_cache_size = 2)
   on.exit(options(old), add = TRUE)
