@@ -102,7 +102,7 @@ kernops_threads <- function(n = NULL) {
     return(threads_default())
   }
   n <- check_threads(n, "`n`", call = sys.call())
-  old <- threads_default()
+  old <- tryCatch(threads_default(), kernops_error = function(e) NULL)  # NULL: it was invalid
   options(kernops.threads = n)
   invisible(old)
 }

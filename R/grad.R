@@ -308,7 +308,7 @@ kernel_value_and_grad <- function(op, ..., wrt) {
   }
   ones <- matrix(1, nrow(value), ncol(value))
   grad <- do.call(gop, c(list(...), list(ones)))
-  if (length(unique(wrt)) == 1) grad <- stats::setNames(list(grad), wrt)
+  if (length(unique(wrt)) == 1) grad <- stats::setNames(list(grad), unique(wrt))
   list(value = sum(value), gradient = grad)
 }
 

@@ -55,7 +55,13 @@ lazy_formula_string <- function(formula, args, env, call) {
   vars <- new.env(parent = formula_helpers(env))
   for (k in seq_len(nrow(decls)))
     assign(decls$name[k], symbolic_leaf(decls$cat[k], decls$dim[k], decls$name[k]), envir = vars)
-  res <- eval(expr, vars)
+  # base R's own errors from the formula's R code (sum(2, index = "j"), kmin_j(x) without
+  # k, sum_j(x) + 1) are the user's formula mistakes: classed, with R's message
+  res <- tryCatch(eval(expr, vars), error = function(e) {
+    if (inherits(e, "kernops_error")) stop(e)
+    abort_kernops(c("kernel_op(): evaluating the R formula failed:", conditionMessage(e)),
+                  "kernops_error_input", call = call)
+  })
   if (!inherits(res, "kernops_lazy_reduction")) {
     what <- if (inherits(res, "kernops_lazy")) {
       "a LazyTensor without a reduction: end it with a reduction such as sum(F, index = \"j\") or sum_j(F)"

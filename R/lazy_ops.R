@@ -155,7 +155,8 @@ extract <- function(x, start, length) {
     abort_kernops(paste("A LazyTensor cannot be indexed by a condition, as pmax(), pmin() and",
                         "ifelse() do: write maximum(x, y), minimum(x, y) or if_else(condition, a, b)."),
                   "kernops_error_input", call = call)
-  if (!is.numeric(i) || length(i) == 0 || anyNA(i) || any(i != round(i)) || any(i < 1))
+  if (!is.numeric(i) || length(i) == 0 || anyNA(i) || any(i != round(i)) || any(i < 1) ||
+      any(i > .Machine$integer.max))
     abort_kernops("Index a LazyTensor with positive whole numbers (its coordinates, from 1).",
                   "kernops_error_input", call = call)
   i <- as.integer(i)
@@ -284,24 +285,30 @@ if_else <- function(condition, true, false) {
 #' all.equal(Kb, unname(K %*% b))
 NULL
 
+kernel_fn_names <- c(GaussKernel = "gaussian_kernel", LaplaceKernel = "laplace_kernel",
+                     CauchyKernel = "cauchy_kernel", InverseMultiquadricKernel = "inverse_multiquadric_kernel",
+                     Matern32Kernel = "matern32_kernel", Matern52Kernel = "matern52_kernel")
+
 radial_kernel <- function(name, x, y, sigma, call) {
-  xy <- two_lazy(x, y, sub("Kernel$", "_kernel", name), call)
-  like <- xy[[1]]
+  fn <- kernel_fn_names[[name]]
+  xy <- two_lazy(x, y, fn, call)
+  # inside a `~` formula when either point is symbolic (the other may be a number)
+  symbolic <- isTRUE(xy[[1]]$symbolic) || isTRUE(xy[[2]]$symbolic)
   if (inherits(sigma, "kernops_lazy")) {
     if (sigma$dim != 1)
       abort_kernops(sprintf("`sigma` must have dimension 1, got %d.", sigma$dim),
                     "kernops_error_dimension", call = call)
     g <- 1 / sigma^2
   } else {
-    if (!is.numeric(sigma) || length(sigma) != 1 || is.na(sigma) || !is.finite(sigma) || sigma <= 0)
-      abort_kernops("`sigma` must be a single positive number (or a LazyTensor such as Pm(s)).",
+    if (!is.numeric(sigma) || length(sigma) != 1 || is.na(sigma) || !is.finite(1 / sigma^2) || sigma <= 0)
+      abort_kernops("`sigma` must be a single positive number whose 1/sigma^2 is finite (or a LazyTensor such as Pm(s)).",
                     "kernops_error_input", call = call)
     # always a parameter in a formula on data (a constant only in a `~` formula), whole
     # or not, so that a loop over bandwidths compiles the formula once (as_lazy() would
     # write 1/0.5^2 = 4 into the formula as a constant)
-    g <- if (isTRUE(like$symbolic)) lazy_const(1 / sigma^2) else leaf_lazy("p", 1L, 1L, 1 / sigma^2, NULL, auto = TRUE)
+    g <- if (symbolic) lazy_const(1 / sigma^2) else leaf_lazy("p", 1L, 1L, 1 / sigma^2, NULL, auto = TRUE)
   }
-  bcast_dim(c(xy[[1]]$dim, xy[[2]]$dim), sprintf("%s()", sub("Kernel$", "_kernel", name)), call)
+  bcast_dim(c(xy[[1]]$dim, xy[[2]]$dim), sprintf("%s()", fn), call)
   lazy_call(name, list(g, xy[[1]], xy[[2]], lazy_const(1)), call, dim = 1L)
 }
 

@@ -247,7 +247,7 @@ leaf_lazy <- function(cat, dim, rows, data, name, auto, symbolic = FALSE) {
 }
 
 valid_name <- function(name) {
-  if (is.null(name) || length(name) != 1 || is.na(name)) return(NULL)
+  if (is.null(name) || length(name) != 1 || is.na(name) || !nzchar(name)) return(NULL)
   ok <- lazy_state$names[[name]]  # memoised: this runs for every Vi()/Vj()/Pm()
   if (is.null(ok)) {
     ok <- grepl("^[A-Za-z][A-Za-z0-9_.]*$", name) && !(name %in% lazy_reserved) &&
@@ -667,8 +667,16 @@ as.vector.kernops_lazy <- not_a_matrix("as.vector")
 as.double.kernops_lazy <- not_a_matrix("as.double")
 #' @export
 as.array.kernops_lazy <- not_a_matrix("as.array")
-# as.logical() is what ifelse() and which() call on a LazyTensor condition: without this
-# method, ifelse(x > y, a, b) returned a list of fragments of the LazyTensor.
+# as.logical() is what ifelse() calls on a LazyTensor condition: without this method,
+# ifelse(x > y, a, b) returned a list of fragments of the LazyTensor.
+# is.na() is what pmax() and pmin() call: with a number, pmax(d, 1) failed on the lengths
+# of the LazyTensor's internal list ("dimensions must be equal or 1, got 7 and 10").
+#' @export
+is.na.kernops_lazy <- function(x) {
+  abort_kernops(c("A LazyTensor is symbolic: is.na(), which pmax() and pmin() call, does not apply to it.",
+                  "Write maximum(x, y) or minimum(x, y) for an elementwise maximum or minimum."),
+                "kernops_error_input", call = NULL)
+}
 #' @export
 as.logical.kernops_lazy <- function(x, ...) {
   abort_kernops(c("A LazyTensor is symbolic and has no logical value, which ifelse() needs.",

@@ -55,6 +55,14 @@ test_that("kernops_threads() rejects bad input with a classed error", {
   expect_error(kernops_threads(), class = "kernops_error_input")
 })
 
+test_that("kernops_threads(n) replaces an invalid setting", {
+  old <- options(kernops.threads = "4")
+  on.exit(options(old))
+  expect_error(kernops_threads(), class = "kernops_error_input")
+  expect_null(kernops_threads(2))
+  expect_identical(kernops_threads(), 2L)
+})
+
 test_that("the detected core count is asked once per session", {
   # parallel::detectCores() runs a shell pipeline on Linux (~6 ms), and every reduction
   # asks for its default thread count

@@ -153,7 +153,7 @@ test_that("bad gradient requests raise classed errors", {
                     c("x = Vi(1)", "y = Vj(1)"))
   expect_error(kernel_grad(deep, "x"), "gradient of this formula is nested", class = "kernops_error_unsupported")
   expect_error(kernel_value_and_grad(deep, 1, 2, wrt = "x"), class = "kernops_error_unsupported")
-  for (bad in c("Exp", "Sum_Reduction", "d 1", "1d"))
+  for (bad in c("Exp", "Sum_Reduction", "d 1", "1d", ""))
     expect_error(kernel_grad(op, "x", direction = bad), "`direction` must be a variable name",
                  class = "kernops_error_input")
   # a direction named like the internal forward-result variable still works
@@ -174,6 +174,13 @@ test_that("bad gradient requests raise classed errors", {
   x <- matrix(rnorm(4), 2, 2)
   expect_error(g(x, x, matrix(1, 2, 2)), class = "kernops_error_dimension")   # direction has 2 columns
   expect_error(g(x, x), class = "kernops_error_input")                         # direction missing
+})
+
+test_that("kernel_value_and_grad of a Min reduction takes a repeated wrt like kernel_grad", {
+  op <- kernel_op("Min_Reduction(Square(x-y),0)", c("x = Vi(1)", "y = Vj(1)"))
+  vg <- kernel_value_and_grad(op, c(0.1, 0.5), c(1, 2, 3), wrt = c("x", "x"))
+  expect_identical(names(vg$gradient), "x")
+  expect_equal(vg$gradient$x, matrix(2 * (c(0.1, 0.5) - 1), 2, 1))
 })
 
 test_that("Min and Max gradients: rows without a selected pair give 0, bad directions classed errors", {

@@ -257,6 +257,8 @@ test_that("compiled plans are cached by formula structure", {
   for (sg in c(0.5, 1, 2, 0.7))
     expect_equal(sum(gaussian_kernel(x_i, y_j, sg) * b_j, index = "j"), exp(-d2 / sg^2) %*% b)
   expect_identical(kernops:::lazy_cache_stats()$misses, 7)
+  expect_error(gaussian_kernel(x_i, y_j, 1e-200), "1/sigma\\^2 is finite", class = "kernops_error_input")
+  expect_error(gaussian_kernel(x_i, Vj(matrix(1, M, 2))), "gaussian_kernel\\(\\)", class = "kernops_error_dimension")
   # the cache is bounded
   old <- options(kernops.lazy_cache_size = 2)
   on.exit(options(old), add = TRUE)
@@ -320,6 +322,12 @@ test_that("R formulas give clear errors", {
   # a reduction of a constant: base R's sum(2, index = "j") failed unclassed
   expect_error(kernel_op(~ sum_j(2), decls), "sum_j\\(\\) needs a LazyTensor", class = "kernops_error_input")
   expect_error(kernel_op(~ argkmin_i(3, 2), decls), "argkmin_i\\(\\) needs a LazyTensor", class = "kernops_error_input")
+  # base R's errors from the formula's own R code are classed, with R's message
+  for (f in list(~ sum(2, index = "j"), ~ sum_j(x) + 1, ~ kmin_j(x), ~ sum_j(), ~ sum_j(x, 2)))
+    expect_error(kernel_op(f, decls), "evaluating the R formula failed", class = "kernops_error_input")
+  # a kernel whose first point is a number: still a `~` formula (sigma was taken for data)
+  op_k <- kernel_op(~ sum_j(gaussian_kernel(0, y, 0.5) * sqnorm2(x)), decls)
+  expect_equal(op_k(x, y), matrix(rowSums(x^2) * sum(exp(-rowSums(y^2) / 0.25)), N, 1))
   expect_error(kernel_op(~ sum_j(x - Vj(y)), decls), "already a LazyTensor", class = "kernops_error_input")
   yy <- y
   expect_error(kernel_op(~ sum_j(x - Vj(yy)), decls), "cannot contain data", class = "kernops_error_input")
@@ -346,6 +354,10 @@ test_that("incompatible shapes and row counts give classed errors", {
   # base R's pmax() and ifelse() on LazyTensors: a classed error pointing to the
   # elementwise functions (ifelse used to return a list of fragments of the LazyTensor)
   expect_error(pmax(x_i, y_j), "maximum\\(x, y\\)", class = "kernops_error_input")
+  # with a number, pmax() reached `&` with the lengths of the internal list
+  expect_error(pmax(sqdist(x_i, y_j), 1), "maximum\\(x, y\\)", class = "kernops_error_input")
+  expect_error(pmin(x_i, 0.5), "minimum\\(x, y\\)", class = "kernops_error_input")
+  expect_no_warning(expect_error(x_i[Inf], "positive whole numbers", class = "kernops_error_input"))
   expect_error(ifelse(x_i > y_j, x_i, y_j), "if_else", class = "kernops_error_input")
   expect_false(isTRUE(x_i))
   # base generics on the list a LazyTensor is made of: t(), rep(), unique() returned its
