@@ -300,7 +300,8 @@ radial_kernel <- function(name, x, y, sigma, call) {
                     "kernops_error_dimension", call = call)
     g <- 1 / sigma^2
   } else {
-    if (!is.numeric(sigma) || length(sigma) != 1 || is.na(sigma) || !is.finite(1 / sigma^2) || sigma <= 0)
+    if (!is.numeric(sigma) || length(sigma) != 1 || is.na(sigma) || !is.finite(sigma) || sigma <= 0 ||
+        !is.finite(1 / sigma^2))
       abort_kernops("`sigma` must be a single positive number whose 1/sigma^2 is finite (or a LazyTensor such as Pm(s)).",
                     "kernops_error_input", call = call)
     # always a parameter in a formula on data (a constant only in a `~` formula), whole

@@ -257,7 +257,8 @@ test_that("compiled plans are cached by formula structure", {
   for (sg in c(0.5, 1, 2, 0.7))
     expect_equal(sum(gaussian_kernel(x_i, y_j, sg) * b_j, index = "j"), exp(-d2 / sg^2) %*% b)
   expect_identical(kernops:::lazy_cache_stats()$misses, 7)
-  expect_error(gaussian_kernel(x_i, y_j, 1e-200), "1/sigma\\^2 is finite", class = "kernops_error_input")
+  for (bad in list(1e-200, Inf, -1, 0, NA, "a"))
+    expect_error(gaussian_kernel(x_i, y_j, bad), "1/sigma\\^2 is finite", class = "kernops_error_input")
   expect_error(gaussian_kernel(x_i, Vj(matrix(1, M, 2))), "gaussian_kernel\\(\\)", class = "kernops_error_dimension")
   # the cache is bounded
   old <- options(kernops.lazy_cache_size = 2)
