@@ -121,8 +121,15 @@ static SEXP alloc_result(R_xlen_t rows, R_xlen_t cols, SEXPTYPE type) {
       &req, [](SEXP, void*) -> SEXP { return R_NilValue; }, nullptr);
 }
 
+// Bytes a result takes while it is made: values in doubles; indices in doubles from the
+// core, then integers for R. Both the kernops.max_output_bytes check and the message of a
+// failed allocation count them so.
+static double result_bytes(const kernops::OutShape& shape) {
+  return static_cast<double>(shape.rows) * (8.0 * shape.value_cols + 12.0 * shape.index_cols);
+}
+
 static SEXP allocation_failed(const kernops::OutShape& shape) {
-  const double gb = (8.0 * shape.value_cols + 12.0 * shape.index_cols) * static_cast<double>(shape.rows) / 1e9;
+  const double gb = result_bytes(shape) / 1e9;
   char size[32];
   std::snprintf(size, sizeof size, "%.3g GB", gb);
   return core_error(kernops::MemoryError("R could not allocate memory for the result (" + std::to_string(shape.rows) +
@@ -154,8 +161,7 @@ SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double
   kernops::OutShape shape;
   try {
     shape = kernops::check_args(*plan, data);
-    // values in doubles; indices in doubles from the core, then integers for R
-    const double bytes = static_cast<double>(shape.rows) * (8.0 * shape.value_cols + 12.0 * shape.index_cols);
+    const double bytes = result_bytes(shape);
     if (bytes > max_bytes)
       throw kernops::MemoryError("the result would need " + std::to_string(bytes / 1e9) + " GB (" +
                                  std::to_string(shape.rows) + " rows x " +
