@@ -48,15 +48,29 @@ md_table <- function(df) {
     do.call(paste, c(cols, sep = " | ")) |> (\(r) paste0("| ", r, " |"))())
 }
 
-# The command line of this run, with the R_LIBS that chose the kernops build (A/B runs).
+# The command line of this run, with the R_LIBS that chose the kernops build and the
+# R_PROFILE_USER that may set options such as kernops.cpu_isa (A/B runs).
 bench_command <- function(script, argv) {
-  libs <- Sys.getenv("R_LIBS")
-  paste(c(if (nzchar(libs)) paste0("R_LIBS=", libs), "Rscript", script, argv), collapse = " ")
+  env <- Sys.getenv(c("R_LIBS", "R_PROFILE_USER"))
+  env <- env[nzchar(env)]
+  paste(c(if (length(env)) paste0(names(env), "=", env), "Rscript", script, argv), collapse = " ")
+}
+
+# The processor, precisely enough to tell this project's hosts apart: they all call
+# themselves "AMD EPYC", but one generation exposes AVX-512 (and runs it at full width)
+# and another does not, which changes every timing (bench/RESULTS.md, 2026-12-06).
+cpu_description <- function() {
+  info <- readLines("/proc/cpuinfo")
+  field <- function(name) sub("^[^:]*:\\s*", "", grep(sprintf("^%s\\s*:", name), info, value = TRUE)[1])
+  flags <- strsplit(field("flags"), " ")[[1]]
+  vector_flags <- intersect(c("avx2", "fma", "avx512f", "avx512dq", "avx512vl"), flags)
+  sprintf("%s (family %s, model %s; %s)", field("model name"), field("cpu family"), field("model"),
+          paste(vector_flags, collapse = " "))
 }
 
 # Prints the table and, if `append`, adds a dated section to bench/RESULTS.md.
 report <- function(title, command, df, notes = character(), append = FALSE, load_start = NULL) {
-  cpu <- sub(".*: ", "", grep("^model name", readLines("/proc/cpuinfo"), value = TRUE)[1])
+  cpu <- cpu_description()
   commit <- tryCatch(system2("git", c("rev-parse", "--short", "HEAD"), stdout = TRUE), error = function(e) "?")
   lines <- c(sprintf("## %s -- %s UTC", title, format(Sys.time(), tz = "UTC")), "",
              sprintf("- machine: nproc %s, CPU %s, %s", parallel::detectCores(), cpu, R.version.string),

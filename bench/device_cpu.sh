@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The core's C++ tests and the W1 / W2 / W7 drivers on another x86-64 machine's CPU, for the
-# instruction sets this host cannot run (its hypervisor hides AVX-512). Used on the GPU
+# instruction sets a development host cannot run (the hypervisor of some hides AVX-512). Used on the GPU
 # machine, which has no R and no GoogleTest: the executables are built here, statically.
 #
 #   Here:   cmake -S tests/cpp -B build/static -DKERNOPS_STATIC=ON -DKERNOPS_CUDA=OFF \

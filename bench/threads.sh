@@ -20,7 +20,7 @@ for r in "${runs[@]}"; do
 done
 section="## Thread scaling (core alone) -- $(date -u '+%Y-%m-%d %H:%M:%S') UTC
 
-- machine: nproc $(nproc), $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), git $(git rev-parse --short HEAD)
+- machine: nproc $(nproc), $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //') (family $(grep -m1 'cpu family' /proc/cpuinfo | sed 's/.*: //'), model $(grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | sed 's/.*: //')), git $(git rev-parse --short HEAD)
 - load average at end: $(cut -d' ' -f1-3 /proc/loadavg)
 - command: \`bash bench/threads.sh${append:+ $append}\` (one run each, kernops_driver from tests/cpp, instruction set chosen at run time)
 

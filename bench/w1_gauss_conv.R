@@ -29,17 +29,13 @@
 #
 # Internal: `--child N dtype threads` is the fresh-process mode used for the RSS measurement.
 
-suppressPackageStartupMessages(library(kernops))
+# kernops, the timer (now, have_bench), proc_status_kb, loadavg and cpu_description.
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1])), "common.R"))
 
 FORMULA <- "Sum_Reduction(Exp(-s*SqNorm2(x-y))*b, 0)"
 ARGS <- c("x = Vi(3)", "y = Vj(3)", "b = Vj(6)", "s = Pm(1)")
 S <- 10
 SEED <- 20240101L
-
-have_bench <- requireNamespace("bench", quietly = TRUE)
-now <- if (have_bench) function() as.numeric(bench::hires_time()) else
-  function() proc.time()[["elapsed"]]
-invisible(now()); invisible(now())  # the first hires_time() call costs ~40 ms: keep it out of timings
 
 gen_data <- function(N) {
   set.seed(SEED + as.integer(log10(N) * 1000))
@@ -55,12 +51,6 @@ so_mtime <- function() {
                   full.names = TRUE, recursive = TRUE)
   if (!length(f)) return(NA_real_)
   as.numeric(file.info(f[1])$mtime)
-}
-
-proc_status_kb <- function(key) {
-  l <- grep(paste0("^", key, ":"), readLines("/proc/self/status"), value = TRUE)
-  if (!length(l)) return(NA_real_)
-  as.numeric(sub("^[^:]+:\\s*([0-9]+).*$", "\\1", l[1]))
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -106,8 +96,7 @@ file_arg <- grep("^--file=", commandArgs(FALSE), value = TRUE)
 script <- normalizePath(sub("^--file=", "", file_arg[1]))
 bench_dir <- dirname(script)
 rscript <- file.path(R.home("bin"), "Rscript")
-command <- paste(c(if (nzchar(Sys.getenv("R_LIBS"))) paste0("R_LIBS=", Sys.getenv("R_LIBS")),
-                   "Rscript bench/w1_gauss_conv.R", argv), collapse = " ")
+command <- bench_command("bench/w1_gauss_conv.R", argv)
 
 # Times `expr_fun()` `runs` times; returns the vector of seconds.
 time_runs <- function(expr_fun, runs) {
@@ -138,7 +127,6 @@ dense_conv <- function(d) {
   exp(-S * D2) %*% d$b
 }
 
-loadavg <- function() paste(strsplit(readLines("/proc/loadavg"), " ")[[1]][1:3], collapse = " ")
 load_start <- loadavg()
 t_start <- Sys.time()
 so_start <- so_mtime()
@@ -232,15 +220,15 @@ tab <- c(
 cat("\n", paste(tab, collapse = "\n"), "\n", sep = "")
 
 if (do_append) {
-  cpu <- sub("^model name\\s*:\\s*", "",
-             grep("^model name", readLines("/proc/cpuinfo"), value = TRUE)[1])
+  cpu <- cpu_description()
   nproc <- tryCatch(system2("nproc", stdout = TRUE), error = function(e) NA)
   section <- c(
     "", sprintf("## W1 gauss-conv -- %s", format(t_start, "%Y-%m-%d %H:%M:%S %Z")), "",
     sprintf("- machine: nproc %s, CPU %s, %s", nproc, cpu, R.version.string),
-    sprintf("- kernops %s from %s (kernops.so of %s; working tree at start: git %s), kernops_threads() = %d",
+    sprintf("- kernops %s from %s (kernops.so of %s; working tree at start: git %s), kernops_threads() = %d, CPU engine instruction set %s",
             as.character(utils::packageVersion("kernops")), dirname(system.file(package = "kernops")),
-            format(as.POSIXct(so_start, origin = "1970-01-01"), "%Y-%m-%d %H:%M:%S"), git, threads),
+            format(as.POSIXct(so_start, origin = "1970-01-01"), "%Y-%m-%d %H:%M:%S"), git, threads,
+            backend_info()$cpu$isa),
     sprintf("- timer: %s; load average at start %s, at end %s",
             if (have_bench) "bench::mark (hires)" else "system.time", load_start, load_end),
     sprintf("- command: `%s`", command),

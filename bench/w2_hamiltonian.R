@@ -67,6 +67,6 @@ for (N in sizes) for (dtype in c("float64", "float32")) {
   cat(".")
 }
 cat("\n")
-report("W2 hamiltonian-grad", paste(c("Rscript bench/w2_hamiltonian.R", argv), collapse = " "),
+report("W2 hamiltonian-grad", bench_command("bench/w2_hamiltonian.R", argv),
        do.call(rbind, rows), notes = "- runs: median of 3 after a warm-up (one run, no warm-up, at N = 1e5)",
        append = "--append" %in% argv, load_start = load_start)

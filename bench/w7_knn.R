@@ -38,6 +38,6 @@ for (D in dims) {
   }
 }
 cat("\n")
-report("W7 knn", paste(c("Rscript bench/w7_knn.R", argv), collapse = " "), do.call(rbind, rows),
+report("W7 knn", bench_command("bench/w7_knn.R", argv), do.call(rbind, rows),
        notes = "- one timed run each (no warm-up); float32 ties may order equal distances differently",
        append = "--append" %in% argv, load_start = load_start)
