@@ -40,10 +40,15 @@ struct RControl : kernops::Control {
     if (polls_before_interrupt >= 0 && polls_before_interrupt-- == 0) return true;
     return R_ToplevelExec(check_interrupt_fn, nullptr) == FALSE;
   }
-  // A one-line progress report on stderr, only for calls that run longer than 2 s.
+  // A one-line progress report on stderr, only for calls that run longer than 2 s; a line
+  // that was shown ends at 100% when the call completes.
   void progress(double fraction) override {
     if (!show_progress) return;
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (fraction >= 1) {
+      if (printed) REprintf("\rkernops: 100%% done, %.0f s elapsed                    ", elapsed);
+      return;
+    }
     if (elapsed < 2 || fraction <= 0 || elapsed - last_print < 0.5) return;  // at most twice a second
     last_print = elapsed;
     REprintf("\rkernops: %3.0f%% done, %.0f s elapsed, about %.0f s left   ", 100 * fraction, elapsed,

@@ -1,11 +1,14 @@
 // A small parallel-for over std::threads that keeps every R-facing concern on the
 // calling thread: workers never call back into the host (R); the calling thread takes
-// tasks too and polls Control::interrupted() between them. Worker exceptions are caught
-// into an exception_ptr and rethrown on the calling thread after all threads joined.
-// No R headers here.
+// tasks too and polls Control::interrupted() between them, and once no task is left it
+// keeps polling (and reporting progress) until the workers have finished theirs. Worker
+// exceptions are caught into an exception_ptr and rethrown on the calling thread after
+// all threads joined. No R headers here.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -22,7 +25,8 @@ struct Control {
   virtual ~Control() = default;
   // True when the user asked to stop (e.g. Ctrl-C in R).
   virtual bool interrupted() { return false; }
-  // Fraction of the work done so far, reported between tasks.
+  // Fraction of the work done so far, reported between tasks and while the calling thread
+  // waits for the others; 1 once, at the end of a call that completed.
   virtual void progress(double /*fraction*/) {}
   // Least time between two calls of interrupted() from inside a task (StopCheck).
   virtual std::chrono::milliseconds poll_interval() const { return std::chrono::milliseconds(50); }
@@ -48,7 +52,16 @@ inline void parallel_for(std::int64_t n_tasks, int n_threads, Control* control,
   std::exception_ptr error;
   std::mutex error_mutex;
   bool was_interrupted = false;
+  // Workers still running, guarded by finish_mutex, for the calling thread's wait.
+  int running_workers = 0;
+  std::mutex finish_mutex;
+  std::condition_variable finished;
 
+  // Between tasks and while waiting: the fraction done, below 1 (1 is for the end).
+  const auto report_progress = [&] {
+    const std::int64_t d = done.load();
+    if (d < n_tasks) control->progress(static_cast<double>(d) / static_cast<double>(n_tasks));
+  };
   auto work = [&](int worker, bool is_caller) {
     const auto interval = control ? control->poll_interval() : std::chrono::milliseconds(0);
     auto next_poll = std::chrono::steady_clock::now() + interval;
@@ -82,11 +95,17 @@ inline void parallel_for(std::int64_t n_tasks, int n_threads, Control* control,
           was_interrupted = true;
           stop = true;
         }
-        control->progress(static_cast<double>(done.load()) / static_cast<double>(n_tasks));
+        report_progress();
       }
     }
   };
 
+  const auto worker_main = [&](int worker) {
+    work(worker, false);
+    std::lock_guard<std::mutex> lock(finish_mutex);
+    --running_workers;
+    finished.notify_one();
+  };
   std::vector<std::thread> threads;
   threads.reserve(static_cast<size_t>(n_threads - 1));
   struct Joiner {  // joins on every exit path, exceptions included
@@ -97,13 +116,41 @@ inline void parallel_for(std::int64_t n_tasks, int n_threads, Control* control,
     }
   } joiner{threads};
   try {
-    for (int w = 1; w < n_threads; ++w) threads.emplace_back(work, w, false);
+    for (int w = 1; w < n_threads; ++w) {
+      {
+        std::lock_guard<std::mutex> lock(finish_mutex);
+        ++running_workers;
+      }
+      try {
+        threads.emplace_back(worker_main, w);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(finish_mutex);
+        --running_workers;
+        throw;
+      }
+    }
   } catch (...) {  // could not start a thread: the ones started and the caller finish the work
   }
   work(0, true);
+  // No task is left, but a worker may be in a long one: its StopChecks only read `stop`,
+  // which only this thread sets, so keep polling the host until every worker is done.
+  if (control) {
+    const auto interval = std::max(control->poll_interval(), std::chrono::milliseconds(1));
+    std::unique_lock<std::mutex> lock(finish_mutex);
+    while (running_workers > 0 && !finished.wait_for(lock, interval, [&] { return running_workers == 0; })) {
+      lock.unlock();
+      if (!stop.load() && control->interrupted()) {
+        was_interrupted = true;
+        stop = true;
+      }
+      report_progress();
+      lock.lock();
+    }
+  }
   for (auto& th : threads) th.join();
   if (error) std::rethrow_exception(error);
   if (was_interrupted) throw Interrupted();
+  if (control) control->progress(1.0);
 }
 
 }  // namespace kernops
