@@ -52,8 +52,8 @@ inline void parallel_for(std::int64_t n_tasks, int n_threads, Control* control,
   std::exception_ptr error;
   std::mutex error_mutex;
   bool was_interrupted = false;
-  // Workers still running, guarded by finish_mutex, for the calling thread's wait.
-  int running_workers = 0;
+  // Workers that have left their loop, guarded by finish_mutex, for the calling thread's wait.
+  int finished_workers = 0;
   std::mutex finish_mutex;
   std::condition_variable finished;
 
@@ -103,7 +103,7 @@ inline void parallel_for(std::int64_t n_tasks, int n_threads, Control* control,
   const auto worker_main = [&](int worker) {
     work(worker, false);
     std::lock_guard<std::mutex> lock(finish_mutex);
-    --running_workers;
+    ++finished_workers;
     finished.notify_one();
   };
   std::vector<std::thread> threads;
@@ -116,19 +116,7 @@ inline void parallel_for(std::int64_t n_tasks, int n_threads, Control* control,
     }
   } joiner{threads};
   try {
-    for (int w = 1; w < n_threads; ++w) {
-      {
-        std::lock_guard<std::mutex> lock(finish_mutex);
-        ++running_workers;
-      }
-      try {
-        threads.emplace_back(worker_main, w);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(finish_mutex);
-        --running_workers;
-        throw;
-      }
-    }
+    for (int w = 1; w < n_threads; ++w) threads.emplace_back(worker_main, w);
   } catch (...) {  // could not start a thread: the ones started and the caller finish the work
   }
   work(0, true);
@@ -136,8 +124,9 @@ inline void parallel_for(std::int64_t n_tasks, int n_threads, Control* control,
   // which only this thread sets, so keep polling the host until every worker is done.
   if (control) {
     const auto interval = std::max(control->poll_interval(), std::chrono::milliseconds(1));
+    const int started = static_cast<int>(threads.size());
     std::unique_lock<std::mutex> lock(finish_mutex);
-    while (running_workers > 0 && !finished.wait_for(lock, interval, [&] { return running_workers == 0; })) {
+    while (!finished.wait_for(lock, interval, [&] { return finished_workers == started; })) {
       lock.unlock();
       if (!stop.load() && control->interrupted()) {
         was_interrupted = true;
