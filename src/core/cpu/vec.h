@@ -82,8 +82,8 @@ inline void in_register(V& v) {
 inline unsigned vmask_bits(const VecBits<float>& c) { return __builtin_ia32_movmskps256((Vec<float>)c); }
 inline unsigned vmask_bits(const VecBits<double>& c) { return __builtin_ia32_movmskpd256((Vec<double>)c); }
 #elif KERNOPS_X86_DISPATCH && KERNOPS_VBYTES == 64
-// vpmovd2m / vpmovq2m (AVX512DQ): the lanes' sign bits straight into a mask. The generic
-// loop below made GCC spill the vector and test its lanes one by one.
+// vpmovd2m / vpmovq2m (AVX512DQ): the lanes' sign bits straight into a mask. With the
+// generic loop below, W7 at D = 3 ran 4-5% slower (bench/RESULTS.md, 2026-12-06).
 typedef long long VecLongLong __attribute__((vector_size(64)));  // the builtin's operand type
 inline unsigned vmask_bits(const VecBits<float>& c) { return __builtin_ia32_cvtd2mask512(c); }
 inline unsigned vmask_bits(const VecBits<double>& c) { return __builtin_ia32_cvtq2mask512((VecLongLong)c); }
