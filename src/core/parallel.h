@@ -57,6 +57,13 @@ inline void parallel_for(std::int64_t n_tasks, int n_threads, Control* control,
   std::mutex finish_mutex;
   std::condition_variable finished;
 
+  // On the calling thread: asks the host whether the user interrupted, and if so stops all.
+  const auto poll_host = [&] {
+    if (control->interrupted()) {
+      was_interrupted = true;
+      stop = true;
+    }
+  };
   // Between tasks and while waiting: the fraction done, below 1 (1 is for the end).
   const auto report_progress = [&] {
     const std::int64_t d = done.load();
@@ -72,10 +79,7 @@ inline void parallel_for(std::int64_t n_tasks, int n_threads, Control* control,
     const StopCheck stop_check = [&]() {
       if (is_caller && control && ++checks % clock_every == 0 && std::chrono::steady_clock::now() >= next_poll) {
         next_poll = std::chrono::steady_clock::now() + interval;
-        if (control->interrupted()) {
-          was_interrupted = true;
-          stop = true;
-        }
+        poll_host();
       }
       return stop.load(std::memory_order_relaxed);
     };
@@ -91,10 +95,7 @@ inline void parallel_for(std::int64_t n_tasks, int n_threads, Control* control,
       }
       ++done;
       if (is_caller && control) {
-        if (control->interrupted()) {
-          was_interrupted = true;
-          stop = true;
-        }
+        poll_host();
         report_progress();
       }
     }
@@ -128,10 +129,7 @@ inline void parallel_for(std::int64_t n_tasks, int n_threads, Control* control,
     std::unique_lock<std::mutex> lock(finish_mutex);
     while (!finished.wait_for(lock, interval, [&] { return finished_workers == started; })) {
       lock.unlock();
-      if (!stop.load() && control->interrupted()) {
-        was_interrupted = true;
-        stop = true;
-      }
+      if (!stop.load()) poll_host();
       report_progress();
       lock.lock();
     }
