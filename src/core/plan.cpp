@@ -98,19 +98,24 @@ void fuse_sqdist(Plan& p) {
 // split_sum() peels such Concat and Mul instructions off the root, when nothing else reads
 // their results, and leaves a list of parts that the reducer folds directly into the
 // right output columns: the product and the concatenation are never written to memory.
+// A peeled Concat reads nothing any more (its inputs become parts of their own), but a
+// folded Mul still reads both factors through its part: a factor that is itself a bare
+// product must then be computed, never folded in turn. For Concat(E*X, X) with X = a*b,
+// folding X as well left part E*X reading a value that no instruction wrote.
 void split_sum(Plan& p) {
   auto& prog = p.prog[kIJ];
-  std::vector<bool> dead(prog.size(), false);
+  std::vector<bool> dead(prog.size(), false);     // peeled or folded: removed from prog
+  std::vector<bool> peeled(prog.size(), false);   // a peeled Concat: reads nothing now
   auto producer = [&](int slot) -> int {
     for (size_t k = 0; k < prog.size(); ++k)
       if (prog[k].out == slot) return static_cast<int>(k);
     return -1;
   };
-  // Whether every reader of `slot` is a peeled (dead) instruction.
-  auto only_dead_users = [&](int slot) {
+  // Whether every reader of `slot` is a peeled Concat.
+  auto only_peeled_users = [&](int slot) {
     for (int l = 0; l < 4; ++l)
       for (size_t k = 0; k < p.prog[l].size(); ++k)
-        if (!(l == kIJ && dead[k]))
+        if (!(l == kIJ && peeled[k]))
           for (int s : p.prog[l][k].in)
             if (s == slot) return false;
     return true;
@@ -123,11 +128,11 @@ void split_sum(Plan& p) {
   for (size_t t = 0; t < todo.size(); ++t) {
     const int k = producer(todo[t]);
     if (k < 0 || dead[k] || kept_once[k] || prog[k].op != Op::Concat) continue;
-    if (!only_dead_users(todo[t])) {
+    if (!only_peeled_users(todo[t])) {
       kept_once[k] = true;
       continue;
     }
-    dead[k] = true;
+    dead[k] = peeled[k] = true;
     todo.push_back(prog[k].in[0]);
     todo.push_back(prog[k].in[1]);
   }
@@ -135,12 +140,12 @@ void split_sum(Plan& p) {
   //    nothing else reads is folded as a product.
   std::function<void(int, int)> leaves = [&](int slot, int offset) {
     const int k = producer(slot);
-    if (k >= 0 && dead[k] && prog[k].op == Op::Concat) {
+    if (k >= 0 && peeled[k]) {
       leaves(prog[k].in[0], offset);
       leaves(prog[k].in[1], offset + p.slots[prog[k].in[0]].dim);
       return;
     }
-    if (k >= 0 && prog[k].op == Op::Mul && (dead[k] || only_dead_users(slot))) {
+    if (k >= 0 && prog[k].op == Op::Mul && (dead[k] || only_peeled_users(slot))) {
       dead[k] = true;
       int a = prog[k].in[0], b = prog[k].in[1];
       if (p.slots[a].dim > p.slots[b].dim) std::swap(a, b);  // the scalar factor first
