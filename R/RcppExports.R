@@ -5,6 +5,10 @@ cpp_build_info <- function() {
     .Call(`_kernops_cpp_build_info`)
 }
 
+.fp_control <- function() {
+    .Call(`_kernops_fp_control_register`)
+}
+
 cpp_compile <- function(formula, decls) {
     .Call(`_kernops_cpp_compile`, formula, decls)
 }

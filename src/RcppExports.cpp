@@ -21,6 +21,16 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// fp_control_register
+double fp_control_register();
+RcppExport SEXP _kernops_fp_control_register() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(fp_control_register());
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_compile
 SEXP cpp_compile(std::string formula, std::vector<std::string> decls);
 RcppExport SEXP _kernops_cpp_compile(SEXP formulaSEXP, SEXP declsSEXP) {
@@ -87,6 +97,7 @@ END_RCPP
 
 static const R_CallMethodDef CallEntries[] = {
     {"_kernops_cpp_build_info", (DL_FUNC) &_kernops_cpp_build_info, 0},
+    {"_kernops_fp_control_register", (DL_FUNC) &_kernops_fp_control_register, 0},
     {"_kernops_cpp_compile", (DL_FUNC) &_kernops_cpp_compile, 2},
     {"_kernops_cpp_plan_valid", (DL_FUNC) &_kernops_cpp_plan_valid, 1},
     {"_kernops_cpp_run", (DL_FUNC) &_kernops_cpp_run, 8},

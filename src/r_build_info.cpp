@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "core/fp_env.h"
+
 namespace {
 
 // Instruction-set macros the compiler defined for the baseline target (R's flags: no -march).
@@ -67,4 +69,12 @@ Rcpp::List cpp_build_info() {
       Rcpp::Named("compiler") = compiler_version(),
       Rcpp::Named("cxx_std") = static_cast<int>(__cplusplus),
       Rcpp::Named("simd_flags") = simd_baseline());
+}
+
+// The calling thread's floating-point control register (x86 MXCSR, AArch64 FPCR; NA where
+// unknown), for the tests that check that a reduction leaves it as it found it: reductions
+// flush subnormals to zero while they run (Note [Subnormals] in core/fp_env.h).
+// [[Rcpp::export(.fp_control)]]
+double fp_control_register() {
+  return kernops::kFlushBits == 0 ? NA_REAL : static_cast<double>(kernops::fp_control());
 }

@@ -7,6 +7,7 @@
 #include <new>
 #include <string>
 
+#include "../fp_env.h"
 #include "../kernops.h"
 #include "isa.h"
 
@@ -107,6 +108,9 @@ void run_cpu(const Plan& plan, const std::vector<ArgData>& args, const OutShape&
              double* indices, const RunConfig& config) {
   if (config.dtype == Dtype::Float32) check_float32_range(plan, args);
   const cpu::Isa isa = cpu::select_isa(static_cast<cpu::Isa>(config.max_isa));
+  // Tasks set it on their own thread; this covers what the calling thread does between
+  // them (merging partial states, finishing rows) and restores its state on every exit.
+  FlushSubnormals flush;
   try {
     switch (isa) {
       case cpu::Isa::Avx512: cpu::avx512::run_tiles(plan, args, shape, values, indices, config); break;

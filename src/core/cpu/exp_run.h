@@ -44,10 +44,14 @@ struct OneScaleLimit;
 template <>
 struct OneScaleLimit<double> {
   static constexpr double value = 708;  // |x| below: 2^n is a normal double
+  // Pass 1's lower clamp: n = round(x log2(e)) is then >= -1023, whose 2^n built from t's
+  // bits is +0 (biased exponent 0), so below -708.9 one multiplication gives exactly 0.
+  static constexpr double flush = -708.9;  // x log2(e) = -1022.7
 };
 template <>
 struct OneScaleLimit<float> {
   static constexpr float value = 87;
+  static constexpr float flush = -88.0f;  // x log2(e) = -126.96: n = -127, 2^n = +0
 };
 
 // How pass 2 applies 2^n: two multiplications (any argument), one multiplication (all
@@ -102,7 +106,16 @@ inline void exp_run(T* out, int n, T* r, T* t, ArgV argv, ArgS args, Post post =
   using C = vmath::ExpConst<T>;
   constexpr int W = KERNOPS_VBYTES / static_cast<int>(sizeof(T));
   const int nv = n / W * W;
-  const Vec<T> lo = vbroadcast(static_cast<T>(-C::clamp)), hi = vbroadcast(static_cast<T>(C::clamp));
+  // Reductions run with subnormal results flushed to zero (Note [Subnormals] in fp_env.h),
+  // so arguments below OneScaleLimit::flush, whose exp is below the normal range, are
+  // clamped there and give 0 through the one-multiplication scaling: a Gaussian at a small
+  // bandwidth, or LogSumExp's exp(F - max F) over far points, then costs what it costs at an
+  // ordinary scale (before: the two-multiplication path for the whole run). Normal results
+  // keep vmath::exp's bits.
+  // Where the platform cannot flush (kFlushBits == 0), the full range as before.
+  constexpr bool flushing = kFlushBits != 0;
+  const Vec<T> lo = vbroadcast(flushing ? OneScaleLimit<T>::flush : static_cast<T>(-C::clamp));
+  const Vec<T> hi = vbroadcast(static_cast<T>(C::clamp));
   Vec<T> xmin = vbroadcast(T(0)), xmax = xmin;
   for (int b = 0; b < nv; b += W) {
     Vec<T> x = argv(b);
@@ -122,8 +135,10 @@ inline void exp_run(T* out, int n, T* r, T* t, ArgV argv, ArgS args, Post post =
     highest = xmax[l] > highest ? xmax[l] : highest;
   }
   const T limit = OneScaleLimit<T>::value;
-  if (!(lowest >= -limit && highest <= limit))
+  if (!(highest <= limit) || (!flushing && !(lowest >= -limit)))
     exp_finish_run<Scaling::Two>(out, r, t, nv, post);
+  else if (!(lowest >= -limit))  // 2^n may be +0 (n = -1023): the exponent add would wrap
+    exp_finish_run<Scaling::One>(out, r, t, nv, post);
   else if (Range == ExpRange::NonPositiveNoNaN)
     exp_finish_run<Scaling::ExponentAdd>(out, r, t, nv, post);
   else

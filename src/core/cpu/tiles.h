@@ -140,6 +140,7 @@ class Runner {
     const std::vector<std::int64_t> starts = row_blocks(ti, nj == 1 ? threads : 1);
     const std::int64_t nb = static_cast<std::int64_t>(starts.size()) - 1;
     parallel_for(nb * nj, threads, cfg.control, [&](std::int64_t task, int worker, const StopCheck& stop) {
+      FlushSubnormals flush;  // on whichever thread runs the task (Note [Subnormals])
       const std::int64_t bi = task / nj, bj = task % nj;
       const std::int64_t i0 = starts[bi], i1 = starts[bi + 1];
       const std::int64_t j0 = bj * j_per_task, j1 = std::min(M_, j0 + j_per_task);

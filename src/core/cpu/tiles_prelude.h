@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "../fp_env.h"
 #include "../kernops.h"
 #include "isa.h"
 
