@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cmath>
 #include <random>
+#include <limits>
 
+#include "cpu/isa.h"
 #include "kernops.h"
 #include "reference_eval.h"
 
@@ -148,6 +150,32 @@ TEST(Engine, ArgAndKMinReductionsMatchSorting) {
           }
           expect_rel(rm.values[o], all.back().first, 1e-12, "max");
           EXPECT_EQ(rm.indices[o], all.back().second);
+        }
+      }
+    }
+  }
+}
+
+// K-min of a vector formula: columns in KeOps' K-major order, column q * D + k holding the
+// q-th smallest of component k (small K: the sorted list; large K: the buffered reducer).
+TEST(Engine, KMinOfAVectorFormulaIsKMajorLikeKeOps) {
+  const std::vector<std::string> decls = {"x = Vi(3)", "y = Vj(3)"};
+  const int D = 3;
+  for (int K : {3, 300}) {
+    auto p = compile("KMin_ArgKMin_Reduction(x-y," + std::to_string(K) + ",0)", decls);
+    Data d = make_data(*p, 5, 700, 11);
+    Result r = run(*p, d, 2);
+    ASSERT_EQ(r.shape.value_cols, K * D);
+    for (std::int64_t i = 0; i < r.shape.rows; ++i) {
+      auto col = column(*p, p->formula.f, d, i, r.shape.reduced);
+      for (int k = 0; k < D; ++k) {
+        std::vector<std::pair<double, int>> all;
+        for (size_t j = 0; j < col.size(); ++j) all.push_back({col[j][k], static_cast<int>(j)});
+        std::sort(all.begin(), all.end());
+        for (int q = 0; q < K; ++q) {
+          const std::int64_t c = q * D + k;
+          expect_rel(r.values[i + c * r.shape.rows], all[q].first, 1e-12, "kmin");
+          EXPECT_EQ(r.indices[i + c * r.shape.rows], all[q].second) << "K " << K << " rank " << q << " comp " << k;
         }
       }
     }

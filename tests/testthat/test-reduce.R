@@ -42,7 +42,7 @@ for (isa in test_isas()) for (dtype in c("float64", "float32")) {
       }
     })
 
-    test_that(sprintf("KMin/ArgKMin/KMin_ArgKMin match the oracle, sorted, component-major (%s, axis %d, isa %s)",
+    test_that(sprintf("KMin/ArgKMin/KMin_ArgKMin match the oracle, sorted, K-major like KeOps (%s, axis %d, isa %s)",
                       dtype, axis, isa), {
       old_isa <- options(kernops.cpu_isa = isa)
       on.exit(options(old_isa), add = TRUE)

@@ -600,13 +600,14 @@ struct KMinReducer : Reducer<T> {
         if (o[2 * (K * k + q) + 1] >= 0) insert(st + 2 * K * k, o[2 * (K * k + q)], o[2 * (K * k + q) + 1]);
   }
   void finish(const double* st, const OutRow& out) const override {
-    // Columns: component-major blocks of K (for dim 1: the K nearest, in order).
+    // Columns in KeOps' K-major order: column q * dim + k is the q-th smallest of
+    // component k (for dim 1: the K nearest, in order).
     for (int k = 0; k < dim; ++k)
       for (int q = 0; q < K; ++q) {
         const double* e = st + 2 * (K * k + q);
         const bool none = e[1] < 0;
-        if (want_val) out.val(k * K + q, none ? NAN : e[0]);
-        if (want_idx) out.idx(k * K + q, e[1]);
+        if (want_val) out.val(q * dim + k, none ? NAN : e[0]);
+        if (want_idx) out.idx(q * dim + k, e[1]);
       }
   }
 };
