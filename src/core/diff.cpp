@@ -56,7 +56,7 @@ NodeP scalprod(const NodeP& a, const NodeP& b) { return make(Op::Scalprod, {a, b
 NodeP if_else(const NodeP& c, const NodeP& a, const NodeP& b) {
   NodeP n = make(Op::IfElse, {c, a, b});
   if (is_zero(a) && is_zero(b)) return zero(n->dim);
-  if (c->op == Op::Const) {
+  if (c->op == Op::Const && c->value == c->value) {  // a NaN condition gives NaN: kept
     const NodeP& pick = c->value >= 0 ? a : b;
     return pick->dim == n->dim ? pick : sum_t(pick, n->dim);
   }

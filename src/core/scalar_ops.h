@@ -21,12 +21,19 @@ struct FSqrt { template <class T> static T f(T x) { return std::sqrt(x); } };
 struct FRsqrt { template <class T> static T f(T x) { return T(1) / std::sqrt(x); } };
 struct FInv { template <class T> static T f(T x) { return T(1) / x; } };
 struct FAbs { template <class T> static T f(T x) { return std::fabs(x); } };
-// Sign(0) = 0, as in R's sign().
-struct FSign { template <class T> static T f(T x) { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0)); } };
+// NaN semantics follow R: every elementwise op gives NaN for a NaN argument (R's sign(NaN),
+// NaN >= 0, ifelse(NaN, a, b), pmin(1, NaN) are all NaN or NA), where a bare comparison
+// would pick a branch. `x == x` is false only for NaN; with no NaN the values are those of
+// the plain comparisons, bit for bit.
+// Sign(0) = 0, as in R's sign(); Sign(NaN) = NaN.
+struct FSign {
+  template <class T> static T f(T x) { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : (x == x ? T(0) : x)); }
+};
 struct FSin { template <class T> static T f(T x) { return vmath::sin(x); } };
 struct FCos { template <class T> static T f(T x) { return vmath::cos(x); } };
-// Step(x) = 1 for x >= 0, else 0 (KeOps convention).
-struct FStep { template <class T> static T f(T x) { return x < T(0) ? T(0) : T(1); } };
+// Step(x) = 1 for x >= 0, else 0 (KeOps convention); Step(NaN) = NaN.
+struct FStep { template <class T> static T f(T x) { return x < T(0) ? T(0) : (x == x ? T(1) : x); } };
+// ReLU(NaN) = NaN (the comparison is false, x is kept).
 struct FReLU { template <class T> static T f(T x) { return x < T(0) ? T(0) : x; } };
 struct FSquare { template <class T> static T f(T x) { return x * x; } };
 
@@ -35,8 +42,10 @@ struct FAdd { template <class T> static T f(T a, T b) { return a + b; } };
 struct FSub { template <class T> static T f(T a, T b) { return a - b; } };
 struct FMul { template <class T> static T f(T a, T b) { return a * b; } };
 struct FDiv { template <class T> static T f(T a, T b) { return a / b; } };
-struct FMin { template <class T> static T f(T a, T b) { return b < a ? b : a; } };
-struct FMax { template <class T> static T f(T a, T b) { return b > a ? b : a; } };
+// Min / Max are NaN when either argument is (R's pmin / pmax), in either order: a NaN `a`
+// is kept by the comparison, a NaN `b` by the second test.
+struct FMin { template <class T> static T f(T a, T b) { return b < a ? b : (b == b ? a : b); } };
+struct FMax { template <class T> static T f(T a, T b) { return b > a ? b : (b == b ? a : b); } };
 // Powf(a, b) = a^b = exp(b log a): NaN for a < 0 like R's (-2)^0.5; 0^b is 0 for b > 0 and
 // inf for b < 0 through log(0) = -inf, and x^0 = 1 for every x, NaN included, as in R (the
 // exponent is set to 0 where b == 0, by a bit blend). Straight-line, so that it inlines and
@@ -50,9 +59,15 @@ struct FPowf {
 };
 
 // ---- three arguments ----
-// IfElse(c, a, b) = a where c >= 0, else b (KeOps convention).
-struct FIfElse { template <class T> static T f(T c, T a, T b) { return c >= T(0) ? a : b; } };
-struct FClamp { template <class T> static T f(T x, T lo, T hi) { return x < lo ? lo : (x > hi ? hi : x); } };
+// IfElse(c, a, b) = a where c >= 0, else b (KeOps convention); NaN where c is NaN.
+struct FIfElse { template <class T> static T f(T c, T a, T b) { return c >= T(0) ? a : (c == c ? b : c); } };
+// Clamp(x, lo, hi): NaN when x, lo or hi is (lo + hi is then NaN).
+struct FClamp {
+  template <class T> static T f(T x, T lo, T hi) {
+    const T r = x < lo ? lo : (x > hi ? hi : x);
+    return lo == lo && hi == hi ? r : lo + hi;
+  }
+};
 
 // x^n for an integer n, by repeated squaring (exact for small n, like R's x^2).
 template <class T>

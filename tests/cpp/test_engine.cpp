@@ -209,6 +209,44 @@ TEST(Engine, Float32SumsDoNotOverflowWhereDoubleDoesNot) {
   }
 }
 
+// NaN semantics of the elementwise ops follow R: a NaN argument gives NaN (Sign, Step,
+// Min and Max in either order, IfElse's condition, Clamp's bounds), against the reference
+// evaluator; values without NaN are unchanged (the same data's other rows).
+TEST(Engine, ElementwiseOpsPropagateNaNLikeR) {
+  // Inputs are finite (check_args), so NaN and inf come from the formula: X = (x + (c/c - 1)) / e
+  // is x, NaN where c = 0, and +-inf where e = 0; Y likewise with g.
+  const std::vector<std::string> decls = {"x = Vi(1)", "c = Vi(1)", "e = Vi(1)", "y = Vj(1)", "g = Vj(1)"};
+  const std::vector<double> xs = {1.0, 0.0, -0.0, 1.0, -1.0, 0.5, 1.0, -1.0, 2.0, -3.0};
+  const std::vector<double> cs = {0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0};
+  const std::vector<double> es = {1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0};
+  const auto with_xy = [](std::string f) {
+    for (size_t q; (q = f.find('X')) != std::string::npos;) f.replace(q, 1, "((x+(c/c-1))/e)");
+    for (size_t q; (q = f.find('Y')) != std::string::npos;) f.replace(q, 1, "(y+(g/g-1))");
+    return f;
+  };
+  for (const char* f : {"Sign(X)", "Step(X)", "ReLU(X)", "Abs(X)", "Min(X,Y)", "Min(Y,X)", "Max(X,Y)", "Max(Y,X)",
+                        "IfElse(X,Y,2*Y)", "IfElse(Y,X,-X)", "Clamp(X,Y,3)", "Clamp(0.25,X,Y)", "Clamp(0.25,Y,X)",
+                        "Min(X,1)+Max(2,X)"}) {
+    auto p = compile("Sum_Reduction(" + with_xy(f) + ",0)", decls);
+    for (double yv : {0.5, -2.0})
+      for (double gv : {0.0, 1.0})
+        for (Dtype dt : {Dtype::Float64, Dtype::Float32}) {
+          Data d = make_data(*p, static_cast<std::int64_t>(xs.size()), 1, 1);
+          d.cols = {xs, cs, es, {yv}, {gv}};
+          for (size_t a = 0; a < d.args.size(); ++a) d.args[a].data = d.cols[a].data();
+          Result r = run(*p, d, 1, dt);
+          for (size_t i = 0; i < xs.size(); ++i) {
+            const double want = ref_pair(*p, p->formula.f, d, static_cast<std::int64_t>(i), 0)[0];
+            const double got = r.values[i];
+            if (std::isnan(want))
+              EXPECT_TRUE(std::isnan(got)) << f << " at row " << i << ", y = " << yv << ", g = " << gv << ": " << got;
+            else
+              EXPECT_EQ(got, want) << f << " at row " << i << ", y = " << yv << ", g = " << gv;
+          }
+        }
+  }
+}
+
 TEST(Engine, LogSumExpIsStableAndMatchesSoftmax) {
   const std::vector<std::string> decls = {"x = Vi(1)", "y = Vj(1)", "w = Vj(2)"};
   auto lse = compile("LogSumExp_Reduction(1000+10*x*y,0)", decls);
