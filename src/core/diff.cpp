@@ -107,6 +107,12 @@ NodeP elementwise_partial(const NodeP& n, int k, const NodeP& x) {
     // d Log(u) = du / u
     case Op::Log:
       return mul(x, unary(Op::Inv, arg[0]));
+    // d Log1p(u) = du / (1 + u)
+    case Op::Log1p:
+      return mul(x, unary(Op::Inv, add(num(1), arg[0])));
+    // d Expm1(u) = Exp(u) du
+    case Op::Expm1:
+      return mul(x, unary(Op::Exp, arg[0]));
     // d Sqrt(u) = du / (2 Sqrt(u))              (reuses Sqrt(u)), and 0 where u = 0: the
     // subgradient at the kink of Norm2(x - y) = Sqrt(SqNorm2(x - y)), so that the gradients
     // of the Laplace and Matern kernels are 0 where two points coincide, not 0 * inf = NaN

@@ -37,6 +37,26 @@ struct FStep { template <class T> static T f(T x) { return x < T(0) ? T(0) : (x 
 // ReLU(NaN) = NaN (the comparison is false, x is kept).
 struct FReLU { template <class T> static T f(T x) { return x < T(0) ? T(0) : x; } };
 struct FSquare { template <class T> static T f(T x) { return x * x; } };
+// Log1p(x) = log(1 + x), accurate where Log(1 + x) loses every digit (1 + 1e-17 == 1):
+// with u = 1 + x rounded, log(u) * x / (u - 1) cancels the rounding of u (Goldberg, "What
+// every computer scientist should know about floating-point arithmetic", Theorem 4); x
+// itself where u == 1, and log(u) where u - 1 == x (x exact in u, also x = +inf, where the
+// ratio would be inf / inf). Branch-free, on vmath's log, so it vectorises.
+struct FLog1p {
+  template <class T> static T f(T x) {
+    const T u = T(1) + x, d = u - T(1), l = vmath::log(u);
+    return d == T(0) ? x : (d == x ? l : l * (x / d));
+  }
+};
+// Expm1(x) = exp(x) - 1, accurate near 0 where Exp(x) - 1 cancels: with u = exp(x),
+// (u - 1) * x / log(u) (Kahan's trick, the same correction as Log1p's); x where u == 1,
+// -1 where u - 1 == -1 (x very negative), +inf where u is.
+struct FExpm1 {
+  template <class T> static T f(T x) {
+    const T u = vmath::exp(x), d = u - T(1), l = vmath::log(u);
+    return u == T(1) ? x : (d == T(-1) || u == T(INFINITY) ? d : d * (x / l));
+  }
+};
 
 // ---- two arguments ----
 struct FAdd { template <class T> static T f(T a, T b) { return a + b; } };
@@ -138,6 +158,8 @@ bool visit_unary(Op op, Fn&& fn) {
     case Op::Step: fn(FStep{}); return true;
     case Op::ReLU: fn(FReLU{}); return true;
     case Op::Square: fn(FSquare{}); return true;
+    case Op::Log1p: fn(FLog1p{}); return true;
+    case Op::Expm1: fn(FExpm1{}); return true;
     default: return false;
   }
 }

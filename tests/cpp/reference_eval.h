@@ -74,6 +74,8 @@ class RefEval {
           case Op::Step: r = std::isnan(x) ? x : (x >= 0 ? 1 : 0); break;
           case Op::ReLU: r = std::isnan(x) ? x : (x >= 0 ? x : 0); break;
           case Op::Square: r = x * x; break;
+          case Op::Log1p: r = std::log1p(x); break;
+          case Op::Expm1: r = std::expm1(x); break;
           case Op::Pow: r = std::pow(x, p[0]); break;
           case Op::Add: r = x + y; break;
           case Op::Sub: r = x - y; break;

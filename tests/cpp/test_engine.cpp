@@ -273,6 +273,42 @@ TEST(Engine, LargeWholePowersAreAccurateAndSignedLikeR) {
   }
 }
 
+// Log1p and Expm1 against libm's log1p / expm1, tiny arguments included, where Log(1 + x)
+// and Exp(x) - 1 lose every digit (log1p(1e-17) is 1e-17, Log(1 + 1e-17) is 0), on every ISA.
+TEST(Engine, Log1pAndExpm1AreAccurateNearZero) {
+  const std::vector<std::string> decls = {"x = Vi(1)", "y = Vj(1)"};
+  const std::vector<double> xs = {1e-17, -1e-17, 1e-300, 0.0, -0.0, 3e-10, -3e-10, 1e-5, -1e-5, 0.3, -0.5, 1.5,
+                                  2.0, -0.999999, 100.0, 1e300, 700.0, 709.5, -40.0, -800.0, 1e-8, 0.69};
+  for (const char* f : {"Log1p", "Expm1"}) {
+    auto p = compile(std::string("Sum_Reduction(") + f + "(x)*y,0)", decls);
+    for (Dtype dt : {Dtype::Float64, Dtype::Float32}) {
+      std::vector<double> in;  // float32: its range, and its values
+      for (double x : xs)
+        if (dt == Dtype::Float64) in.push_back(x);
+        else if (std::fabs(x) < 80 && (x == 0 || std::fabs(x) > 1e-37)) in.push_back(static_cast<float>(x));
+      const std::vector<double> one = {1.0};
+      const std::vector<ArgData> args = {{in.data(), static_cast<std::int64_t>(in.size()), 1}, {one.data(), 1, 1}};
+      check_args(*p, args);
+      for (cpu::Isa isa : cpu::supported_isas()) {
+        RunConfig c;
+        c.dtype = dt;
+        c.max_isa = static_cast<int>(isa);
+        std::vector<double> got(in.size());
+        run_cpu(*p, args, got.data(), nullptr, c);
+        for (size_t i = 0; i < in.size(); ++i) {
+          const double x = in[i], want = f[0] == 'L' ? std::log1p(x) : std::expm1(x);
+          const double tol = dt == Dtype::Float64 ? 4e-16 : 4e-7;
+          if (std::isnan(want))
+            EXPECT_TRUE(std::isnan(got[i])) << f << "(" << x << ")";
+          else
+            EXPECT_TRUE(got[i] == want || std::fabs(got[i] - want) <= tol * std::fabs(want))
+                << f << "(" << x << ") isa " << cpu::isa_name(isa) << ": " << got[i] << " vs " << want;
+        }
+      }
+    }
+  }
+}
+
 TEST(Engine, LogSumExpIsStableAndMatchesSoftmax) {
   const std::vector<std::string> decls = {"x = Vi(1)", "y = Vj(1)", "w = Vj(2)"};
   auto lse = compile("LogSumExp_Reduction(1000+10*x*y,0)", decls);
