@@ -14,7 +14,8 @@
 #' and variables may be written inline in the formula as `Vi(0,3)`.
 #'
 #' Operations: `+ - * /`, unary minus, `x^n` and `Pow(x,n)` (integer n; `x^0.5` is
-#' `Powf(x,0.5)`), `Square`, `Sqrt`, `Rsqrt`, `Exp`, `Log`, `Inv`, `Abs`, `Sign`,
+#' `Powf(x,0.5)`), `Square`, `Sqrt`, `Rsqrt`, `Exp`, `Log`, `Log1p` (`log(1+x)`, accurate
+#' for tiny x), `Expm1` (`exp(x)-1`, likewise), `Inv`, `Abs`, `Sign`,
 #' `Sin`, `Cos`, `Step` (1 for x >= 0), `ReLU`, `Clamp(x,a,b)`, `Min(a,b)`, `Max(a,b)`,
 #' `IfElse(c,a,b)` (a where c >= 0); vector operations `SqNorm2`, `Norm2`, `Normalize`,
 #' `Sum`, `SqDist(x,y)`, `(x|y)` (scalar product), `Elem(x,k)` and `Extract(x,start,len)`
@@ -69,6 +70,61 @@
 #' reads as 0). R's own arithmetic is not affected: the calling thread's floating-point
 #' state is restored after every call, also when it fails or is interrupted.
 #'
+#' @section NaN and Inf:
+#' Data must be finite (an `NA`, `NaN` or `Inf` argument is a `kernops_error_input`), but
+#' a formula can make them: `Log(x)` for x < 0, `0/0`, `Inv(x - y)` where x = y. They
+#' follow R's rules:
+#' * Elementwise operations give NaN for a NaN argument, as R's `sign(NaN)`,
+#'   `NaN >= 0`, `ifelse(NaN, a, b)` and `pmin(1, NaN)` do: `Sign(NaN)`, `Step(NaN)`,
+#'   `ReLU(NaN)`, `IfElse(NaN, a, b)` and `Clamp` with any NaN argument are NaN, and
+#'   `Min(a, b)` / `Max(a, b)` are NaN when either argument is, in either order.
+#' * Powers: `x^n` and `Pow(x, n)` with a whole n, and `Powf(x, y)` with a negative x and
+#'   a whole y, are R's `x^n` (`(-2)^3 = -8`, `(-1)^1000001 = -1`); a negative x with a
+#'   fractional y gives NaN, like `(-2)^0.5`. `x^0 = 1` for every x. Powers with
+#'   |n| > 2048 are computed as `exp(n log|x|)` (relative error about 1e-13, where
+#'   repeated squaring would lose 1e-10 at n = 1e6).
+#' * `Rsqrt(0) = Inf` and `Inv(0) = Inf` (R's `1/sqrt(0)`), so `Normalize(0)` is NaN.
+#' * `Sum_Reduction`, `LogSumExp_Reduction` and `SumSoftMaxWeight_Reduction` propagate
+#'   NaN: one NaN term makes the result NaN, as `sum()` does.
+#' * `Min_`, `Max_`, `ArgMin_`, `ArgMax_`, `KMin_` and `ArgKMin_Reduction` skip NaN
+#'   terms, like `min(x, na.rm = TRUE)` (R's `min(c(1, NaN))` is NaN; here it is 1): a
+#'   nearest-neighbour search keeps its valid neighbours when some pairs give NaN, as in
+#'   KeOps. A row whose terms are all NaN gives `NaN` (and index `NA`), never `Inf`; a
+#'   K-min row with fewer than K non-NaN terms is padded with `NaN` / `NA`.
+#' * float32 sums accumulate in double: a block whose float32 partial sum would overflow
+#'   is summed again in double, so `3e38` summed over 100 points is `3e40`, as in
+#'   float64. A formula whose own values overflow float32 (`x*y` beyond 3.4e38) is `Inf`.
+#'
+#' @section Differences from KeOps:
+#' Formulas are KeOps' and give KeOps' results to rounding (237 formulas, every operation
+#' and reduction, were run through KeOps 2.3 and kernops on the same data), except in
+#' these cases, which a user moving from KeOps or rkeops would otherwise trip over
+#' silently:
+#' * **`Rsqrt(0)` is `Inf` here, 0 in KeOps.** A self-interaction kernel such as
+#'   `Sum_Reduction(Rsqrt(SqDist(x,y))*b, 0)` with `y = x` silently drops the i = j term
+#'   in KeOps and gives `Inf` here; `Normalize(x - y)` at x = y is NaN here, 0 there. We
+#'   keep IEEE's (and R's) `1/sqrt(0) = Inf` so that a singular term is never dropped
+#'   without the user saying so; write it explicitly:
+#'   `IfElse(-SqDist(x,y), 0, Rsqrt(SqDist(x,y)))*b` (0 where the points coincide).
+#'   Gradients of `Sqrt(SqDist(x,y))` (Laplace, Matern kernels) are 0 where x = y, as in
+#'   KeOps.
+#' * **`f - f` is computed, not simplified.** KeOps simplifies `f - f` to 0 when it
+#'   builds a formula; here it is evaluated, so it is NaN where `f` is `Inf` or NaN
+#'   (`Inv(x-y) - Inv(x-y)` at x = y).
+#' * **All-NaN rows** of `Min_` / `ArgMin_` (and `Max`) give `NaN` / `NA` here, `+Inf` /
+#'   index 0 in KeOps. K-min rows with fewer than K non-NaN terms are padded with
+#'   `NaN` / `NA` here, `+Inf` / 0 there; `K` larger than the number of points reduced
+#'   over is an error here (`kernops_error_input`), padded there.
+#' * **NaN in elementwise operations** propagates (section "NaN and Inf"). In KeOps (and
+#'   earlier kernops) a comparison with NaN picks a branch: `Step(NaN)` is 1, `Sign(NaN)`
+#'   is 0, `IfElse(NaN, a, b)` is `b`, and `Min` / `Max` depend on the argument order.
+#' * **K-min columns** follow KeOps: for a formula of dimension D, `KMin_Reduction(F, K,
+#'   axis)` returns K*D columns in K-major order, column `q*D + k` (0-based) holding the
+#'   (q+1)-th smallest value of component k+1: the D components' smallest first, then
+#'   their second smallest, and so on (earlier kernops versions were component-major).
+#' * Indices are 1-based (`ArgMin` of the first point is 1), as everywhere in R; KeOps'
+#'   Python API is 0-based.
+#'
 #' @param formula A single string: the formula with its reduction. Or a one-sided R
 #'   formula `~ expr` written with the LazyTensor functions (see [kernel_formula]).
 #' @param args A character vector of variable declarations, e.g.
@@ -101,6 +157,21 @@
 #' # the same with the dense kernel matrix, only possible for small sizes
 #' K <- exp(-10 * (outer(rowSums(x^2), rowSums(y^2), "+") - 2 * tcrossprod(x, y)))
 #' all.equal(gamma, K %*% b)
+#'
+#' # Differences from KeOps: Rsqrt(0) = Inf, and how to drop the i = j term
+#' x <- matrix(c(0, 1, 3), 3, 1)
+#' b <- matrix(1, 3, 1)
+#' rs <- kernel_op("Sum_Reduction(Rsqrt(SqDist(x,y))*b, 0)", c("x = Vi(1)", "y = Vj(1)", "b = Vj(1)"))
+#' rs(x, x, b)  # Inf: the i = j terms
+#' rs0 <- kernel_op("Sum_Reduction(IfElse(-SqDist(x,y), 0, Rsqrt(SqDist(x,y)))*b, 0)",
+#'                  c("x = Vi(1)", "y = Vj(1)", "b = Vj(1)"))
+#' rs0(x, x, b)  # what KeOps returns for the first formula
+#' # NaN rules: Min_Reduction skips NaN terms
+#' mn <- kernel_op("Min_ArgMin_Reduction(Log(x - y - 0.5), 0)", c("x = Vi(1)", "y = Vj(1)"))
+#' mn(x, x)  # Log of a negative number is NaN, skipped; row 1 has nothing else: NaN, NA
+#' # K-min of a vector formula: K-major columns, as in KeOps
+#' km <- kernel_op("KMin_Reduction(y - x, 2, 0)", c("x = Vi(2)", "y = Vj(2)"))
+#' km(matrix(0, 1, 2), matrix(c(1, 2, 3, 30, 20, 10), 3, 2))  # 1 10 2 20
 kernel_op <- function(formula, args, dtype = c("float64", "float32"),
                       backend = c("auto", "cpu", "cuda")) {
   call <- sys.call()

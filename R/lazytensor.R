@@ -33,7 +33,7 @@ lazy_reserved <- c(
   "Vi", "Vj", "Pm", "Norm2", "Normalize", "SqDist", "IntCst", "Zero", "Grad", "Diff",
   "GaussKernel", "LaplaceKernel", "CauchyKernel", "InverseMultiquadricKernel",
   "Matern32Kernel", "Matern52Kernel", "Exp", "Log", "Sqrt", "Rsqrt", "Inv", "Abs", "Sign",
-  "Sin", "Cos", "Step", "ReLU", "Square", "Pow", "Min", "Max", "Powf", "IfElse", "Clamp",
+  "Sin", "Cos", "Step", "ReLU", "Square", "Log1p", "Expm1", "Pow", "Min", "Max", "Powf", "IfElse", "Clamp",
   "Sum", "SumT", "SqNorm2", "Elem", "ElemT", "Extract", "ExtractT", "Concat", "MatVecMult",
   "VecMatMult", "TensorProd"
 )
@@ -547,8 +547,8 @@ Math.kernops_lazy <- function(x, ...) {
     },
     log2 = unary("Log") / lazy_const(log(2)),
     log10 = unary("Log") / lazy_const(log(10)),
-    log1p = lazy_call("Log", list(lazy_const(1) + x), call),
-    expm1 = unary("Exp") - 1,
+    log1p = unary("Log1p"),
+    expm1 = unary("Expm1"),
     sqrt = unary("Sqrt"),
     abs = unary("Abs"),
     sign = unary("Sign"),

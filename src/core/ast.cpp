@@ -44,7 +44,7 @@ bool is_one(const NodeP& n) { return n->is_const(1.0); }
 // Ops for which a zero argument (any of them) makes the whole result zero.
 bool zero_absorbing(Op op) {
   switch (op) {
-    case Op::Neg: case Op::Abs: case Op::Sign: case Op::Sin: case Op::ReLU: case Op::Square:
+    case Op::Neg: case Op::Abs: case Op::Sign: case Op::Sin: case Op::ReLU: case Op::Square: case Op::Log1p: case Op::Expm1:
     case Op::Mul: case Op::Sum: case Op::SumT: case Op::SqNorm2: case Op::Scalprod:
     case Op::Elem: case Op::ElemT: case Op::Extract: case Op::ExtractT:
     case Op::MatVecMult: case Op::VecMatMult: case Op::TensorProd:

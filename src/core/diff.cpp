@@ -56,7 +56,7 @@ NodeP scalprod(const NodeP& a, const NodeP& b) { return make(Op::Scalprod, {a, b
 NodeP if_else(const NodeP& c, const NodeP& a, const NodeP& b) {
   NodeP n = make(Op::IfElse, {c, a, b});
   if (is_zero(a) && is_zero(b)) return zero(n->dim);
-  if (c->op == Op::Const) {
+  if (c->op == Op::Const && c->value == c->value) {  // a NaN condition gives NaN: kept
     const NodeP& pick = c->value >= 0 ? a : b;
     return pick->dim == n->dim ? pick : sum_t(pick, n->dim);
   }
@@ -107,6 +107,12 @@ NodeP elementwise_partial(const NodeP& n, int k, const NodeP& x) {
     // d Log(u) = du / u
     case Op::Log:
       return mul(x, unary(Op::Inv, arg[0]));
+    // d Log1p(u) = du / (1 + u)
+    case Op::Log1p:
+      return mul(x, unary(Op::Inv, add(num(1), arg[0])));
+    // d Expm1(u) = Exp(u) du
+    case Op::Expm1:
+      return mul(x, unary(Op::Exp, arg[0]));
     // d Sqrt(u) = du / (2 Sqrt(u))              (reuses Sqrt(u)), and 0 where u = 0: the
     // subgradient at the kink of Norm2(x - y) = Sqrt(SqNorm2(x - y)), so that the gradients
     // of the Laplace and Matern kernels are 0 where two points coincide, not 0 * inf = NaN

@@ -26,6 +26,8 @@ constexpr OpInfo kOps[] = {
     {Op::Step, "Step", 1, 0, PrintStyle::Call, true},
     {Op::ReLU, "ReLU", 1, 0, PrintStyle::Call, true},
     {Op::Square, "Square", 1, 0, PrintStyle::Call, true},
+    {Op::Log1p, "Log1p", 1, 0, PrintStyle::Call, true},
+    {Op::Expm1, "Expm1", 1, 0, PrintStyle::Call, true},
     {Op::Pow, "Pow", 1, 1, PrintStyle::Call, true},
     {Op::Add, "+", 2, 0, PrintStyle::Infix, true},
     {Op::Sub, "-", 2, 0, PrintStyle::Infix, true},

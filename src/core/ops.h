@@ -12,7 +12,7 @@ enum class Op : std::uint8_t {
   // leaves
   Var, Const, Zero,
   // elementwise, one argument
-  Neg, Exp, Log, Sqrt, Rsqrt, Inv, Abs, Sign, Sin, Cos, Step, ReLU, Square, Pow,
+  Neg, Exp, Log, Sqrt, Rsqrt, Inv, Abs, Sign, Sin, Cos, Step, ReLU, Square, Log1p, Expm1, Pow,
   // elementwise, two or three arguments (a dimension-1 argument broadcasts)
   Add, Sub, Mul, Div, Min, Max, Powf, IfElse, Clamp,
   // vector operations

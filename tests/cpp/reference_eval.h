@@ -1,6 +1,7 @@
 // Test-only reference evaluator: computes a formula (NodeP) for one set of variable values,
 // in double, with the plainest possible code (std:: maths, no vectorisation), as an
-// independent oracle for the engine and for the derivative tests. Values are memoised per
+// independent oracle for the engine and for the derivative tests. NaN follows R: an
+// elementwise op with a NaN argument is NaN. Values are memoised per
 // node so shared DAGs (gradients) evaluate in linear time.
 #pragma once
 #include <cmath>
@@ -67,22 +68,24 @@ class RefEval {
           case Op::Rsqrt: r = 1 / std::sqrt(x); break;
           case Op::Inv: r = 1 / x; break;
           case Op::Abs: r = std::fabs(x); break;
-          case Op::Sign: r = x > 0 ? 1 : (x < 0 ? -1 : 0); break;
+          case Op::Sign: r = std::isnan(x) ? x : (x > 0 ? 1 : (x < 0 ? -1 : 0)); break;
           case Op::Sin: r = std::sin(x); break;
           case Op::Cos: r = std::cos(x); break;
-          case Op::Step: r = x >= 0 ? 1 : 0; break;
-          case Op::ReLU: r = x >= 0 ? x : 0; break;
+          case Op::Step: r = std::isnan(x) ? x : (x >= 0 ? 1 : 0); break;
+          case Op::ReLU: r = std::isnan(x) ? x : (x >= 0 ? x : 0); break;
           case Op::Square: r = x * x; break;
+          case Op::Log1p: r = std::log1p(x); break;
+          case Op::Expm1: r = std::expm1(x); break;
           case Op::Pow: r = std::pow(x, p[0]); break;
           case Op::Add: r = x + y; break;
           case Op::Sub: r = x - y; break;
           case Op::Mul: r = x * y; break;
           case Op::Div: r = x / y; break;
-          case Op::Min: r = y < x ? y : x; break;
-          case Op::Max: r = y > x ? y : x; break;
+          case Op::Min: r = std::isnan(x) || std::isnan(y) ? NAN : (y < x ? y : x); break;
+          case Op::Max: r = std::isnan(x) || std::isnan(y) ? NAN : (y > x ? y : x); break;
           case Op::Powf: r = std::pow(x, y); break;
-          case Op::IfElse: r = x >= 0 ? y : z; break;
-          case Op::Clamp: r = x < y ? y : (x > z ? z : x); break;
+          case Op::IfElse: r = std::isnan(x) ? x : (x >= 0 ? y : z); break;
+          case Op::Clamp: r = std::isnan(y) || std::isnan(z) ? NAN : (x < y ? y : (x > z ? z : x)); break;
           default: throw std::logic_error("reference evaluator: unknown elementwise op");
         }
         out[l] = r;

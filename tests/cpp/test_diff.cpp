@@ -129,7 +129,7 @@ const std::vector<std::string>& formulas() {
       // one-argument elementwise
       "-(x*a)", "Exp(x*y)", "Log(x+y)", "Sqrt(x*s)", "Rsqrt(x+b)", "Inv(x-y+3)",
       "Abs(x-y)*a", "Sign(x-y)*x", "Sin(x*y)+Cos(a*y)", "Step(x-y)*Square(x)", "ReLU(x-y)*b",
-      "Square(x-y)*b", "Pow(x,3)*y", "Pow(x+y,-2)", "Pow(x*b,-1)", "Pow(x,0)+y", "Pow(a,2)*x",
+      "Square(x-y)*b", "Log1p(x*y)", "Expm1(x-y)*a", "Pow(x,3)*y", "Pow(x+y,-2)", "Pow(x*b,-1)", "Pow(x,0)+y", "Pow(a,2)*x",
       // two- and three-argument elementwise, with broadcasting
       "x-y", "a-x", "x+b", "x*a", "x/y", "a/x", "x/b", "(x-y)/(a+b)",
       "x^2.5", "Powf(x,y)", "Powf(x*a,s)", "Powf(s,x)", "Powf(a,b)*x",

@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cmath>
 #include <random>
+#include <limits>
 
+#include "cpu/isa.h"
 #include "kernops.h"
 #include "reference_eval.h"
 
@@ -148,6 +150,159 @@ TEST(Engine, ArgAndKMinReductionsMatchSorting) {
           }
           expect_rel(rm.values[o], all.back().first, 1e-12, "max");
           EXPECT_EQ(rm.indices[o], all.back().second);
+        }
+      }
+    }
+  }
+}
+
+// K-min of a vector formula: columns in KeOps' K-major order, column q * D + k holding the
+// q-th smallest of component k (small K: the sorted list; large K: the buffered reducer).
+TEST(Engine, KMinOfAVectorFormulaIsKMajorLikeKeOps) {
+  const std::vector<std::string> decls = {"x = Vi(3)", "y = Vj(3)"};
+  const int D = 3;
+  for (int K : {3, 300}) {
+    auto p = compile("KMin_ArgKMin_Reduction(x-y," + std::to_string(K) + ",0)", decls);
+    Data d = make_data(*p, 5, 700, 11);
+    Result r = run(*p, d, 2);
+    ASSERT_EQ(r.shape.value_cols, K * D);
+    for (std::int64_t i = 0; i < r.shape.rows; ++i) {
+      auto col = column(*p, p->formula.f, d, i, r.shape.reduced);
+      for (int k = 0; k < D; ++k) {
+        std::vector<std::pair<double, int>> all;
+        for (size_t j = 0; j < col.size(); ++j) all.push_back({col[j][k], static_cast<int>(j)});
+        std::sort(all.begin(), all.end());
+        for (int q = 0; q < K; ++q) {
+          const std::int64_t c = q * D + k;
+          expect_rel(r.values[i + c * r.shape.rows], all[q].first, 1e-12, "kmin");
+          EXPECT_EQ(r.indices[i + c * r.shape.rows], all[q].second) << "K " << K << " rank " << q << " comp " << k;
+        }
+      }
+    }
+  }
+}
+
+// float32 sums accumulate in double (Note [Widened partials]): values near float32's
+// largest, summed over 100 points, give about 3e40 (not +inf), in every sum path: a plain
+// sum, a scalar times a vector (one row, row pairs and quads), components by four. (A
+// formula whose own values overflow in float32, like a scalar product, stays +inf.)
+TEST(Engine, Float32SumsDoNotOverflowWhereDoubleDoesNot) {
+  const std::vector<std::string> decls = {"x = Vi(1)", "y = Vj(1)", "v = Vj(5)", "u = Vi(5)"};
+  const double big = 3e38;
+  const std::int64_t n = 7, m = 100;
+  for (const char* f : {"y", "x*y", "x*v", "Step(y-x)*v", "v", "u*v", "y-x"}) {
+    auto p = compile(std::string("Sum_Reduction(") + f + ",0)", decls);
+    Data d = make_data(*p, n, m, 5);
+    for (auto& col : d.cols)
+      for (auto& v : col) v = 1;
+    for (size_t a = 0; a < d.cols.size(); ++a)
+      if (p->formula.vars[a].cat == Cat::J)
+        for (auto& v : d.cols[a]) v = big;
+    for (int threads : {1, 2}) {
+      Result r32 = run(*p, d, threads, Dtype::Float32);
+      Result r64 = run(*p, d, threads, Dtype::Float64);
+      for (size_t q = 0; q < r64.values.size(); ++q) {
+        ASSERT_TRUE(std::isfinite(r64.values[q])) << f;
+        expect_rel(r32.values[q], r64.values[q], 1e-6, std::string("float32 ") + f);
+      }
+    }
+  }
+}
+
+// NaN semantics of the elementwise ops follow R: a NaN argument gives NaN (Sign, Step,
+// Min and Max in either order, IfElse's condition, Clamp's bounds), against the reference
+// evaluator; values without NaN are unchanged (the same data's other rows).
+TEST(Engine, ElementwiseOpsPropagateNaNLikeR) {
+  // Inputs are finite (check_args), so NaN and inf come from the formula: X = (x + (c/c - 1)) / e
+  // is x, NaN where c = 0, and +-inf where e = 0; Y likewise with g.
+  const std::vector<std::string> decls = {"x = Vi(1)", "c = Vi(1)", "e = Vi(1)", "y = Vj(1)", "g = Vj(1)"};
+  const std::vector<double> xs = {1.0, 0.0, -0.0, 1.0, -1.0, 0.5, 1.0, -1.0, 2.0, -3.0};
+  const std::vector<double> cs = {0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0};
+  const std::vector<double> es = {1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0};
+  const auto with_xy = [](std::string f) {
+    for (size_t q; (q = f.find('X')) != std::string::npos;) f.replace(q, 1, "((x+(c/c-1))/e)");
+    for (size_t q; (q = f.find('Y')) != std::string::npos;) f.replace(q, 1, "(y+(g/g-1))");
+    return f;
+  };
+  for (const char* f : {"Sign(X)", "Step(X)", "ReLU(X)", "Abs(X)", "Min(X,Y)", "Min(Y,X)", "Max(X,Y)", "Max(Y,X)",
+                        "IfElse(X,Y,2*Y)", "IfElse(Y,X,-X)", "Clamp(X,Y,3)", "Clamp(0.25,X,Y)", "Clamp(0.25,Y,X)",
+                        "Min(X,1)+Max(2,X)"}) {
+    auto p = compile("Sum_Reduction(" + with_xy(f) + ",0)", decls);
+    for (double yv : {0.5, -2.0})
+      for (double gv : {0.0, 1.0})
+        for (Dtype dt : {Dtype::Float64, Dtype::Float32}) {
+          Data d = make_data(*p, static_cast<std::int64_t>(xs.size()), 1, 1);
+          d.cols = {xs, cs, es, {yv}, {gv}};
+          for (size_t a = 0; a < d.args.size(); ++a) d.args[a].data = d.cols[a].data();
+          Result r = run(*p, d, 1, dt);
+          for (size_t i = 0; i < xs.size(); ++i) {
+            const double want = ref_pair(*p, p->formula.f, d, static_cast<std::int64_t>(i), 0)[0];
+            const double got = r.values[i];
+            if (std::isnan(want))
+              EXPECT_TRUE(std::isnan(got)) << f << " at row " << i << ", y = " << yv << ", g = " << gv << ": " << got;
+            else
+              EXPECT_EQ(got, want) << f << " at row " << i << ", y = " << yv << ", g = " << gv;
+          }
+        }
+  }
+}
+
+// Whole powers with large exponents: accurate to ~1e-13 (exp(n log|x|) past
+// kPowBySquaringMax, where repeated squaring lost ~1e-10 at n = 1e6), with R's sign for a
+// negative base, also past the parser's Pow range (x^1000001 is Powf: R gives -1 at x = -1).
+TEST(Engine, LargeWholePowersAreAccurateAndSignedLikeR) {
+  const std::vector<std::string> decls = {"x = Vi(1)", "y = Vj(1)"};
+  std::mt19937 g(4);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  for (int n : {3000, -3000, 100000, 1000000, 1000001, 2000001, -2000001}) {
+    for (const std::string f : {"Pow(x," + std::to_string(n) + ")", "x^" + std::to_string(n)}) {
+      auto p = compile("Sum_Reduction(" + f + "*y,0)", decls);
+      Data d = make_data(*p, 64, 1, 1);
+      for (size_t i = 0; i < d.cols[0].size(); ++i)
+        d.cols[0][i] = (i % 2 ? -1.0 : 1.0) * (i < 4 ? 1.0 : std::exp(u(g) * 700.0 / std::abs(n)));
+      d.cols[1] = {1.0};
+      d.args[0].data = d.cols[0].data();
+      d.args[1].data = d.cols[1].data();
+      Result r = run(*p, d, 1);
+      for (size_t i = 0; i < d.cols[0].size(); ++i) {
+        const long double want = std::pow(static_cast<long double>(d.cols[0][i]), n);
+        EXPECT_LE(std::fabs(static_cast<double>((r.values[i] - want) / want)), 2e-13)
+            << f << " at x = " << d.cols[0][i] << ": " << r.values[i] << " vs " << static_cast<double>(want);
+      }
+    }
+  }
+}
+
+// Log1p and Expm1 against libm's log1p / expm1, tiny arguments included, where Log(1 + x)
+// and Exp(x) - 1 lose every digit (log1p(1e-17) is 1e-17, Log(1 + 1e-17) is 0), on every ISA.
+TEST(Engine, Log1pAndExpm1AreAccurateNearZero) {
+  const std::vector<std::string> decls = {"x = Vi(1)", "y = Vj(1)"};
+  const std::vector<double> xs = {1e-17, -1e-17, 1e-300, 0.0, -0.0, 3e-10, -3e-10, 1e-5, -1e-5, 0.3, -0.5, 1.5,
+                                  2.0, -0.999999, 100.0, 1e300, 700.0, 709.5, -40.0, -800.0, 1e-8, 0.69};
+  for (const char* f : {"Log1p", "Expm1"}) {
+    auto p = compile(std::string("Sum_Reduction(") + f + "(x)*y,0)", decls);
+    for (Dtype dt : {Dtype::Float64, Dtype::Float32}) {
+      std::vector<double> in;  // float32: its range, and its values
+      for (double x : xs)
+        if (dt == Dtype::Float64) in.push_back(x);
+        else if (std::fabs(x) < 80 && (x == 0 || std::fabs(x) > 1e-37)) in.push_back(static_cast<float>(x));
+      const std::vector<double> one = {1.0};
+      const std::vector<ArgData> args = {{in.data(), static_cast<std::int64_t>(in.size()), 1}, {one.data(), 1, 1}};
+      check_args(*p, args);
+      for (cpu::Isa isa : cpu::supported_isas()) {
+        RunConfig c;
+        c.dtype = dt;
+        c.max_isa = static_cast<int>(isa);
+        std::vector<double> got(in.size());
+        run_cpu(*p, args, got.data(), nullptr, c);
+        for (size_t i = 0; i < in.size(); ++i) {
+          const double x = in[i], want = f[0] == 'L' ? std::log1p(x) : std::expm1(x);
+          const double tol = dt == Dtype::Float64 ? 4e-16 : 4e-7;
+          if (std::isnan(want))
+            EXPECT_TRUE(std::isnan(got[i])) << f << "(" << x << ")";
+          else
+            EXPECT_TRUE(got[i] == want || std::fabs(got[i] - want) <= tol * std::fabs(want))
+                << f << "(" << x << ") isa " << cpu::isa_name(isa) << ": " << got[i] << " vs " << want;
         }
       }
     }

@@ -49,7 +49,8 @@ orient <- function(Fa, axis) {
 # ---- reductions of a dense array (rows x reduced x d) -------------------------------
 
 # Applies `g` to each vector Fa[r, , k]; returns a rows x d matrix (g returns a scalar)
-# or rows x (d * length(g(.))) with component-major blocks.
+# or rows x (length(g(.)) * d) in KeOps' K-major order: column q * d + k (0-based) holds
+# the q-th entry of g for component k.
 per_row_comp <- function(Fa, g) {
   n <- dim(Fa)[1]
   d <- dim(Fa)[3]
@@ -58,6 +59,8 @@ per_row_comp <- function(Fa, g) {
     do.call(rbind, res)
   })
   out <- do.call(cbind, cols)
+  K <- ncol(out) / d
+  out <- out[, as.vector(t(matrix(seq_len(K * d), K, d))), drop = FALSE]
   dimnames(out) <- NULL
   out
 }

@@ -69,8 +69,8 @@ elementwise_cases <- list(
   list("log base", log(x_i + y_j, 3), "Log(x+y)/1.0986122886681098"),
   list("log2", log2(x_i * y_j), "Log(x*y)/0.69314718055994531"),
   list("log10", log10(x_i * y_j), "Log(x*y)/2.3025850929940459"),
-  list("log1p", log1p(x_i * y_j), "Log(1+x*y)"),
-  list("expm1", expm1(x_i - y_j), "Exp(x-y)-1"),
+  list("log1p", log1p(x_i * y_j), "Log1p(x*y)"),
+  list("expm1", expm1(x_i - y_j), "Expm1(x-y)"),
   list("sqrt", sqrt(x_i * y_j), "Sqrt(x*y)"),
   list("abs", abs(x_i - y_j), "Abs(x-y)"),
   list("sign", sign(x_i - y_j), "Sign(x-y)"),
@@ -188,6 +188,18 @@ test_that("reductions agree with dense R", {
     colSums(-2 * d * c(exp(-rowSums(d^2)) * b))
   }, numeric(3)))
   expect_equal(g, g_dense, tolerance = 1e-12)
+})
+
+test_that("log1p() and expm1() are accurate where 1 + x rounds to 1 (Log1p, Expm1)", {
+  t_i <- Vi(matrix(c(1e-17, -1e-17, 1e-300, 3e-10, -0.5, 2, 1e-5)))
+  one_j <- Vj(matrix(1))
+  tv <- c(1e-17, -1e-17, 1e-300, 3e-10, -0.5, 2, 1e-5)
+  expect_equal(c(sum(log1p(t_i) * one_j, index = "j")), log1p(tv), tolerance = 1e-15)
+  expect_equal(c(sum(expm1(t_i) * one_j, index = "j")), expm1(tv), tolerance = 1e-15)
+  expect_identical(c(sum(log1p(t_i) * one_j, index = "j"))[1], 1e-17)  # Log(1 + x) gave 0
+  # their gradients: 1 / (1 + x) and exp(x)
+  expect_equal(sum(grad(log1p(t_i), t_i) * one_j, index = "j"), matrix(1 / (1 + tv)), tolerance = 1e-14)
+  expect_equal(sum(grad(expm1(t_i), t_i) * one_j, index = "j"), matrix(exp(tv)), tolerance = 1e-14)
 })
 
 test_that("float32 works through the verbs", {

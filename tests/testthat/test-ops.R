@@ -68,6 +68,8 @@ op_cases <- list(
   # transcendental and friends
   case("Exp(-x * y)", c("x", "y"), function(v) exp(-v$x * v$y)),
   case("Log(x + y)", c("x", "y"), function(v) log(v$x + v$y)),
+  case("Log1p(x - y)", c("x", "y"), function(v) log1p(v$x - v$y)),
+  case("Expm1(x - y) * b", c("x", "y", "b"), function(v) expm1(v$x - v$y) * v$b),
   case("Inv(x + y)", c("x", "y"), function(v) 1 / (v$x + v$y)),
   case("Abs(x - y)", c("x", "y"), function(v) abs(v$x - v$y)),
   case("Sign(x - y) * b", c("x", "y", "b"), function(v) sign(v$x - v$y) * v$b),
@@ -189,7 +191,7 @@ test_that("Sin and Cos of large arguments (libm beyond 1e6) match R in float64",
 })
 
 test_that("the reference table covers every operation of the language", {
-  ops <- c("Pow(", "Powf(", "Square(", "Sqrt(", "Rsqrt(", "Exp(", "Log(", "Inv(", "Abs(",
+  ops <- c("Pow(", "Powf(", "Square(", "Sqrt(", "Rsqrt(", "Exp(", "Log(", "Log1p(", "Expm1(", "Inv(", "Abs(",
            "Sign(", "Sin(", "Cos(", "Step(", "ReLU(", "Clamp(", "Min(", "Max(", "IfElse(",
            "SqNorm2(", "Norm2(", "Normalize(", "Sum(", "SqDist(", "|", "Elem(", "Extract(",
            "Concat(", "MatVecMult(", "VecMatMult(", "TensorProd(", "GaussKernel(",

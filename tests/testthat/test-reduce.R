@@ -42,7 +42,7 @@ for (isa in test_isas()) for (dtype in c("float64", "float32")) {
       }
     })
 
-    test_that(sprintf("KMin/ArgKMin/KMin_ArgKMin match the oracle, sorted, component-major (%s, axis %d, isa %s)",
+    test_that(sprintf("KMin/ArgKMin/KMin_ArgKMin match the oracle, sorted, K-major like KeOps (%s, axis %d, isa %s)",
                       dtype, axis, isa), {
       old_isa <- options(kernops.cpu_isa = isa)
       on.exit(options(old_isa), add = TRUE)
@@ -428,4 +428,36 @@ test_that("extreme kernel scales match dense R, and R's floating-point state is 
   on.exit(options(old), add = TRUE)
   expect_s3_class(tryCatch(gauss(x, y, b, 4000), condition = function(c) c), "kernops_error_interrupt")
   expect_identical(.fp_control(), before)
+
+# ---- the rules documented in ?kernel_op ("NaN and Inf", "Differences from KeOps") ------
+
+test_that("the NaN, Inf and KeOps-difference examples of ?kernel_op hold", {
+  x <- matrix(c(0, 1, 3), 3, 1)
+  b <- matrix(1, 3, 1)
+  decl <- c("x = Vi(1)", "y = Vj(1)", "b = Vj(1)")
+  # Rsqrt(0) = Inf; the explicit IfElse drops the i = j term as KeOps' Rsqrt(0) = 0 does
+  expect_identical(kernel_op("Sum_Reduction(Rsqrt(SqDist(x,y))*b, 0)", decl)(x, x, b), matrix(Inf, 3, 1))
+  D <- abs(outer(x[, 1], x[, 1], "-"))
+  expect_equal(kernel_op("Sum_Reduction(IfElse(-SqDist(x,y), 0, Rsqrt(SqDist(x,y)))*b, 0)", decl)(x, x, b),
+               matrix(rowSums(ifelse(D == 0, 0, 1 / D))), tolerance = 1e-14)
+  # f - f is evaluated: NaN where f is infinite
+  expect_true(all(is.nan(kernel_op("Sum_Reduction(Inv(x-y) - Inv(x-y), 0)", decl[1:2])(x, x))))
+  # Min/ArgMin skip NaN; an all-NaN row gives NaN / NA; K-min pads with NaN / NA
+  L <- suppressWarnings(log(outer(x[, 1], x[, 1], "-") - 0.5))  # NaN where negative
+  mn <- kernel_op("Min_ArgMin_Reduction(Log(x - y - 0.5), 0)", decl[1:2])(x, x)
+  expect_identical(mn$values[1, 1], NaN)
+  expect_identical(mn$indices[1, 1], NA_integer_)
+  expect_equal(mn$values[2:3, 1], apply(L[2:3, ], 1, min, na.rm = TRUE), tolerance = 1e-14)
+  km <- kernel_op("KMin_ArgKMin_Reduction(Log(x - y - 0.5), 2, 0)", decl[1:2])(x, x)
+  expect_identical(km$indices, matrix(c(NA, 1L, 2L, NA, NA, 1L), 3, 2))
+  expect_true(all(is.nan(km$values[is.na(km$indices)])))
+  # K-min of a vector formula: K-major columns
+  expect_identical(kernel_op("KMin_Reduction(y - x, 2, 0)", c("x = Vi(2)", "y = Vj(2)"))(
+    matrix(0, 1, 2), matrix(c(1, 2, 3, 30, 20, 10), 3, 2)), matrix(c(1, 10, 2, 20), 1, 4))
+  # whole powers of negative numbers as in R, also past Pow's range
+  expect_identical(kernel_op("Sum_Reduction(x^1000001*b, 0)", decl)(matrix(-1), matrix(1), matrix(1)), matrix(-1))
+  expect_equal(kernel_op("Sum_Reduction(Powf(x, 3)*b, 0)", decl)(matrix(-2), matrix(1), matrix(1)), matrix(-8), tolerance = 1e-15)
+  # float32 sums accumulate in double
+  expect_equal(kernel_op("Sum_Reduction(y, 0)", decl[1:2], dtype = "float32")(matrix(1), matrix(3e38, 100, 1)),
+               matrix(3e40), tolerance = 1e-6)
 })

@@ -120,8 +120,8 @@ struct KMinBufferedReducer : Reducer<T> {
       std::sort(sorted.begin(), sorted.end(), less);
       for (int q = 0; q < K; ++q) {
         const bool none = q >= static_cast<int>(sorted.size());
-        if (want_val) out.val(k * K + q, none ? NAN : sorted[q].v);
-        if (want_idx) out.idx(k * K + q, none ? -1.0 : sorted[q].i);
+        if (want_val) out.val(q * dim + k, none ? NAN : sorted[q].v);  // K-major, as KMinReducer
+        if (want_idx) out.idx(q * dim + k, none ? -1.0 : sorted[q].i);
       }
     }
   }

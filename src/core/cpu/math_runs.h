@@ -75,15 +75,34 @@ inline void powf_run(T* po, const Span<T>& a, const Span<T>& e, int k, int n, co
     }
   }
   exp_run<ExpRange::Any>(po, n, s.b, s.c, [po](int b) { return vload(po + b); }, [po](int b) { return po[b]; });
+  // Negative bases (FPowf::negative_base), found by one vectorised pass.
+  const T* pa = a.comp(k);
+  int neg = 0;
+  if (a.bc) {
+    neg = *pa < T(0);
+  } else {
+    KERNOPS_SIMD_REDUCE(|, neg)
+    for (int b = 0; b < n; ++b) neg |= pa[b] < T(0);
+  }
+  if (!neg) return;
+  for (int b = 0; b < n; ++b) {
+    const T ab = a.bc ? *pa : pa[b];
+    if (ab < T(0)) po[b] = FPowf::negative_base(ab, e.bc ? *e.comp(k) : e.comp(k)[b]);
+  }
 }
 
-// po[b] = pow_int(px[b], e): |e| up to kPowUnrolled through pow_steps (vectorised), larger
-// ones point by point. po may be px.
+// po[b] = pow_int(px[b], e): |e| up to kPowUnrolled through pow_steps (vectorised), up to
+// kPowBySquaringMax point by point, larger ones through pow_by_log (vectorised). po may be px.
 constexpr unsigned kPowUnrolled = 16;
 template <unsigned M, class T>
 inline void pow_run_from(T* po, const T* px, int n, unsigned m, bool inverse) {
   if constexpr (M > kPowUnrolled) {
     const int e = inverse ? -static_cast<int>(m) : static_cast<int>(m);
+    if (m > kPowBySquaringMax) {
+      KERNOPS_SIMD
+      for (int b = 0; b < n; ++b) po[b] = pow_by_log(px[b], e);
+      return;
+    }
     for (int b = 0; b < n; ++b) po[b] = pow_int(px[b], e);
   } else if (m != M) {
     pow_run_from<M + 1>(po, px, n, m, inverse);

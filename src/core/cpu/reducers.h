@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <algorithm>
 #include <memory>
 #include <vector>
@@ -57,6 +58,26 @@ struct Reducer {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
+// Note [Widened partials]
+// Sums fold each run in T and add the run's partial to the double state. In float32 a
+// partial can overflow where the double state would not (3e38 summed over 100 points),
+// or turn into NaN through inf - inf: then `exact` recomputes it in double. The check is
+// one compare per run and component; in float64, and for finite partials, nothing changes.
+template <class T, class Exact>
+inline double widened(T partial, Exact exact) {
+  if constexpr (std::is_same_v<T, float>)
+    if (!std::isfinite(partial)) return exact();
+  return static_cast<double>(partial);
+}
+
+// sum_b pf[b] * pg[b] in double: the exact form of a run's partial (Note [Widened partials]).
+template <class T>
+inline double dot_in_double(const T* pf, const T* pg, int n) {
+  double s = 0;
+  for (int b = 0; b < n; ++b) s += static_cast<double>(pf[b]) * static_cast<double>(pg[b]);
+  return s;
+}
+
 // st[k] += sum_b pf[b] * g[k][b] for G components: the kernel times its weights, the core of
 // every Sum_Reduction of a kernel. Written with vectors so that the G*V accumulators (two
 // or four vectors of the run at a time, enough to cover the FMA latency) stay in registers and the
@@ -82,7 +103,7 @@ void product_sums(double* st, const T* pf, const T* const* g, int n) {
     Vec<T> t = a[k][0];
     for (int v = 1; v < V; ++v) t += a[k][v];
     for (int l = 0; l < W; ++l) sum += t[l];
-    st[k] += static_cast<double>(sum);
+    st[k] += widened(sum, [&] { return dot_in_double(pf, g[k], n); });
   }
 }
 
@@ -116,8 +137,8 @@ void product_sums2(double* st0, double* st1, const T* pf0, const T* pf1, const T
       s0 += a[k][l];
       s1 += c[k][l];
     }
-    st0[k] += static_cast<double>(s0);
-    st1[k] += static_cast<double>(s1);
+    st0[k] += widened(s0, [&] { return dot_in_double(pf0, g[k], n); });
+    st1[k] += widened(s1, [&] { return dot_in_double(pf1, g[k], n); });
   }
 }
 
@@ -208,7 +229,7 @@ void product_sums4(double* const* st, std::int64_t offset, const T* const* pf, c
         Vec<T> t = a[(r * G + k) * V];
         if (V == 2) t += a[(r * G + k) * V + 1];
         for (int l = 0; l < W; ++l) sum += t[l];
-        st[r][offset + k0 + k] += static_cast<double>(sum);
+        st[r][offset + k0 + k] += widened(sum, [&] { return dot_in_double(pf[r], g[k0 + k], n); });
       }
     a += 4 * G * V;
   }
@@ -402,12 +423,24 @@ struct SumReducer : Reducer<T> {
         a2 = static_cast<T>(n) * *f.comp(k + 2);
         a3 = static_cast<T>(n) * *f.comp(k + 3);
       }
-      st[k] += static_cast<double>(a0 + c0);
-      st[k + 1] += static_cast<double>(a1 + c1);
-      st[k + 2] += static_cast<double>(a2 + c2);
-      st[k + 3] += static_cast<double>(a3 + c3);
+      const auto exact = [&](int c) { return [&, c] { return part_in_double(f, g, c, product, n, s); }; };
+      st[k] += widened(a0 + c0, exact(k));
+      st[k + 1] += widened(a1 + c1, exact(k + 1));
+      st[k + 2] += widened(a2 + c2, exact(k + 2));
+      st[k + 3] += widened(a3 + c3, exact(k + 3));
     }
-    for (; k < dim; ++k) st[k] += static_cast<double>(product ? dot(f, g, k, n, s) : plain_sum(f, k, n));
+    for (; k < dim; ++k)
+      st[k] += widened(product ? dot(f, g, k, n, s) : plain_sum(f, k, n),
+                       [&] { return part_in_double(f, g, k, product, n, s); });
+  }
+  // Component k of the part over the run, in double (Note [Widened partials]).
+  static double part_in_double(const Span<T>& f, const Span<T>& g, int k, bool product, int n, const Scratch<T>& s) {
+    if (product) return dot_in_double(contiguous(f, k, n, s.a), contiguous(g, k, n, s.b), n);
+    if (f.bc) return static_cast<double>(n) * static_cast<double>(*f.comp(k));
+    const T* p = f.comp(k);
+    double sum = 0;
+    for (int b = 0; b < n; ++b) sum += static_cast<double>(p[b]);
+    return sum;
   }
   // sum_b f_k[b] g_k[b], the run in quarters: four accumulators.
   static T dot(const Span<T>& f, const Span<T>& g, int k, int n, const Scratch<T>& s) {
@@ -600,13 +633,14 @@ struct KMinReducer : Reducer<T> {
         if (o[2 * (K * k + q) + 1] >= 0) insert(st + 2 * K * k, o[2 * (K * k + q)], o[2 * (K * k + q) + 1]);
   }
   void finish(const double* st, const OutRow& out) const override {
-    // Columns: component-major blocks of K (for dim 1: the K nearest, in order).
+    // Columns in KeOps' K-major order: column q * dim + k is the q-th smallest of
+    // component k (for dim 1: the K nearest, in order).
     for (int k = 0; k < dim; ++k)
       for (int q = 0; q < K; ++q) {
         const double* e = st + 2 * (K * k + q);
         const bool none = e[1] < 0;
-        if (want_val) out.val(k * K + q, none ? NAN : e[0]);
-        if (want_idx) out.idx(k * K + q, e[1]);
+        if (want_val) out.val(q * dim + k, none ? NAN : e[0]);
+        if (want_idx) out.idx(q * dim + k, e[1]);
       }
   }
 };
