@@ -255,7 +255,7 @@ TEST(Engine, LargeWholePowersAreAccurateAndSignedLikeR) {
   std::mt19937 g(4);
   std::uniform_real_distribution<double> u(-1.0, 1.0);
   for (int n : {3000, -3000, 100000, 1000000, 1000001, 2000001, -2000001}) {
-    for (const std::string f : {"Pow(x," + std::to_string(n) + ")", "x^" + std::to_string(n)}) {
+    for (const std::string& f : {"Pow(x," + std::to_string(n) + ")", "x^" + std::to_string(n)}) {
       auto p = compile("Sum_Reduction(" + f + "*y,0)", decls);
       Data d = make_data(*p, 64, 1, 1);
       for (size_t i = 0; i < d.cols[0].size(); ++i)
