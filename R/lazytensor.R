@@ -67,7 +67,7 @@ lazy_reserved <- c(
 #'   [scalprod()] or `a | b` (scalar product), [concat()], [elem()] and `x[k]`,
 #'   [extract()] and `x[k1:k2]`, and `sum(x)` without `index` (the sum of the coordinates,
 #'   KeOps `Sum`).
-#' * Elementwise functions: [relu()], [step()], [clamp()], [minimum()], [maximum()],
+#' * Elementwise functions: [relu()], [heaviside()], [clamp()], [minimum()], [maximum()],
 #'   [if_else()].
 #' * Kernels: [gaussian_kernel()] and friends.
 #' * Comparisons `>=`, `>`, `<=`, `<`, `==`, `!=` return 0/1 LazyTensors (KeOps has no

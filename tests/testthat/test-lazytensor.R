@@ -90,7 +90,7 @@ elementwise_cases <- list(
   list("[c(k1,k2)]", x_i[c(3, 1)] + y_j[1], "Concat(Elem(x,2),Elem(x,0))+Elem(y,0)"),
   list("sum of coordinates", sum(x_i * u_j), "Sum(x*u)"),
   list("relu", relu(x_i - y_j), "ReLU(x-y)"),
-  list("step", step(x_i - y_j), "Step(x-y)"),
+  list("heaviside", heaviside(x_i - y_j), "Step(x-y)"),
   list("clamp", clamp(x_i - y_j, -0.2, 0.3), "Clamp(x-y,-0.2,0.3)"),
   list("clamp lazy bounds", clamp(u_j, -a_i, a_i), "Clamp(u,-a,a)"),
   list("minimum", minimum(x_i, y_j), "Min(x,y)"),
@@ -450,9 +450,22 @@ test_that("data frames, integer matrices and vectors are accepted as data", {
   expect_equal(sum(Vi(1:3) * Vj(c(1, 2)), index = "j"), matrix(c(3, 6, 9), 3, 1))
 })
 
-test_that("step() still dispatches to stats::step for models", {
-  fit <- stats::lm(mpg ~ wt + hp, data = datasets::mtcars)
-  expect_s3_class(step(fit, trace = 0), "lm")
+test_that("library(kernops) masks no function of the packages R attaches by default", {
+  # kernops' step() masked stats::step, and its wrapper broke step() on a model fitted
+  # inside a function ("object 'dd' not found"); the step function is heaviside().
+  ours <- getNamespaceExports("kernops")
+  for (pkg in c("base", "stats", "utils", "methods", "graphics", "grDevices", "datasets")) {
+    theirs <- if (pkg == "base") ls(baseenv(), all.names = TRUE) else getNamespaceExports(pkg)
+    expect_identical(intersect(ours, theirs), character(0), label = pkg)
+  }
+  fit_inside <- function() {
+    dd <- datasets::mtcars
+    step(stats::lm(mpg ~ wt + hp + drat + qsec + gear + carb + cyl, data = dd), trace = 0)
+  }
+  fit <- fit_inside()  # step() drops terms: it refits in the caller's frame, where dd lives
+  expect_s3_class(fit, "lm")
+  expect_lt(length(coef(fit)), 8)
+  expect_error(heaviside(1), class = "kernops_error_input")
 })
 
 test_that("reduction_grad() differentiates LazyTensor reductions through kernel_grad()", {
