@@ -13,7 +13,8 @@
 #'   does a result that R cannot allocate.
 #' * `kernops.progress`: report progress on stderr for reductions that run longer than
 #'   2 seconds (default: `interactive()`). Long reductions can always be interrupted with
-#'   Ctrl-C (a `kernops_error_interrupt` condition).
+#'   Ctrl-C (a `kernops_error_interrupt` condition, of class `"interrupt"` as R's own:
+#'   `try()` does not catch it).
 #' * `kernops.cpu_isa`: the highest CPU instruction set the engine may use (`"auto"`,
 #'   `"sse2"`, `"avx2"`, `"avx512"`); see [backend_info()].
 #'

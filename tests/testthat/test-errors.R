@@ -1,7 +1,8 @@
 # test-errors.R -- every error path of running an op: bad data (kernops_error_input),
 # shapes that do not fit the declarations (kernops_error_dimension), results too large
 # (kernops_error_memory), an unavailable backend (kernops_error_backend), and an
-# interrupted computation (kernops_error_interrupt) after which the session still works.
+# interrupted computation (kernops_error_interrupt, an "interrupt" condition as R's own)
+# after which the session still works.
 
 err_args <- c("x = Vi(3)", "y = Vj(3)", "b = Vj(2)", "s = Pm(2)")
 err_op <- kernel_op("Sum_Reduction(Exp(-Elem(s, 0) * SqDist(x, y)) * b * Elem(s, 1), 0)", err_args)
@@ -221,7 +222,9 @@ test_that("backend = \"cuda\" is a backend error; bad dtype and backend values a
   expect_s3_class(kernel_op(f, a, backend = "cpu", dtype = "float32"), "kernops_op")
 })
 
-test_that("an interrupted computation raises kernops_error_interrupt and the session stays usable", {
+catch_interrupt <- function(expr) tryCatch(expr, interrupt = function(e) e)
+
+test_that("an interrupted computation signals an interrupt and the session stays usable", {
   set.seed(8)
   N <- 3000
   M <- 3000
@@ -230,14 +233,20 @@ test_that("an interrupted computation raises kernops_error_interrupt and the ses
   b <- runif_mat(M, 1)
   op <- kernel_op("Sum_Reduction(Exp(-SqDist(x, y)) * b, 0)", c("x = Vi(2)", "y = Vj(2)", "b = Vj(1)"))
   old <- options(kernops.debug_interrupt_after = 0)
-  e <- expect_error(op(x, y, b), class = "kernops_error_interrupt")
-  expect_s3_class(e, "kernops_error")
+  e <- catch_interrupt(op(x, y, b))
+  expect_s3_class(e, c("kernops_error_interrupt", "interrupt", "condition"), exact = TRUE)
+  expect_identical(deparse(conditionCall(e)), "op(x, y, b)")
+  expect_s3_class(tryCatch(op(x, y, b), kernops_error_interrupt = function(e) e), "interrupt")
   options(kernops.debug_interrupt_after = 2)
-  expect_error(op(x, y, b), class = "kernops_error_interrupt")
+  expect_s3_class(catch_interrupt(op(x, y, b)), "kernops_error_interrupt")
   # with a single thread as well
   old_t <- options(kernops.threads = 1)
   options(kernops.debug_interrupt_after = 0)
-  expect_error(op(x, y, b), class = "kernops_error_interrupt")
+  expect_s3_class(catch_interrupt(op(x, y, b)), "kernops_error_interrupt")
+  # a LazyTensor reduction reports the user's call
+  e <- catch_interrupt(sum(exp(-sqdist(Vi(x), Vj(y))) * Vj(b), index = "j"))
+  expect_s3_class(e, "kernops_error_interrupt")
+  expect_match(deparse(conditionCall(e)), "^sum\\(")
   options(old_t)
   options(old)
   # afterwards the same op (and others) work normally
@@ -250,4 +259,34 @@ test_that("an interrupted computation raises kernops_error_interrupt and the ses
   op2 <- kernel_op("Min_ArgMin_Reduction(SqDist(x, y), 0)", c("x = Vi(2)", "y = Vj(2)"))
   D3 <- (outer(x[1:3, 1], y[, 1], "-")^2) + outer(x[1:3, 2], y[, 2], "-")^2
   expect_identical(op2(x[1:3, ], y)$indices, matrix(apply(D3, 1, which.min), 3, 1))
+})
+
+test_that("Ctrl-C is not an error: it stops loops that catch errors, as R's own interrupt does", {
+  # As a kernops_error, an interrupt was swallowed by try() and tryCatch(error = ), and a
+  # loop over many calls could not be stopped with Ctrl-C.
+  op <- kernel_op("Sum_Reduction(SqDist(x, y), 0)", c("x = Vi(2)", "y = Vj(2)"))
+  x <- runif_mat(50, 2)
+  old <- options(kernops.debug_interrupt_after = 0)
+  on.exit(options(old), add = TRUE)
+  calls <- 0
+  res <- catch_interrupt(for (k in 1:3) {
+    calls <- calls + 1
+    try(op(x, x), silent = TRUE)
+    tryCatch(op(x, x), error = function(e) NULL)
+  })
+  expect_s3_class(res, "kernops_error_interrupt")
+  expect_identical(calls, 1)
+  expect_s3_class(catch_interrupt(tryCatch(op(x, x), kernops_error = function(e) "swallowed")), "interrupt")
+  # uncaught, it ends the script (R returns to the top level, which ends Rscript)
+  skip_if(Sys.which("bash") == "")
+  script <- paste(
+    "suppressMessages(library(kernops))",
+    "op <- kernel_op('Sum_Reduction(SqDist(x, y), 0)', c('x = Vi(1)', 'y = Vj(1)'))",
+    "options(kernops.debug_interrupt_after = 0)",
+    "for (k in 1:3) { cat('call', k, ''); try(op(1:3, 1:3), silent = TRUE) }",
+    "cat('not reached')", sep = "; ")
+  rscript <- file.path(R.home("bin"), "Rscript")
+  out <- suppressWarnings(system2(rscript, c("-e", shQuote(script)), stdout = TRUE, stderr = FALSE))
+  expect_identical(c(out), "call 1 ")
+  expect_identical(attr(out, "status"), 1L)
 })
