@@ -515,3 +515,30 @@ test_that("reduction_grad() differentiates LazyTensor reductions through kernel_
   expect_equal(kernel_grad(op_r, "x")(x, y, b, 0.7, matrix(1, N, 1)), gop(x, y, b, 0.7, matrix(1, N, 1))$x,
                tolerance = 1e-14)
 })
+
+test_that("data that would take more memory than allowed as doubles is a memory error", {
+  # Vj(1:3e9) kept the compact sequence, with a row count beyond R's integers (NA), and
+  # its 24 GB were allocated unchecked when a reduction read them
+  e <- expect_error(Vj(1:3e9), class = "kernops_error_memory")
+  expect_match(conditionMessage(e), "The data of Vj\\(\\) \\(3000000000 values\\) would need 24 GB")
+  old <- options(kernops.max_output_bytes = 1e6)
+  on.exit(options(old))
+  expect_error(Vi(1:2e5), "limit of 1 MB", class = "kernops_error_memory")
+  expect_equal(sum(Vi(1:2) * Vj(1:3), index = "j"), matrix(c(6, 12), 2, 1))
+})
+
+test_that("%*% and a factor operand give classed errors where R lets a package handle them", {
+  skip_if(getRversion() < "4.3.0", "R < 4.3 has neither the matrixOps group generic nor chooseOpsMethod()")
+  x_i <- Vi(matrix(1:6 / 6, 3, 2))
+  y_j <- Vj(matrix(1:8 / 8, 4, 2))
+  e <- expect_error(x_i %*% y_j, class = "kernops_error_input")
+  expect_match(conditionMessage(e), "`%*%` is not defined for LazyTensors", fixed = TRUE)
+  expect_error(x_i %*% matrix(1, 2, 2), class = "kernops_error_input")
+  expect_error(matrix(1, 2, 3) %*% x_i, class = "kernops_error_input")
+  for (f in list(function() x_i + factor(1), function() factor(1) * x_i)) {
+    e <- NULL
+    expect_no_warning(e <- tryCatch(f(), kernops_error_input = function(e) e))  # no "Incompatible methods"
+    expect_s3_class(e, "kernops_error_input")
+    expect_match(conditionMessage(e), "Cannot combine a LazyTensor with a factor", fixed = TRUE)
+  }
+})
