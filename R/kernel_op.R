@@ -145,8 +145,8 @@ function_of_args <- function(arg_names, body, payload, class, call = NULL) {
 # Raises kernops_error_input for an argument given beyond `arg_names` (in the `...` of
 # `env`), then for the first of `arg_names` missing in `env`.
 check_args <- function(arg_names, env, call, describe = function(nm) "") {
-  extra <- eval(quote(as.list(substitute(list(...)))[-1L]), env)
-  if (length(extra)) {
+  if (eval(quote(...length()), env) > 0L) {
+    extra <- eval(quote(as.list(substitute(list(...)))[-1L]), env)
     tags <- names(extra) %||% rep("", length(extra))
     shown <- vapply(seq_along(extra), function(k) {
       value <- extra[[k]]
@@ -199,7 +199,8 @@ max_output_bytes <- function(call) {
 # this many polls; -1, the default, never. Checked: a vector there reached Rcpp's
 # unclassed "Expecting a single value".
 debug_interrupt_after <- function(call) {
-  v <- getOption("kernops.debug_interrupt_after", -1L)
+  v <- getOption("kernops.debug_interrupt_after")
+  if (is.null(v)) return(-1L)
   if (!is.numeric(v) || length(v) != 1 || is.na(v) || v != round(v) || v < -1 || v > .Machine$integer.max)
     abort_kernops("Option `kernops.debug_interrupt_after` must be a single whole number, -1 (never) or more.",
                   "kernops_error_input", call = call)
@@ -225,6 +226,7 @@ as_kernel_data <- function(x, name, call, max_bytes = Inf) {
   if (!is.null(d) && length(d) > 2)
     abort_kernops(sprintf("Argument `%s` must be a matrix or a vector, not a %d-dimensional array.", name, length(d)),
                   "kernops_error_input", call = call)
+  if (is.double(x) && length(x) < 1e6) return(x)  # the common case, without as_double_data()'s checks
   as_double_data(x, sprintf("Argument `%s`", name), call, max_bytes)
 }
 
@@ -234,7 +236,8 @@ as_kernel_data <- function(x, name, call, max_bytes = Inf) {
 # allocate is classed. Before, the 24 GB of 1:3e9 were allocated unchecked (when the
 # engine read them), and R either failed unclassed or was killed by the system.
 as_double_data <- function(x, what, call, max_bytes = max_output_bytes(call)) {
-  if (is.double(x) && !cpp_unmaterialised(x)) return(x)
+  # (the ALTREP test only for large vectors: writing out a small one costs nothing)
+  if (is.double(x) && (length(x) < 1e6 || !cpp_unmaterialised(x))) return(x)
   bytes <- 8 * length(x)
   too_large <- function() {
     abort_kernops(sprintf("%s (%.0f values) would need %s in memory as doubles, %s.", what, as.double(length(x)),
