@@ -25,6 +25,10 @@ cpp_canonical <- function(formula, decls) {
     .Call(`_kernops_cpp_canonical`, formula, decls)
 }
 
+cpp_unmaterialised <- function(x) {
+    .Call(`_kernops_cpp_unmaterialised`, x)
+}
+
 cpp_cpu_isas <- function() {
     .Call(`_kernops_cpp_cpu_isas`)
 }

@@ -4,7 +4,8 @@
 #' Conditions raised by kernops
 #'
 #' Every error raised by kernops has class `"kernops_error"` plus one specific class, so
-#' code can react to a kind of failure without matching message text:
+#' code can react to a kind of failure without matching message text (an interrupt is
+#' not an error; see `kernops_error_interrupt`):
 #'
 #' * `kernops_error_parse`: a malformed formula or declaration. The condition carries
 #'   `pos` (1-based character position), `token` and `source`; the message shows a caret
@@ -18,7 +19,12 @@
 #' * `kernops_error_unsupported`: a request kernops does not implement, e.g. the gradient of
 #'   an ArgMin or K-min reduction, or one nested more deeply than formulas may be.
 #' * `kernops_error_backend`: a backend that is not available (CUDA).
-#' * `kernops_error_interrupt`: the user interrupted a long computation.
+#' * `kernops_error_interrupt`: the user interrupted a long computation (Ctrl-C). Unlike
+#'   the others, this condition is not an error: like R's own interrupt it has class
+#'   `c("kernops_error_interrupt", "interrupt", "condition")`, so `try()` and
+#'   `tryCatch(error = )` let it through and a loop that catches errors still stops.
+#'   Catch it with `tryCatch(interrupt = )` (or `kernops_error_interrupt = `); uncaught,
+#'   it returns to the top level as Ctrl-C does.
 #' * `kernops_error_internal`: a bug in kernops; please report it.
 #'
 #' @name kernops_conditions
@@ -38,8 +44,20 @@ abort_kernops <- function(message, class, ..., call = NULL) {
   stop(cnd)
 }
 
+# Ctrl-C seen during a computation (the core stopped and returned "interrupt"). Signalled
+# as R signals its own interrupt, a condition of class "interrupt" that is not an error:
+# as an error, a try() or tryCatch(error = ) loop swallowed Ctrl-C and went on. When no
+# handler exits, the abort restart returns to the top level, as R does after Ctrl-C.
+signal_interrupt <- function(message, call = NULL) {
+  cnd <- structure(class = c("kernops_error_interrupt", "interrupt", "condition"),
+                   list(message = message, call = call))
+  signalCondition(cnd)
+  invokeRestart("abort")
+}
+
 # Raises the R condition for an error the core returned as data (see src/r_kernops.cpp).
 raise_core_error <- function(err, call = NULL) {
+  if (identical(err$kind, "interrupt")) signal_interrupt(err$message, call)
   msg <- err$message
   extra <- list()
   if (identical(err$kind, "parse") && !is.null(err$pos) && err$pos >= 0 && !is.null(err$source)) {

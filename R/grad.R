@@ -250,7 +250,7 @@ new_grad_op <- function(g, call = NULL) {
 
 run_grad_op <- function(g, env) {
   call <- sys.call(-1)
-  check_no_missing(c(g$state$vars$name, g$direction), env, call)
+  check_args(c(g$state$vars$name, g$direction), env, call)
   args <- mget(g$state$vars$name, envir = env)
   direction <- get(g$direction, envir = env)
   if (!is.null(g$select)) return(run_select_grad(g, args, direction, call))
@@ -259,11 +259,11 @@ run_grad_op <- function(g, env) {
   lse <- NULL
   red <- g$state$reduction
   if (red == "LogSumExp_Reduction") {
-    forward <- do.call(g$op, args)
+    forward <- check_forward(do.call(g$op, args), g$state, call)
   } else if (red == "SumSoftMaxWeight_Reduction") {
-    forward <- do.call(g$op, args)
     lse_op <- lse_companion(g)
-    lse <- do.call(lse_op, args)
+    lse <- check_forward(do.call(lse_op, args), g$state, call)
+    forward <- check_forward(do.call(g$op, args), g$state, call)
   }
   out <- list()
   for (p in g$plans) {
@@ -276,6 +276,26 @@ run_grad_op <- function(g, env) {
   }
   out <- out[g$wrt]
   if (length(out) == 1) out[[1]] else out
+}
+
+# The forward quantities that the LogSumExp / SoftMax gradients hold fixed must be finite:
+# passed on as they were, an Inf there was reported as bad data in `forward_result`, an
+# argument the user never gave.
+check_forward <- function(value, state, call) {
+  bad <- which(!is.finite(value))
+  if (length(bad)) {
+    row <- (bad[1] - 1L) %% NROW(value) + 1L
+    rows <- unique((bad - 1L) %% NROW(value) + 1L)
+    zero_weights <- state$reduction == "LogSumExp_Reduction" && nzchar(state$f2)
+    others <- length(rows) - 1L
+    abort_kernops(sprintf(paste("The gradient of this %s reduction is not defined where the reduction is not",
+                                "finite: it is %s in row %d of the result%s, where the formula's values overflow%s."),
+                          sub("_Reduction$", "", state$reduction), format(value[bad[1]]), row,
+                          if (others > 0) sprintf(" (and %d other row%s)", others, if (others > 1) "s" else "") else "",
+                          if (zero_weights) " or the weights are all 0" else ""),
+                  "kernops_error_input", call = call)
+  }
+  value
 }
 
 # The LogSumExp of F on the same axis, needed by the SoftMax gradient; compiled once.
@@ -292,13 +312,29 @@ lse_companion <- function(g) {
 #' @param ... Arguments of `op`, by name or position.
 #' @return `kernel_value_and_grad()`: a list with `value`, `sum(op(...))`, and
 #'   `gradient`, a named list with the gradient of that sum for each name in `wrt`.
+#' @usage kernel_value_and_grad(op, ..., wrt)
 #' @export
-kernel_value_and_grad <- function(op, ..., wrt) {
+kernel_value_and_grad <- function(..., op, wrt) {
+  # `op` comes after `...` so that an argument of the operation is never partially matched
+  # to it (`o = ` went to `op`); given by position, it is the first unnamed argument.
   call <- sys.call()
+  args <- list(...)
+  if (missing(op)) {
+    first <- which(!nzchar(names(args) %||% rep("", length(args))))[1]
+    if (is.na(first))
+      abort_kernops("Argument `op` is missing: pass the operation made by kernel_op() first.",
+                    "kernops_error_input", call = call)
+    op <- args[[first]]
+    args <- args[-first]
+  }
   state <- op_state(op, call)
   check_wrt_given(missing(wrt), state, call)
-  if (state$reduction == "Sum_Reduction") return(value_and_grad_sum(op, state, list(...), wrt, call))
-  value <- op(...)
+  with_call(value_and_grad(op, state, args, wrt, call), call)
+}
+
+value_and_grad <- function(op, state, args, wrt, call) {
+  if (state$reduction == "Sum_Reduction") return(value_and_grad_sum(op, state, args, wrt, call))
+  value <- do.call(op, args)
   key <- paste(wrt, collapse = "\r")
   if (is.null(state$grad_cache)) state$grad_cache <- list()
   gop <- state$grad_cache[[key]]
@@ -307,7 +343,7 @@ kernel_value_and_grad <- function(op, ..., wrt) {
     state$grad_cache[[key]] <- gop
   }
   ones <- matrix(1, nrow(value), ncol(value))
-  grad <- do.call(gop, c(list(...), list(ones)))
+  grad <- do.call(gop, c(args, list(ones)))
   if (length(unique(wrt)) == 1) grad <- stats::setNames(list(grad), unique(wrt))
   list(value = sum(value), gradient = grad)
 }

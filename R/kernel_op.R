@@ -205,26 +205,46 @@ new_kernel_op <- function(state, call = NULL) {
                    list(.kernops_state = state), "kernops_op", call)
 }
 
-# A function whose (required) arguments are `arg_names` and whose body is `body`,
-# evaluated with `payload` (a named list) in scope: the shape shared by compiled
-# operations and their gradients, so that users call them like any R function. (No `...`
-# to turn R's "unused argument" error into a classed one: the formals are the declared
-# variables exactly, which callers read with formals().)
+# A function whose (required) arguments are `arg_names`, then `...`, and whose body is
+# `body`, evaluated with `payload` (a named list) in scope: the shape shared by compiled
+# operations and their gradients, so that users call them like any R function and read
+# their arguments with formals(). The `...` takes what R would reject with an unclassed
+# "unused argument" error, which check_args() raises as a kernops_error_input instead.
 function_of_args <- function(arg_names, body, payload, class, call = NULL) {
   long <- arg_names[nchar(arg_names, type = "bytes") > 10000L]
   if (length(long))
     abort_kernops(sprintf("The variable name `%s...` is longer than R's limit for argument names (10000 bytes).",
                           substr(long[1], 1, 20)), "kernops_error_input", call = call)
   f <- function() NULL
-  formals(f) <- stats::setNames(rep(list(quote(expr = )), length(arg_names)), arg_names)
+  formals(f) <- stats::setNames(rep(list(quote(expr = )), length(arg_names) + 1L), c(arg_names, "..."))
   body(f) <- body
   env <- list2env(payload, parent = asNamespace("kernops"))
   environment(f) <- env
   structure(f, class = c(class, "function"))
 }
 
-# Raises kernops_error_input naming the first argument of `arg_names` missing in `env`.
-check_no_missing <- function(arg_names, env, call, describe = function(nm) "") {
+# Raises kernops_error_input for an argument given beyond `arg_names` (in the `...` of
+# `env`), then for the first of `arg_names` missing in `env`.
+check_args <- function(arg_names, env, call, describe = function(nm) "") {
+  if (eval(quote(...length()), env) > 0L) {
+    extra <- eval(quote(as.list(substitute(list(...)))[-1L]), env)
+    tags <- names(extra) %||% rep("", length(extra))
+    shown <- vapply(seq_along(extra), function(k) {
+      value <- extra[[k]]
+      text <- if (is.language(value) || (is.atomic(value) && length(value) == 1)) {
+        paste(deparse(value, width.cutoff = 60L, nlines = 1L), collapse = "")
+      } else {
+        sprintf("<%s>", describe_type(value))
+      }
+      if (nzchar(tags[k])) paste(tags[k], "=", text) else text
+    }, "")
+    named <- nzchar(tags)
+    hint <- if (any(named)) sprintf("`%s` is not one of them", tags[named][1]) else sprintf("it takes %d", length(arg_names))
+    abort_kernops(sprintf("Unused argument%s %s: this function's arguments are %s (%s).",
+                          if (length(extra) > 1) "s" else "", paste0("`", shown, "`", collapse = ", "),
+                          paste0("`", arg_names, "`", collapse = ", "), hint),
+                  "kernops_error_input", call = call)
+  }
   for (nm in arg_names)
     if (eval(call("missing", as.name(nm)), env))
       abort_kernops(sprintf("Argument `%s` is missing%s.", nm, describe(nm)), "kernops_error_input", call = call)
@@ -233,13 +253,14 @@ check_no_missing <- function(arg_names, env, call, describe = function(nm) "") {
 run_kernel_op <- function(state, env) {
   call <- sys.call(-1)
   vars <- state$vars
-  check_no_missing(vars$name, env, call,
-                   function(nm) sprintf(" (declared as %s)", state$decls[match(nm, vars$name)]))
-  data <- lapply(vars$name, function(nm) as_kernel_data(get(nm, envir = env), nm, call))
+  check_args(vars$name, env, call,
+             function(nm) sprintf(" (declared as %s)", state$decls[match(nm, vars$name)]))
+  max_bytes <- max_output_bytes(call)
+  data <- lapply(vars$name, function(nm) as_kernel_data(get(nm, envir = env), nm, call, max_bytes))
   # The compiled plan lives in C++ memory: after saveRDS()/readRDS() it is rebuilt.
   if (!cpp_plan_valid(state$ptr)) compile_state(state, call)
   res <- core_call(cpp_run(state$ptr, data, state$dtype, kernops_threads(), max_output_bytes(call),
-                           as.integer(getOption("kernops.debug_interrupt_after", -1L)),
+                           debug_interrupt_after(call),
                            cpu_isa_level(), isTRUE(getOption("kernops.progress", interactive()))),
                    call = call)
   shape_result(res, state$reduction)
@@ -255,8 +276,20 @@ max_output_bytes <- function(call) {
   as.double(v)
 }
 
+# Test hook (option kernops.debug_interrupt_after): the glue reports an interrupt after
+# this many polls; -1, the default, never. Checked: a vector there reached Rcpp's
+# unclassed "Expecting a single value".
+debug_interrupt_after <- function(call) {
+  v <- getOption("kernops.debug_interrupt_after")
+  if (is.null(v)) return(-1L)
+  if (!is.numeric(v) || length(v) != 1 || is.na(v) || v != round(v) || v < -1 || v > .Machine$integer.max)
+    abort_kernops("Option `kernops.debug_interrupt_after` must be a single whole number, -1 (never) or more.",
+                  "kernops_error_input", call = call)
+  as.integer(v)
+}
+
 # Converts one argument to a double matrix or vector, or raises kernops_error_input.
-as_kernel_data <- function(x, name, call) {
+as_kernel_data <- function(x, name, call, max_bytes = Inf) {
   if (is.data.frame(x)) {
     if (!all(vapply(x, is.numeric, logical(1))))
       abort_kernops(sprintf("Argument `%s` is a data frame with non-numeric columns.", name),
@@ -267,14 +300,46 @@ as_kernel_data <- function(x, name, call) {
     abort_kernops(sprintf("Argument `%s` is a symbolic LazyTensor; pass its data (a numeric matrix).", name),
                   "kernops_error_input", call = call)
   if (!(is.double(x) || is.integer(x)) || is.factor(x))
-    abort_kernops(sprintf("Argument `%s` must be a numeric matrix or vector, not %s.", name, describe_type(x)),
+    abort_kernops(sprintf("Argument `%s` must be a numeric matrix or vector, not %s%s.", name, describe_type(x),
+                          if (is.logical(x)) " (for 0/1 values, pass +x or x * 1)" else ""),
                   "kernops_error_input", call = call)
   d <- dim(x)
   if (!is.null(d) && length(d) > 2)
     abort_kernops(sprintf("Argument `%s` must be a matrix or a vector, not a %d-dimensional array.", name, length(d)),
                   "kernops_error_input", call = call)
-  if (!is.double(x)) storage.mode(x) <- "double"
-  x
+  if (is.double(x) && length(x) < 1e6) return(x)  # the common case, without as_double_data()'s checks
+  as_double_data(x, sprintf("Argument `%s`", name), call, max_bytes)
+}
+
+# Numeric data as doubles in memory, the engine's input. Converting integers, or writing
+# out a compact sequence (1:3e9 takes no memory until its values are read), allocates
+# 8 bytes a value: bounded by option kernops.max_output_bytes, and R's failure to
+# allocate is classed. Before, the 24 GB of 1:3e9 were allocated unchecked (when the
+# engine read them), and R either failed unclassed or was killed by the system.
+as_double_data <- function(x, what, call, max_bytes = max_output_bytes(call)) {
+  # (the ALTREP test only for large vectors: writing out a small one costs nothing)
+  if (is.double(x) && (length(x) < 1e6 || !cpp_unmaterialised(x))) return(x)
+  bytes <- 8 * length(x)
+  too_large <- function() {
+    abort_kernops(sprintf("%s (%.0f values) would need %s in memory as doubles, %s.", what, as.double(length(x)),
+                          format_bytes(bytes), if (bytes > max_bytes) {
+                            sprintf("more than the limit of %s (option kernops.max_output_bytes)", format_bytes(max_bytes))
+                          } else "which R could not allocate"),
+                  "kernops_error_memory", call = call)
+  }
+  if (bytes > max_bytes) too_large()
+  tryCatch(if (is.double(x)) x * 1 else {
+    storage.mode(x) <- "double"
+    x
+  }, error = function(e) if (grepl("allocate", conditionMessage(e))) too_large() else stop(e))
+}
+
+# "96 bytes", "1.5 MB", "24 GB" (decimal units, as the memory errors of the glue).
+format_bytes <- function(bytes) {
+  if (bytes < 1e3) return(sprintf("%.0f bytes", bytes))
+  units <- c(kB = 1e3, MB = 1e6, GB = 1e9, TB = 1e12)
+  u <- units[max(which(bytes >= units))]
+  sprintf("%.3g %s", bytes / u, names(u))
 }
 
 # The indices arrive 1-based, as an integer matrix with NA for none (cpp_run).

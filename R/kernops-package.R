@@ -10,10 +10,13 @@
 #' * `kernops.max_output_bytes`: largest result allowed (default 2^34 bytes, 16 GiB),
 #'   counting 8 bytes per value and 12 per index (the engine's buffer, then R's integers);
 #'   larger ones raise a `kernops_error_memory` condition instead of exhausting memory, as
-#'   does a result that R cannot allocate.
+#'   does a result that R cannot allocate. The same limit bounds the copy of input data
+#'   as doubles in memory (8 bytes a value) made of integer data or of a compact sequence
+#'   such as `1:3e9`.
 #' * `kernops.progress`: report progress on stderr for reductions that run longer than
 #'   2 seconds (default: `interactive()`). Long reductions can always be interrupted with
-#'   Ctrl-C (a `kernops_error_interrupt` condition).
+#'   Ctrl-C (a `kernops_error_interrupt` condition, of class `"interrupt"` as R's own:
+#'   `try()` does not catch it).
 #' * `kernops.cpu_isa`: the highest CPU instruction set the engine may use (`"auto"`,
 #'   `"sse2"`, `"avx2"`, `"avx512"`); see [backend_info()].
 #'

@@ -99,7 +99,7 @@ parse_decls_r <- function(args, call) {
 formula_helpers <- function(env) {
   h <- new.env(parent = env)
   fns <- c("sqnorm2", "norm2", "normalize", "sqdist", "scalprod", "concat", "elem", "extract",
-           "relu", "step", "clamp", "minimum", "maximum", "if_else", "grad",
+           "relu", "heaviside", "clamp", "minimum", "maximum", "if_else", "grad",
            "gaussian_kernel", "laplace_kernel", "cauchy_kernel", "inverse_multiquadric_kernel",
            "matern32_kernel", "matern52_kernel", "argmin", "argmax", "min_argmin", "max_argmax",
            "kmin", "argkmin", "kmin_argkmin", "logsumexp", "sumsoftmaxweight")

@@ -170,8 +170,8 @@ extract <- function(x, start, length) {
 #' Elementwise functions (applied to each coordinate; a dimension-1 argument broadcasts):
 #'
 #' * `relu(x)`: \eqn{\max(x, 0)} (`ReLU`).
-#' * `step(x)`: 1 where \eqn{x \ge 0}, else 0 (`Step`). For any other object, `step()`
-#'   calls [stats::step()], which it masks.
+#' * `heaviside(x)`: the step function, 1 where \eqn{x \ge 0}, else 0 (KeOps `Step`;
+#'   not named `step()`, which would mask [stats::step()]).
 #' * `clamp(x, lower, upper)`: `x` limited to `[lower, upper]` (`Clamp`).
 #' * `minimum(x, y)`, `maximum(x, y)`: the elementwise minimum and maximum (`Min`, `Max`);
 #'   `min()`/`max()` of a LazyTensor are reductions.
@@ -180,9 +180,8 @@ extract <- function(x, start, length) {
 #'   any other LazyTensor counts as TRUE where it is non-zero, as in R. (KeOps' own
 #'   `IfElse(c, a, b)` tests `c >= 0`: write `if_else(c >= 0, a, b)`.)
 #'
-#' @param x,y,object,condition,true,false,lower,upper LazyTensors, or numbers combined
+#' @param x,y,condition,true,false,lower,upper LazyTensors, or numbers combined
 #'   with a LazyTensor.
-#' @param ... Passed to [stats::step()] for objects that are not LazyTensors.
 #' @return A LazyTensor.
 #' @name elementwise
 #' @seealso [lazytensor], [vector_ops]
@@ -202,15 +201,7 @@ relu <- function(x) lazy_call("ReLU", list(check_lazy(x, "relu")), sys.call())
 
 #' @rdname elementwise
 #' @export
-step <- function(object, ...) UseMethod("step")
-
-#' @rdname elementwise
-#' @export
-step.default <- function(object, ...) stats::step(object, ...)
-
-#' @rdname elementwise
-#' @export
-step.kernops_lazy <- function(object, ...) lazy_call("Step", list(object), sys.call())
+heaviside <- function(x) lazy_call("Step", list(check_lazy(x, "heaviside")), sys.call())
 
 #' @rdname elementwise
 #' @export

@@ -407,7 +407,7 @@ with_call <- function(expr, call) {
   tryCatch(expr, kernops_error = function(e) {
     e$call <- call
     stop(e)
-  })
+  }, kernops_error_interrupt = function(e) signal_interrupt(conditionMessage(e), call))
 }
 
 #' @export

@@ -67,7 +67,7 @@ lazy_reserved <- c(
 #'   [scalprod()] or `a | b` (scalar product), [concat()], [elem()] and `x[k]`,
 #'   [extract()] and `x[k1:k2]`, and `sum(x)` without `index` (the sum of the coordinates,
 #'   KeOps `Sum`).
-#' * Elementwise functions: [relu()], [step()], [clamp()], [minimum()], [maximum()],
+#' * Elementwise functions: [relu()], [heaviside()], [clamp()], [minimum()], [maximum()],
 #'   [if_else()].
 #' * Kernels: [gaussian_kernel()] and friends.
 #' * Comparisons `>=`, `>`, `<=`, `<`, `==`, `!=` return 0/1 LazyTensors (KeOps has no
@@ -223,7 +223,7 @@ new_data_leaf <- function(x, cat, name, call) {
     if (rows == 0 || dim == 0)
       abort_kernops(sprintf("%s(): the data has %d rows and %d columns; it needs at least one of each.",
                             fn, rows, dim), "kernops_error_input", call = call)
-    if (!is.double(x)) storage.mode(x) <- "double"
+    x <- as_double_data(x, sprintf("The data of %s()", fn), call)
   }
   leaf_lazy(cat, dim, rows, x, valid_name(name), auto = FALSE)
 }
@@ -492,6 +492,21 @@ Ops.kernops_lazy <- function(e1, e2) {
     abort_kernops(sprintf("`%s` is not defined for LazyTensors.", g), "kernops_error_input", call = call)
   )
 }
+
+# R >= 4.3 lets a package take part in two more dispatches, which older versions of R
+# resolve before any kernops code runs (so there these calls keep R's unclassed errors):
+# `%*%` dispatches to the matrixOps group generic ("requires numeric/complex matrix/vector
+# arguments" before), and chooseOpsMethod() picks Ops.kernops_lazy over another class's Ops
+# method (a LazyTensor and a factor gave "Incompatible methods", then R's error).
+#' @rawNamespace if (getRversion() >= "4.3.0") S3method(matrixOps, kernops_lazy)
+matrixOps.kernops_lazy <- function(x, y) {
+  abort_kernops(c(sprintf("`%s` is not defined for LazyTensors: they are symbolic, with no matrix to multiply.", .Generic),
+                  "For sum_j K_ij b_j, write sum(K * b_j, index = \"j\") with b_j <- Vj(b)."),
+                "kernops_error_input", call = sys.call())
+}
+
+#' @rawNamespace if (getRversion() >= "4.3.0") S3method(chooseOpsMethod, kernops_lazy)
+chooseOpsMethod.kernops_lazy <- function(x, y, mx, my, cl, reverse) TRUE
 
 lazy_pow <- function(a, b, e2, call) {
   if (is.numeric(e2) && length(e2) == 1 && !inherits(e2, "kernops_lazy")) {

@@ -14,10 +14,13 @@ match_choice <- function(x, choices, name, call = NULL) {
   x
 }
 
+# "a logical matrix", "an integer vector", "a factor", "an object of class lm": for a
+# plain matrix, the class alone ("matrix") hid the type at fault.
 describe_type <- function(x) {
   if (is.null(x)) return("NULL")
-  cls <- class(x)[1]
   if (is.factor(x)) return("a factor")
-  if (!is.atomic(x) || !is.null(dim(x))) return(sprintf("an object of class %s", cls))
-  sprintf("%s %s vector", if (typeof(x) == "integer") "an" else "a", typeof(x))
+  if (!is.atomic(x) || is.object(x) && !inherits(x, c("matrix", "array")))
+    return(sprintf("an object of class %s", class(x)[1]))
+  shape <- if (is.matrix(x)) "matrix" else if (is.array(x)) "array" else "vector"
+  sprintf("%s %s %s", if (typeof(x) == "integer") "an" else "a", typeof(x), shape)
 }

@@ -84,6 +84,17 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_unmaterialised
+bool cpp_unmaterialised(SEXP x);
+RcppExport SEXP _kernops_cpp_unmaterialised(SEXP xSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_unmaterialised(x));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_cpu_isas
 Rcpp::CharacterVector cpp_cpu_isas();
 RcppExport SEXP _kernops_cpp_cpu_isas() {
@@ -102,6 +113,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_kernops_cpp_plan_valid", (DL_FUNC) &_kernops_cpp_plan_valid, 1},
     {"_kernops_cpp_run", (DL_FUNC) &_kernops_cpp_run, 8},
     {"_kernops_cpp_canonical", (DL_FUNC) &_kernops_cpp_canonical, 2},
+    {"_kernops_cpp_unmaterialised", (DL_FUNC) &_kernops_cpp_unmaterialised, 1},
     {"_kernops_cpp_cpu_isas", (DL_FUNC) &_kernops_cpp_cpu_isas, 0},
     {NULL, NULL, 0}
 };

@@ -133,13 +133,29 @@ static double result_bytes(const kernops::OutShape& shape) {
   return static_cast<double>(shape.rows) * (8.0 * shape.value_cols + 12.0 * shape.index_cols);
 }
 
+// "96 bytes", "1.5 MB", "24 GB" (as format_bytes() in R/kernel_op.R): std::to_string
+// printed a small limit as "0.000000 GB".
+static std::string format_bytes(double bytes) {
+  static const struct {
+    double size;
+    const char* name;
+  } units[] = {{1e12, "TB"}, {1e9, "GB"}, {1e6, "MB"}, {1e3, "kB"}};
+  char out[48];
+  std::snprintf(out, sizeof out, "%.0f bytes", bytes);
+  for (const auto& u : units) {
+    if (bytes >= u.size) {
+      std::snprintf(out, sizeof out, "%.3g %s", bytes / u.size, u.name);
+      break;
+    }
+  }
+  return out;
+}
+
 static SEXP allocation_failed(const kernops::OutShape& shape) {
-  const double gb = result_bytes(shape) / 1e9;
-  char size[32];
-  std::snprintf(size, sizeof size, "%.3g GB", gb);
   return core_error(kernops::MemoryError("R could not allocate memory for the result (" + std::to_string(shape.rows) +
                                          " rows x " + std::to_string(shape.value_cols + shape.index_cols) +
-                                         " columns, " + size + " with the buffers it needs)"));
+                                         " columns, " + format_bytes(result_bytes(shape)) +
+                                         " with the buffers it needs)"));
 }
 
 // [[Rcpp::export]]
@@ -168,11 +184,11 @@ SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double
     shape = kernops::check_args(*plan, data);
     const double bytes = result_bytes(shape);
     if (bytes > max_bytes)
-      throw kernops::MemoryError("the result would need " + std::to_string(bytes / 1e9) + " GB (" +
+      throw kernops::MemoryError("the result would need " + format_bytes(bytes) + " (" +
                                  std::to_string(shape.rows) + " rows x " +
                                  std::to_string(shape.value_cols + shape.index_cols) +
-                                 " columns), more than the limit of " + std::to_string(max_bytes / 1e9) +
-                                 " GB (option kernops.max_output_bytes)");
+                                 " columns), more than the limit of " + format_bytes(max_bytes) +
+                                 " (option kernops.max_output_bytes)");
   } catch (const kernops::Error& e) {
     return core_error(e);
   }
@@ -227,6 +243,11 @@ SEXP cpp_canonical(std::string formula, std::vector<std::string> decls) {
     return core_error(e);
   }
 }
+
+// TRUE for an ALTREP vector whose values are not in memory (1:3e9, a compact sequence):
+// REAL() would allocate them here, where R's allocation error cannot be classed.
+// [[Rcpp::export]]
+bool cpp_unmaterialised(SEXP x) { return ALTREP(x) && DATAPTR_OR_NULL(x) == nullptr; }
 
 // Instruction sets of the CPU engine usable on this processor, lowest first.
 // [[Rcpp::export]]

@@ -175,7 +175,7 @@ op_rows <- function(op, data, index) {
 
 # Calls a kernops_op with the arguments it declares, taken by name from `data`.
 call_op <- function(op, data) {
-  do.call(op, data[names(formals(op))])
+  do.call(op, data[setdiff(names(formals(op)), "...")])
 }
 
 # Checks one Sum reduction against the oracle in the given dtype. `data` is a named

@@ -1,7 +1,8 @@
 # test-errors.R -- every error path of running an op: bad data (kernops_error_input),
 # shapes that do not fit the declarations (kernops_error_dimension), results too large
 # (kernops_error_memory), an unavailable backend (kernops_error_backend), and an
-# interrupted computation (kernops_error_interrupt) after which the session still works.
+# interrupted computation (kernops_error_interrupt, an "interrupt" condition as R's own)
+# after which the session still works.
 
 err_args <- c("x = Vi(3)", "y = Vj(3)", "b = Vj(2)", "s = Pm(2)")
 err_op <- kernel_op("Sum_Reduction(Exp(-Elem(s, 0) * SqDist(x, y)) * b * Elem(s, 1), 0)", err_args)
@@ -120,6 +121,44 @@ test_that("a missing argument is an input error", {
   expect_error(err_op(), class = "kernops_error_input")
 })
 
+test_that("arguments R cannot match are input errors naming them", {
+  # R's own "unused argument" errors were unclassed
+  d <- err_data
+  e <- expect_error(err_op(d$x, d$y, d$b, d$s, 5), class = "kernops_error_input")
+  expect_match(conditionMessage(e), "Unused argument `5`.*`x`, `y`, `b`, `s`")
+  expect_identical(deparse(conditionCall(e)), "err_op(d$x, d$y, d$b, d$s, 5)")
+  e <- expect_error(err_op(d$x, d$y, d$b, d$s, z = 1), class = "kernops_error_input")
+  expect_match(conditionMessage(e), "Unused argument `z = 1`.*`z` is not one of them")
+  e <- expect_error(err_op(d$x, d$y, d$b, t = d$s), class = "kernops_error_input")
+  expect_match(conditionMessage(e), "`t = d\\$s`")
+  # two extra arguments, one given by value (as do.call() does)
+  e <- expect_error(do.call(err_op, c(d, list(1:3, w = matrix(0, 2, 2)))), class = "kernops_error_input")
+  expect_match(conditionMessage(e), "Unused arguments `<an integer vector>`, `w = <a double matrix>`")
+  # a missing argument is still named as such
+  e <- expect_error(err_op(d$x, d$y, 5), class = "kernops_error_input")
+  expect_match(conditionMessage(e), "Argument `s` is missing")
+})
+
+test_that("logical data is rejected with a message naming its type", {
+  e <- expect_error(with_arg("x", err_data$x > 0.5), class = "kernops_error_input")
+  expect_match(conditionMessage(e), "not a logical matrix (for 0/1 values, pass +x or x * 1)", fixed = TRUE)
+  e <- expect_error(with_arg("s", c(TRUE, FALSE)), class = "kernops_error_input")
+  expect_match(conditionMessage(e), "not a logical vector", fixed = TRUE)
+  e <- expect_error(with_arg("x", matrix(as.character(err_data$x), 6, 3)), class = "kernops_error_input")
+  expect_match(conditionMessage(e), "not a character matrix", fixed = TRUE)
+  e <- expect_error(with_arg("x", stats::lm(mpg ~ wt, datasets::mtcars)), class = "kernops_error_input")
+  expect_match(conditionMessage(e), "not an object of class lm", fixed = TRUE)
+})
+
+test_that("a malformed debug option is an input error", {
+  # kernops.debug_interrupt_after went to C++ unchecked: Rcpp::not_compatible
+  for (bad in list(c(1, 2), list(), "a", 1.5, -2)) local({
+    old <- options(kernops.debug_interrupt_after = bad)
+    on.exit(options(old))
+    expect_error(do.call(err_op, err_data), "debug_interrupt_after", class = "kernops_error_input")
+  })
+})
+
 test_that("K larger than the number of points reduced over is an input error", {
   args <- c("x = Vi(2)", "y = Vj(2)")
   x <- runif_mat(6, 2)
@@ -170,6 +209,14 @@ test_that("a result larger than kernops.max_output_bytes is a memory error", {
   on.exit(options(old), add = TRUE)
   e <- expect_error(do.call(err_op, err_data), class = "kernops_error_memory")  # 6 x 2 doubles = 96 bytes
   expect_s3_class(e, "kernops_error")
+  # sizes are written readably (they were "0.000000 GB")
+  expect_match(conditionMessage(e), "would need 96 bytes (6 rows x 2 columns), more than the limit of 64 bytes",
+               fixed = TRUE)
+  options(kernops.max_output_bytes = 5e7)
+  e <- expect_error(kernel_op("Sum_Reduction(a * b, 0)", c("a = Vi(3)", "b = Vj(1)"))(matrix(1, 3e6, 3), 1),
+                    class = "kernops_error_memory")
+  expect_match(conditionMessage(e), "would need 72 MB .* limit of 50 MB")
+  options(kernops.max_output_bytes = 64)
   # index columns count too
   opk <- kernel_op("KMin_ArgKMin_Reduction(SqDist(x, y), 2, 0)", c("x = Vi(3)", "y = Vj(3)"))
   expect_error(opk(err_data$x, err_data$y), class = "kernops_error_memory")
@@ -194,6 +241,32 @@ test_that("a result R cannot allocate is a memory error, not R's unclassed one",
   out <- system2("bash", c("-c", shQuote(sprintf("ulimit -v 2000000; %s -e %s", shQuote(rscript), shQuote(script)))),
                  stdout = TRUE, stderr = FALSE)
   expect_identical(out, "kernops_error_memory TRUE")
+})
+
+test_that("data that would take more memory than allowed as doubles is a memory error", {
+  # 1:3e9 is a compact sequence that takes no memory: the engine's read of it allocated
+  # its 24 GB unchecked (R's unclassed error, or R killed by the system). Run in a child R
+  # limited to 2 GB of address space, so that a regression cannot take this session down.
+  skip_on_os("windows")
+  skip_if(Sys.which("bash") == "")
+  script <- paste(
+    "suppressMessages(library(kernops))",
+    "op <- kernel_op('Sum_Reduction(a * b, 0)', c('a = Vi(1)', 'b = Vj(1)'))",
+    "show <- function(r) cat(class(r)[1], conditionMessage(r), '\n')",
+    "show(tryCatch(op(matrix(1), 1:3e9), error = function(e) e))",
+    "show(tryCatch(op(matrix(1), 1:2e9), error = function(e) e))",
+    "options(kernops.max_output_bytes = 1e6)",
+    "show(tryCatch(op(matrix(1), 1:2e5), error = function(e) e))",
+    "cat(op(matrix(2), 1:1e5), '\n')", sep = "; ")
+  rscript <- file.path(R.home("bin"), "Rscript")
+  out <- system2("bash", c("-c", shQuote(sprintf("ulimit -v 2000000; %s -e %s", shQuote(rscript), shQuote(script)))),
+                 stdout = TRUE, stderr = FALSE)
+  expect_length(out, 4)
+  expect_match(out[1], "^kernops_error_memory Argument `b` \\(3000000000 values\\) would need 24 GB .*more than the limit of 17.2 GB")
+  expect_match(out[2], "^kernops_error_memory Argument `b` \\(2000000000 values\\) would need 16 GB .*which R could not allocate")
+  # integers are converted to doubles under the same limit
+  expect_match(out[3], "^kernops_error_memory Argument `b` \\(200000 values\\) would need 1.6 MB .*limit of 1 MB")
+  expect_identical(out[4], "10000100000 ")
 })
 
 test_that("backend = \"cuda\" is a backend error; bad dtype and backend values are input errors", {
@@ -221,7 +294,9 @@ test_that("backend = \"cuda\" is a backend error; bad dtype and backend values a
   expect_s3_class(kernel_op(f, a, backend = "cpu", dtype = "float32"), "kernops_op")
 })
 
-test_that("an interrupted computation raises kernops_error_interrupt and the session stays usable", {
+catch_interrupt <- function(expr) tryCatch(expr, interrupt = function(e) e)
+
+test_that("an interrupted computation signals an interrupt and the session stays usable", {
   set.seed(8)
   N <- 3000
   M <- 3000
@@ -230,14 +305,20 @@ test_that("an interrupted computation raises kernops_error_interrupt and the ses
   b <- runif_mat(M, 1)
   op <- kernel_op("Sum_Reduction(Exp(-SqDist(x, y)) * b, 0)", c("x = Vi(2)", "y = Vj(2)", "b = Vj(1)"))
   old <- options(kernops.debug_interrupt_after = 0)
-  e <- expect_error(op(x, y, b), class = "kernops_error_interrupt")
-  expect_s3_class(e, "kernops_error")
+  e <- catch_interrupt(op(x, y, b))
+  expect_s3_class(e, c("kernops_error_interrupt", "interrupt", "condition"), exact = TRUE)
+  expect_identical(deparse(conditionCall(e)), "op(x, y, b)")
+  expect_s3_class(tryCatch(op(x, y, b), kernops_error_interrupt = function(e) e), "interrupt")
   options(kernops.debug_interrupt_after = 2)
-  expect_error(op(x, y, b), class = "kernops_error_interrupt")
+  expect_s3_class(catch_interrupt(op(x, y, b)), "kernops_error_interrupt")
   # with a single thread as well
   old_t <- options(kernops.threads = 1)
   options(kernops.debug_interrupt_after = 0)
-  expect_error(op(x, y, b), class = "kernops_error_interrupt")
+  expect_s3_class(catch_interrupt(op(x, y, b)), "kernops_error_interrupt")
+  # a LazyTensor reduction reports the user's call
+  e <- catch_interrupt(sum(exp(-sqdist(Vi(x), Vj(y))) * Vj(b), index = "j"))
+  expect_s3_class(e, "kernops_error_interrupt")
+  expect_match(deparse(conditionCall(e)), "^sum\\(")
   options(old_t)
   options(old)
   # afterwards the same op (and others) work normally
@@ -250,4 +331,34 @@ test_that("an interrupted computation raises kernops_error_interrupt and the ses
   op2 <- kernel_op("Min_ArgMin_Reduction(SqDist(x, y), 0)", c("x = Vi(2)", "y = Vj(2)"))
   D3 <- (outer(x[1:3, 1], y[, 1], "-")^2) + outer(x[1:3, 2], y[, 2], "-")^2
   expect_identical(op2(x[1:3, ], y)$indices, matrix(apply(D3, 1, which.min), 3, 1))
+})
+
+test_that("Ctrl-C is not an error: it stops loops that catch errors, as R's own interrupt does", {
+  # As a kernops_error, an interrupt was swallowed by try() and tryCatch(error = ), and a
+  # loop over many calls could not be stopped with Ctrl-C.
+  op <- kernel_op("Sum_Reduction(SqDist(x, y), 0)", c("x = Vi(2)", "y = Vj(2)"))
+  x <- runif_mat(50, 2)
+  old <- options(kernops.debug_interrupt_after = 0)
+  on.exit(options(old), add = TRUE)
+  calls <- 0
+  res <- catch_interrupt(for (k in 1:3) {
+    calls <- calls + 1
+    try(op(x, x), silent = TRUE)
+    tryCatch(op(x, x), error = function(e) NULL)
+  })
+  expect_s3_class(res, "kernops_error_interrupt")
+  expect_identical(calls, 1)
+  expect_s3_class(catch_interrupt(tryCatch(op(x, x), kernops_error = function(e) "swallowed")), "interrupt")
+  # uncaught, it ends the script (R returns to the top level, which ends Rscript)
+  skip_if(Sys.which("bash") == "")
+  script <- paste(
+    "suppressMessages(library(kernops))",
+    "op <- kernel_op('Sum_Reduction(SqDist(x, y), 0)', c('x = Vi(1)', 'y = Vj(1)'))",
+    "options(kernops.debug_interrupt_after = 0)",
+    "for (k in 1:3) { cat('call', k, ''); try(op(1:3, 1:3), silent = TRUE) }",
+    "cat('not reached')", sep = "; ")
+  rscript <- file.path(R.home("bin"), "Rscript")
+  out <- suppressWarnings(system2(rscript, c("-e", shQuote(script)), stdout = TRUE, stderr = FALSE))
+  expect_identical(c(out), "call 1 ")
+  expect_identical(attr(out, "status"), 1L)
 })

@@ -214,3 +214,58 @@ test_that("Min and Max gradients flow through the selected pair (both axes, all 
     expect_rel(G$w, num_grad(function(v) obj(x, y, 0.7, v), w))
   }
 })
+
+test_that("kernel_value_and_grad() never takes an argument of the operation for `op`", {
+  # kernel_value_and_grad(op, o = ...) matched `o` to `op` (partial matching), and the
+  # operation went to `...`
+  op <- kernel_op("Sum_Reduction(Exp(-SqDist(x, o)) * b, 0)", c("x = Vi(2)", "o = Vj(2)", "b = Vj(1)"))
+  set.seed(3)
+  x <- matrix(rnorm(10), 5, 2)
+  o <- matrix(rnorm(8), 4, 2)
+  b <- matrix(rnorm(4), 4, 1)
+  want <- kernel_value_and_grad(op, x, o, b, wrt = c("x", "o"))
+  expect_identical(kernel_value_and_grad(op, o = o, x = x, b = b, wrt = c("x", "o")), want)
+  expect_identical(kernel_value_and_grad(o = o, op, x = x, b = b, wrt = c("x", "o")), want)
+  expect_identical(kernel_value_and_grad(op = op, x, o, b, wrt = c("x", "o")), want)
+  expect_equal(want$value, sum(op(x, o, b)))
+  e <- expect_error(kernel_value_and_grad(x = x, o = o, b = b, wrt = "x"), class = "kernops_error_input")
+  expect_match(conditionMessage(e), "Argument `op` is missing")
+})
+
+test_that("arguments R cannot match are input errors, for gradient operations too", {
+  op <- kernel_op("Sum_Reduction(Exp(-SqDist(x, y)) * b, 0)", c("x = Vi(2)", "y = Vj(2)", "b = Vj(1)"))
+  lop <- kernel_op("LogSumExp_Reduction(-SqDist(x, y), 0)", c("x = Vi(2)", "y = Vj(2)"))
+  x <- matrix(1:10 / 10, 5, 2)
+  y <- matrix(1:8 / 8, 4, 2)
+  b <- matrix(1, 4, 1)
+  gop <- kernel_grad(op, "x")
+  e <- expect_error(gop(x, y, b, matrix(1, 5, 1), 7), class = "kernops_error_input")
+  expect_match(conditionMessage(e), "Unused argument `7`: .*`x`, `y`, `b`, `direction`")
+  e <- expect_error(kernel_value_and_grad(op, x, y, b, wrt = "x", z = 2), class = "kernops_error_input")
+  expect_match(conditionMessage(e), "Unused argument `z = 2`")
+  expect_identical(deparse(conditionCall(e)), 'kernel_value_and_grad(op, x, y, b, wrt = "x", z = 2)')
+  e <- expect_error(kernel_value_and_grad(lop, x, y, 3, wrt = "x"), class = "kernops_error_input")
+  expect_match(conditionMessage(e), "Unused argument `3`")
+  expect_identical(deparse(conditionCall(e)), 'kernel_value_and_grad(lop, x, y, 3, wrt = "x")')
+})
+
+test_that("LogSumExp and SoftMax gradients of a non-finite result say so, naming no internal argument", {
+  # the forward result held fixed was reported as bad data in `forward_result`
+  lop <- kernel_op("LogSumExp_Reduction(-SqDist(x, y), 0)", c("x = Vi(2)", "y = Vj(2)"))
+  sop <- kernel_op("SumSoftMaxWeight_Reduction(-SqDist(x, y), 0, b)", c("x = Vi(2)", "y = Vj(2)", "b = Vj(1)"))
+  x <- matrix(1:10 / 10, 5, 2)
+  x[2, 1] <- 1e300  # SqDist overflows: the LogSumExp of row 2 is -Inf
+  y <- matrix(1:8 / 8, 4, 2)
+  b <- matrix(1:4, 4, 1)
+  for (e in list(expect_error(kernel_grad(lop, "x")(x, y, matrix(1, 5, 1)), class = "kernops_error_input"),
+                 expect_error(kernel_value_and_grad(lop, x, y, wrt = "y"), class = "kernops_error_input"),
+                 expect_error(kernel_grad(sop, "y")(x, y, b, matrix(1, 5, 1)), class = "kernops_error_input"))) {
+    expect_match(conditionMessage(e), "gradient of this (LogSumExp|SumSoftMaxWeight) reduction is not defined")
+    expect_match(conditionMessage(e), "-Inf in row 2 of the result")
+    expect_no_match(conditionMessage(e), "forward")
+  }
+  # a weight of 0 everywhere in a row
+  wop <- kernel_op("LogSumExp_Reduction(-SqDist(x, y), 0, w)", c("x = Vi(2)", "y = Vj(2)", "w = Vi(1)"))
+  e <- expect_error(kernel_grad(wop, "x")(x * 0, y, c(1, 0, 1, 0, 1), matrix(1, 5, 1)), class = "kernops_error_input")
+  expect_match(conditionMessage(e), "row 2 of the result \\(and 1 other row\\).*or the weights are all 0")
+})

@@ -90,7 +90,7 @@ elementwise_cases <- list(
   list("[c(k1,k2)]", x_i[c(3, 1)] + y_j[1], "Concat(Elem(x,2),Elem(x,0))+Elem(y,0)"),
   list("sum of coordinates", sum(x_i * u_j), "Sum(x*u)"),
   list("relu", relu(x_i - y_j), "ReLU(x-y)"),
-  list("step", step(x_i - y_j), "Step(x-y)"),
+  list("heaviside", heaviside(x_i - y_j), "Step(x-y)"),
   list("clamp", clamp(x_i - y_j, -0.2, 0.3), "Clamp(x-y,-0.2,0.3)"),
   list("clamp lazy bounds", clamp(u_j, -a_i, a_i), "Clamp(u,-a,a)"),
   list("minimum", minimum(x_i, y_j), "Min(x,y)"),
@@ -462,9 +462,22 @@ test_that("data frames, integer matrices and vectors are accepted as data", {
   expect_equal(sum(Vi(1:3) * Vj(c(1, 2)), index = "j"), matrix(c(3, 6, 9), 3, 1))
 })
 
-test_that("step() still dispatches to stats::step for models", {
-  fit <- stats::lm(mpg ~ wt + hp, data = datasets::mtcars)
-  expect_s3_class(step(fit, trace = 0), "lm")
+test_that("library(kernops) masks no function of the packages R attaches by default", {
+  # kernops' step() masked stats::step, and its wrapper broke step() on a model fitted
+  # inside a function ("object 'dd' not found"); the step function is heaviside().
+  ours <- getNamespaceExports("kernops")
+  for (pkg in c("base", "stats", "utils", "methods", "graphics", "grDevices", "datasets")) {
+    theirs <- if (pkg == "base") ls(baseenv(), all.names = TRUE) else getNamespaceExports(pkg)
+    expect_identical(intersect(ours, theirs), character(0), label = pkg)
+  }
+  fit_inside <- function() {
+    dd <- datasets::mtcars
+    step(stats::lm(mpg ~ wt + hp + drat + qsec + gear + carb + cyl, data = dd), trace = 0)
+  }
+  fit <- fit_inside()  # step() drops terms: it refits in the caller's frame, where dd lives
+  expect_s3_class(fit, "lm")
+  expect_lt(length(coef(fit)), 8)
+  expect_error(heaviside(1), class = "kernops_error_input")
 })
 
 test_that("reduction_grad() differentiates LazyTensor reductions through kernel_grad()", {
@@ -513,4 +526,31 @@ test_that("reduction_grad() differentiates LazyTensor reductions through kernel_
   op_r <- kernel_op(~ sum_j(exp(-s * sqdist(x, y)) * b), c("x = Vi(3)", "y = Vj(3)", "b = Vj(1)", "s = Pm(1)"))
   expect_equal(kernel_grad(op_r, "x")(x, y, b, 0.7, matrix(1, N, 1)), gop(x, y, b, 0.7, matrix(1, N, 1))$x,
                tolerance = 1e-14)
+})
+
+test_that("data that would take more memory than allowed as doubles is a memory error", {
+  # Vj(1:3e9) kept the compact sequence, with a row count beyond R's integers (NA), and
+  # its 24 GB were allocated unchecked when a reduction read them
+  e <- expect_error(Vj(1:3e9), class = "kernops_error_memory")
+  expect_match(conditionMessage(e), "The data of Vj\\(\\) \\(3000000000 values\\) would need 24 GB")
+  old <- options(kernops.max_output_bytes = 1e6)
+  on.exit(options(old))
+  expect_error(Vi(1:2e5), "limit of 1 MB", class = "kernops_error_memory")
+  expect_equal(sum(Vi(1:2) * Vj(1:3), index = "j"), matrix(c(6, 12), 2, 1))
+})
+
+test_that("%*% and a factor operand give classed errors where R lets a package handle them", {
+  skip_if(getRversion() < "4.3.0", "R < 4.3 has neither the matrixOps group generic nor chooseOpsMethod()")
+  x_i <- Vi(matrix(1:6 / 6, 3, 2))
+  y_j <- Vj(matrix(1:8 / 8, 4, 2))
+  e <- expect_error(x_i %*% y_j, class = "kernops_error_input")
+  expect_match(conditionMessage(e), "`%*%` is not defined for LazyTensors", fixed = TRUE)
+  expect_error(x_i %*% matrix(1, 2, 2), class = "kernops_error_input")
+  expect_error(matrix(1, 2, 3) %*% x_i, class = "kernops_error_input")
+  for (f in list(function() x_i + factor(1), function() factor(1) * x_i)) {
+    e <- NULL
+    expect_no_warning(e <- tryCatch(f(), kernops_error_input = function(e) e))  # no "Incompatible methods"
+    expect_s3_class(e, "kernops_error_input")
+    expect_match(conditionMessage(e), "Cannot combine a LazyTensor with a factor", fixed = TRUE)
+  }
 })

@@ -220,7 +220,7 @@ test_that("inline variables Vi(pos, dim) / Vj(pos, dim) / Pm(pos, dim) work with
 test_that("declarations with explicit positions reorder the arguments", {
   d <- op_data
   op <- kernel_op("Sum_Reduction((x - y) * b, 0)", c("b = Vj(2,1)", "x = Vi(0,3)", "y = Vj(1,3)"))
-  expect_named(formals(op), c("x", "y", "b"))
+  expect_named(formals(op), c("x", "y", "b", "..."))
   got <- op(d$x, d$y, d$b)
   want <- dense_reduce_f(function(i, j) (d$x[i, ] - d$y[j, ]) * d$b[j, ], nrow(d$x), nrow(d$y), "Sum")
   expect_close(got, want, "float64")
