@@ -52,6 +52,29 @@ test_that("gradients of a Sum reduction w.r.t. i, j and parameter variables matc
   expect_length(G$g, 1)
 })
 
+# Issue 16, item 1: a Sum part that is a bare product and also a factor of another part
+# (Concat(E*X, X), X = a*b) was never computed; gradients with respect to several
+# variables are such Concats, so d/dx came out wrong with wrt = c("x", "c").
+test_that("a Sum of parts sharing a bare product, and gradients in several variables at once, are right", {
+  set.seed(16)
+  x <- matrix(runif(5), 5, 1); y <- matrix(runif(8), 8, 1)
+  op <- kernel_op("Sum_Reduction(Concat(Exp(x-y)*(x*y), x*y), 0)", c("x = Vi(1)", "y = Vj(1)"))
+  P <- outer(x[, 1], y[, 1])
+  expect_equal(op(x, y), cbind(rowSums(exp(outer(x[, 1], y[, 1], "-")) * P), rowSums(P)), tolerance = 1e-13)
+
+  cube <- kernel_op("Sum_Reduction(Pow((x|y)+c,3)*b, 0)", c("x = Vi(3)", "y = Vj(3)", "b = Vj(1)", "c = Pm(1)"))
+  X <- matrix(runif(12), 4, 3); Y <- matrix(runif(18), 6, 3); B <- matrix(runif(6), 6, 1); c0 <- 0.3
+  e <- matrix(runif(4), 4, 1)
+  obj <- function(X, c0) sum(e * cube(X, Y, B, c0))
+  for (wrt in list(c("x", "c"), c("c", "x"))) {
+    G <- kernel_grad(cube, wrt)(X, Y, B, c0, e)
+    expect_rel(G$x, num_grad(function(v) obj(v, c0), X))
+    expect_rel(G$c, num_grad(function(v) obj(X, v), c0))
+  }
+  vg <- kernel_value_and_grad(cube, X, Y, B, c0, wrt = c("x", "c"))
+  expect_rel(vg$gradient$x, num_grad(function(v) sum(cube(v, Y, B, c0)), X))
+})
+
 test_that("Laplace and Matern gradients are finite where points coincide (y = x)", {
   set.seed(3)
   X <- matrix(runif(10), 5, 2); b <- runif(5); e <- matrix(rnorm(5), 5, 1)
