@@ -18,8 +18,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
+# The R peers the statistics are compared with (ks, kernlab) and progressr are Suggests:
+# installed here so that CI runs the comparison tests (they skip where a peer is absent).
 APT_PACKAGES=(r-base-dev r-cran-rcpp r-cran-rcppeigen r-cran-testthat r-cran-roxygen2
-              r-cran-knitr r-cran-rmarkdown cmake g++ libgtest-dev)
+              r-cran-knitr r-cran-rmarkdown r-cran-ks r-cran-kernlab r-cran-progressr
+              cmake g++ libgtest-dev)
 
 log() { printf '== %s\n' "$*"; }
 die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
