@@ -338,9 +338,10 @@ KERNOPS_VMATH_INLINE float blend_if_zero(float x, float a, float b) noexcept {
 // and cos r by the fdlibm k_sin.c / k_cos.c polynomials (|error| < 2^-58 on [-pi/4, pi/4];
 // r is one double, so their tail argument y is 0), and the quadrant n mod 4 picks sin r,
 // cos r, -sin r or -cos r by bit blends; cos x is sin of quadrant n + 1. |x| < 2^-26: sin x
-// rounds to x (and -0 stays -0). float: the same in double with pi/2 in two pieces (FreeBSD
-// e_rem_pio2f.c: n*pio2_1 exact for n < 2^28) and the FreeBSD k_sinf.c / k_cosf.c
-// polynomials (|error| < 2^-37), rounded once to float. Max error 1-2 ulp (tests).
+// rounds to x (and -0 stays -0). float: in float for |x| <= 8192 (Note [float trig]); up to
+// 1e8 the same in double with pi/2 in two pieces (FreeBSD e_rem_pio2f.c: n*pio2_1 exact for
+// n < 2^28) and the FreeBSD k_sinf.c / k_cosf.c polynomials (|error| < 2^-37), rounded once
+// to float. Max error 1-2 ulp (tests).
 // Larger |x|, +-inf and NaN go to libm: sin()/cos() below branch, and the vector runs of the
 // engine (cpu/math_runs.h) keep x in those lanes (sincos_or_keep) and fix them up afterwards.
 namespace detail {
@@ -354,6 +355,14 @@ constexpr double kPio2_3 = 2.02226624871116645580e-21;    // 0x3BA3198A 2E000000
 constexpr double kPio2_3t = 8.47842766036889956997e-32;   // 0x397B839A 252049C1
 constexpr double kPio2_1F = 1.57079631090164184570e+00;   // 0x3FF921FB 50000000, 25 bits
 constexpr double kPio2_1tF = 1.58932547735281966916e-08;  // 0x3E5110B4 611A6263
+// float in float (Note [float trig]): |x| <= 8192, so n = x 2/pi < 2^13 and n times each of
+// the first three pieces of pi/2 (8, 11 and 11 bits) is exact.
+constexpr float kTrigNativeMaxF = 8192.0f;
+constexpr float kInvPio2Fl = 0x1.45f306p-1f;
+constexpr float kPio2_1Fl = 0x1.92p+0f;       // 1.5703125
+constexpr float kPio2_2Fl = 0x1.fb4p-12f;     // 11 bits
+constexpr float kPio2_3Fl = 0x1.444p-24f;     // 11 bits
+constexpr float kPio2_4Fl = 0x1.68c234p-39f;  // the rest, to 2^-63
 
 // sin r and cos r for |r| <= ~pi/4 (fdlibm __kernel_sin, __kernel_cos with y = 0).
 KERNOPS_VMATH_INLINE double sin_kernel(double r) noexcept {
@@ -388,6 +397,23 @@ KERNOPS_VMATH_INLINE double cos_kernel_f(double r) noexcept {
          (w * z) * (-0x16c087e80f1e27.0p-62 + z * 0x199342e0ee5069.0p-68);     // C2, C3
 }
 
+// sin r and cos r for |r| <= ~pi/4 in float arithmetic (the Cephes sinf / cosf polynomials,
+// relative error below 2^-24 on [-pi/4, pi/4]).
+KERNOPS_VMATH_INLINE float sin_kernel_fl(float r) noexcept {
+  const float z = r * r;
+  return r + (r * z) * (-1.6666654611e-1f + z * (8.3321608736e-3f + z * -1.9515295891e-4f));
+}
+KERNOPS_VMATH_INLINE float cos_kernel_fl(float r) noexcept {
+  const float z = r * r;
+  return (1.0f - 0.5f * z) + (z * z) * (4.166664568298827e-2f + z * (-1.388731625493765e-3f + z * 2.443315711809948e-5f));
+}
+template <int Shift>
+KERNOPS_VMATH_INLINE float by_quadrant_fl(float t, float s, float c) noexcept {
+  const std::uint32_t q = bits(t) + Shift;  // bits(kRoundF) is a multiple of 4
+  const float y = blend(std::uint32_t(0) - (q & 1), c, s);
+  return from_bits(bits(y) ^ ((q & 2) << 30));
+}
+
 // sin (Shift 0) or cos (Shift 1) of x, given sin r, cos r and t = x 2/pi + 1.5*2^52: the
 // low two bits of bits(t) + Shift are the quadrant.
 template <int Shift>
@@ -412,30 +438,48 @@ KERNOPS_VMATH_INLINE double sincos_or_keep(double x) noexcept {
   if constexpr (Shift == 0) y = blend(std::uint64_t(0) - ((ax - bits(0x1p-26)) >> 63), x, y);  // |x| < 2^-26
   return blend(std::uint64_t(0) - ((bits(kTrigMaxD) - ax) >> 63), x, y);          // |x| > max
 }
+// Note [float trig]
+// float sin/cos are computed in float where |x| <= 8192 (kTrigNativeMaxF): Cody-Waite with
+// pi/2 in four float pieces (the first three short enough that n times each is exact, the
+// subtractions then exact as in fdlibm), and float polynomials, so a vector holds twice the
+// lanes of the double computation it replaces (bench/ops.R). Between 8192 and 1e8, where
+// float pieces cannot keep r accurate next to the multiples of pi/2, sincos_wide() does it
+// in double as before; beyond, libm. Max error 2 ulp in every range (tests).
 template <int Shift>
-KERNOPS_VMATH_INLINE float sincos_or_keep(float xf) noexcept {
+KERNOPS_VMATH_INLINE float sincos_or_keep(float x) noexcept {
+  using namespace detail;
+  const float t = x * kInvPio2Fl + kRoundF;
+  const float n = t - kRoundF;
+  const float r = (((x - n * kPio2_1Fl) - n * kPio2_2Fl) - n * kPio2_3Fl) - n * kPio2_4Fl;
+  float y = by_quadrant_fl<Shift>(t, sin_kernel_fl(r), cos_kernel_fl(r));
+  const std::uint32_t ax = bits(x) & ~kSignF;
+  if constexpr (Shift == 0) y = blend(std::uint32_t(0) - ((ax - bits(0x1p-12f)) >> 31), x, y);  // |x| < 2^-12
+  return blend(std::uint32_t(0) - ((bits(kTrigNativeMaxF) - ax) >> 31), x, y);          // |x| > 8192
+}
+
+// float sin (Shift 0) or cos (Shift 1) through double, for 8192 < |x| <= kTrigMaxF.
+template <int Shift>
+inline float sincos_wide(float xf) noexcept {
   using namespace detail;
   const double x = xf;
   const double t = x * kInvPio2 + kRoundD;
   const double n = t - kRoundD;
   const double r = (x - n * kPio2_1F) - n * kPio2_1tF;
-  float y = static_cast<float>(by_quadrant<Shift>(t, sin_kernel_f(r), cos_kernel_f(r)));
-  const std::uint32_t ax = bits(xf) & ~kSignF;
-  if constexpr (Shift == 0) y = blend(std::uint32_t(0) - ((ax - bits(0x1p-12f)) >> 31), xf, y);  // |x| < 2^-12
-  return blend(std::uint32_t(0) - ((bits(kTrigMaxF) - ax) >> 31), xf, y);
+  return static_cast<float>(by_quadrant<Shift>(t, sin_kernel_f(r), cos_kernel_f(r)));
 }
 
+// Whether sincos_or_keep computes x (else it keeps it, for sin() / cos() below to redo).
 template <class T>
 KERNOPS_VMATH_INLINE bool trig_in_range(T x) noexcept {
-  return std::fabs(x) <= (sizeof(T) == 8 ? T(detail::kTrigMaxD) : T(detail::kTrigMaxF));
+  return std::fabs(x) <= (sizeof(T) == 8 ? T(detail::kTrigMaxD) : T(detail::kTrigNativeMaxF));
 }
-template <class T>
-inline T sin(T x) noexcept {
-  return trig_in_range(x) ? sincos_or_keep<0>(x) : std::sin(x);
+inline double sin(double x) noexcept { return trig_in_range(x) ? sincos_or_keep<0>(x) : std::sin(x); }
+inline double cos(double x) noexcept { return trig_in_range(x) ? sincos_or_keep<1>(x) : std::cos(x); }
+inline float sin(float x) noexcept {
+  return trig_in_range(x) ? sincos_or_keep<0>(x) : std::fabs(x) <= detail::kTrigMaxF ? sincos_wide<0>(x) : std::sin(x);
 }
-template <class T>
-inline T cos(T x) noexcept {
-  return trig_in_range(x) ? sincos_or_keep<1>(x) : std::cos(x);
+inline float cos(float x) noexcept {
+  return trig_in_range(x) ? sincos_or_keep<1>(x) : std::fabs(x) <= detail::kTrigMaxF ? sincos_wide<1>(x) : std::cos(x);
 }
 
 }  // namespace KERNOPS_ISA

@@ -17,8 +17,9 @@ namespace cpu {
 inline namespace KERNOPS_ISA {
 
 // po[b] = sin(px[b]) (Shift 0) or cos(px[b]) (Shift 1), bit for bit vmath::sin / cos: one
-// vectorised pass, then libm for the lanes that pass kept (|x| > kTrigMax, inf, NaN), found
-// again from their values, which lie outside [-1, 1]. po may be px.
+// vectorised pass, then the scalar function for the lanes that pass kept (double |x| > 1e6,
+// float |x| > 8192: Note [float trig]; inf, NaN), found again from their values, which lie
+// outside [-1, 1]. po may be px.
 template <int Shift, class T>
 inline void trig_run(T* po, const T* px, int n) {
   int kept = 0;
@@ -29,8 +30,8 @@ inline void trig_run(T* po, const T* px, int n) {
     po[b] = vmath::sincos_or_keep<Shift>(x);
   }
   if (!kept) return;
-  for (int b = 0; b < n; ++b)  // a kept x has |x| > kTrigMax > 2, or is NaN
-    if (!(std::fabs(po[b]) <= T(2))) po[b] = Shift == 0 ? std::sin(po[b]) : std::cos(po[b]);
+  for (int b = 0; b < n; ++b)  // a kept x has |x| > 2, or is NaN
+    if (!(std::fabs(po[b]) <= T(2))) po[b] = Shift == 0 ? vmath::sin(po[b]) : vmath::cos(po[b]);
 }
 
 // po[b] = vmath::log(px[b]) as two vectorised passes, vmath::log_reduce (up to the
