@@ -17,7 +17,8 @@
 #' * `kernops_error_memory`: a result too large to allocate, or that R could not allocate (see option
 #'   `kernops.max_output_bytes`).
 #' * `kernops_error_unsupported`: a request kernops does not implement, e.g. the gradient of
-#'   an ArgMin or K-min reduction, or one nested more deeply than formulas may be.
+#'   an ArgMin or K-min reduction, or one nested more deeply than formulas may be, or of
+#'   a formula too large to write out (shared subexpressions repeated in full).
 #' * `kernops_error_backend`: a backend that is not available (CUDA).
 #' * `kernops_error_interrupt`: the user interrupted a long computation.
 #' * `kernops_error_internal`: a bug in kernops; please report it.
