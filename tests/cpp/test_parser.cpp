@@ -200,7 +200,9 @@ TEST(Parser, RejectsFormulasNestedBeyondTheLimit) {
   EXPECT_NO_THROW(parse("Sum_Reduction((" + half + ")+(" + half + "),0)"));
   // Nested calls up to about the limit parse (the R gradient tests use 1990 of them), except
   // under ASan, where a level takes 8-11 KB of stack and the 4 MB budget stops at ~400.
-  if (!kSanitized) EXPECT_NO_THROW(parse("Sum_Reduction(" + nested("Exp", 1990, "x-y") + ",0)"));
+  if (!kSanitized) {
+    EXPECT_NO_THROW(parse("Sum_Reduction(" + nested("Exp", 1990, "x-y") + ",0)"));
+  }
   EXPECT_NO_THROW(parse("Sum_Reduction(" + nested("Exp", 300, "x-y") + ",0)"));
   EXPECT_EQ(parse_error("Sum_Reduction(" + nested("Exp", 2100, "x-y") + ",0)").subtype, kParseNesting);
   // Grad of a formula near the limit: the derivative is too deep, reported as nesting.
