@@ -9,7 +9,8 @@
 #'
 #' * `kernops_error_parse`: a malformed formula or declaration. The condition carries
 #'   `pos` (1-based character position), `token` and `source`; the message shows a caret
-#'   under the offending token.
+#'   under the offending token. A formula nested more deeply than the language allows
+#'   also carries `subtype = "nesting"`.
 #' * `kernops_error_dimension`: shapes that do not fit, inside a formula (`x - y` with
 #'   dimensions 3 and 2) or between a declaration and the data given for it.
 #' * `kernops_error_input`: bad data: non-numeric input, NA/NaN/Inf, zero rows,
@@ -17,7 +18,8 @@
 #' * `kernops_error_memory`: a result too large to allocate, or that R could not allocate (see option
 #'   `kernops.max_output_bytes`).
 #' * `kernops_error_unsupported`: a request kernops does not implement, e.g. the gradient of
-#'   an ArgMin or K-min reduction, or one nested more deeply than formulas may be.
+#'   an ArgMin or K-min reduction, or one nested more deeply than formulas may be, or of
+#'   a formula too large to write out (shared subexpressions repeated in full).
 #' * `kernops_error_backend`: a backend that is not available (CUDA).
 #' * `kernops_error_interrupt`: the user interrupted a long computation (Ctrl-C). Unlike
 #'   the others, this condition is not an error: like R's own interrupt it has class
@@ -66,6 +68,7 @@ raise_core_error <- function(err, call = NULL) {
   } else if (identical(err$kind, "dimension") && !is.null(err$pos) && err$pos >= 0 && !is.null(err$source)) {
     msg <- c(msg, caret_lines(err$source, err$pos))
   }
+  if (!is.null(err$subtype)) extra$subtype <- err$subtype
   do.call(abort_kernops, c(list(msg, paste0("kernops_error_", err$kind), call = call), extra), quote = TRUE)
 }
 

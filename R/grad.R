@@ -380,9 +380,9 @@ value_and_grad_sum <- function(op, state, args, wrt, call) {
 # anything the user wrote (the operation itself compiled).
 generated_formulas <- function(expr, call) {
   tryCatch(expr, kernops_error_parse = function(e) {
-    if (!grepl("nested more than", conditionMessage(e), fixed = TRUE)) stop(e)
+    if (!identical(e$subtype, "nesting")) stop(e)
     abort_kernops(c("The gradient of this formula is nested more deeply than the formula language allows.",
-                    sub("^.*(nested more than [0-9]+ levels deep).*$", "The limit: \\1.", conditionMessage(e))),
+                    sprintf("The limit: %s.", strsplit(conditionMessage(e), "\n", fixed = TRUE)[[1]][1])),
                   "kernops_error_unsupported", call = call)
   })
 }
@@ -402,7 +402,14 @@ unique_name <- function(base, taken) {
 op_state <- function(op, call = NULL) {
   if (!inherits(op, "kernops_op"))
     abort_kernops("`op` must be a kernel operation made by kernel_op().", "kernops_error_input", call = call)
-  environment(op)$.kernops_state
+  state <- environment(op)$.kernops_state
+  # Gradient formulas are written from the text of F, which is NA when F is too large to
+  # write out (shared subexpressions repeated in full; see cpp_compile).
+  if (is.na(state$f) || is.na(state$f2))
+    abort_kernops(c("The gradient of this operation needs its formula written out, and it is too large for that:",
+                    "it repeats shared subexpressions in full (e.g. deeply nested Normalize() or Grad())."),
+                  "kernops_error_unsupported", call = call)
+  state
 }
 
 #' @export

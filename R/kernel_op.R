@@ -366,7 +366,8 @@ print.kernops_op <- function(x, ...) {
   red <- sub("_Reduction$", "", s$reduction)
   over <- if (s$axis == 0) "j (result indexed by i)" else "i (result indexed by j)"
   cat("<kernops_op> ", red, " reduction over ", over, "\n", sep = "")
-  cat("  formula: ", s$formula, "\n", sep = "")
+  formula <- if (is.na(s$formula)) "(too large to write out: it repeats shared subexpressions in full)" else s$formula
+  cat("  formula: ", formula, "\n", sep = "")
   v <- s$vars
   cat("  variables:\n")
   kind <- c(i = "Vi", j = "Vj", parameter = "Pm")[v$index]

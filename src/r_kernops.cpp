@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include <chrono>
+#include <climits>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ Rcpp::List core_error(const kernops::Error& e) {
     out["pos"] = static_cast<double>(pe->pos);
     out["token"] = pe->token;
     out["source"] = pe->source;
+    if (!pe->subtype.empty()) out["subtype"] = pe->subtype;
   } else if (auto de = dynamic_cast<const kernops::DimensionError*>(&e)) {
     out["pos"] = static_cast<double>(de->pos);
   }
@@ -73,6 +75,17 @@ void finalize_plan(SEXP ptr) {
 
 const char* kCatNames[] = {"i", "j", "parameter"};
 
+// The text of a compiled formula, or NA when it is too large to write out (shared
+// subexpressions printed in full, ast.h): the plan itself never needs the text.
+template <class F>
+Rcpp::CharacterVector text_or_na(F make) {
+  try {
+    return Rcpp::CharacterVector::create(make());
+  } catch (const kernops::UnsupportedError&) {
+    return Rcpp::CharacterVector::create(NA_STRING);
+  }
+}
+
 }  // namespace
 
 // [[Rcpp::export]]
@@ -96,13 +109,14 @@ SEXP cpp_compile(std::string formula, std::vector<std::string> decls) {
   SEXP ptr = PROTECT(R_MakeExternalPtr(holder, R_NilValue, R_NilValue));
   R_RegisterCFinalizerEx(ptr, finalize_plan, TRUE);
   Rcpp::List out = Rcpp::List::create(
-      Rcpp::Named("ptr") = ptr, Rcpp::Named("formula") = f.to_string(),
+      Rcpp::Named("ptr") = ptr, Rcpp::Named("formula") = text_or_na([&] { return f.to_string(); }),
       Rcpp::Named("reduction") = kernops::red_info(f.kind).name, Rcpp::Named("axis") = f.axis,
       Rcpp::Named("k") = f.k, Rcpp::Named("formula_dim") = f.f->dim, Rcpp::Named("out_dim") = f.out_dim(),
       Rcpp::Named("vars") = Rcpp::List::create(Rcpp::Named("name") = name, Rcpp::Named("index") = cat,
                                                Rcpp::Named("pos") = pos, Rcpp::Named("dim") = dim),
-      Rcpp::Named("decls") = f.decl_strings(), Rcpp::Named("f") = kernops::to_string(f.f, f.names()),
-      Rcpp::Named("f2") = f.f2 ? kernops::to_string(f.f2, f.names()) : std::string(),
+      Rcpp::Named("decls") = f.decl_strings(),
+      Rcpp::Named("f") = text_or_na([&] { return kernops::to_string(f.f, f.names()); }),
+      Rcpp::Named("f2") = text_or_na([&] { return f.f2 ? kernops::to_string(f.f2, f.names()) : std::string(); }),
       Rcpp::Named("fast_paths") = kernops::fast_paths(*plan));
   UNPROTECT(1);
   return out;
@@ -189,6 +203,14 @@ SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double
                                  std::to_string(shape.value_cols + shape.index_cols) +
                                  " columns), more than the limit of " + format_bytes(max_bytes) +
                                  " (option kernops.max_output_bytes)");
+    // An R matrix has at most INT_MAX rows (a long vector argument can give more points),
+    // and 1-based indices are R integers: both checked before anything is allocated.
+    if (shape.rows > INT_MAX)
+      throw kernops::MemoryError("the result would have " + std::to_string(shape.rows) +
+                                 " rows, more than the 2147483647 an R matrix can hold");
+    if (shape.index_cols > 0 && shape.reduced > INT_MAX)
+      throw kernops::MemoryError("the result's indices would go up to " + std::to_string(shape.reduced) +
+                                 ", beyond the largest R integer (2147483647)");
   } catch (const kernops::Error& e) {
     return core_error(e);
   }

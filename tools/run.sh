@@ -5,7 +5,10 @@
 #   install  setup + R CMD INSTALL .
 #   demo     setup + install + Rscript tools/demo.R
 #   cpptest  setup + build tests/cpp with CMake in build/cpp-tests and run ctest
-#   test     setup + core guard + cpptest + R CMD build + R CMD check --no-manual
+#   cpptest-clang  the same with clang++ in build/cpp-tests-clang (CRAN builds with clang too)
+#   fuzz     setup + build the libFuzzer target in build/fuzz and run it for FUZZ_SECONDS
+#            (default 30) from tests/cpp/fuzz/corpus (tests/cpp/fuzz/README.md)
+#   test     setup + core guard + cpptest + cpptest-clang + fuzz + R CMD build + R CMD check --no-manual
 #
 # Generated files (src/RcppExports.cpp, R/RcppExports.R, NAMESPACE, man/) are committed; run
 # Rscript -e 'Rcpp::compileAttributes(); roxygen2::roxygenise()' yourself after changing
@@ -22,7 +25,7 @@ cd "$ROOT"
 # installed here so that CI runs the comparison tests (they skip where a peer is absent).
 APT_PACKAGES=(r-base-dev r-cran-rcpp r-cran-rcppeigen r-cran-testthat r-cran-roxygen2
               r-cran-knitr r-cran-rmarkdown r-cran-ks r-cran-kernlab r-cran-progressr
-              cmake g++ libgtest-dev)
+              cmake g++ libgtest-dev clang libclang-rt-14-dev)
 
 log() { printf '== %s\n' "$*"; }
 die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
@@ -68,6 +71,28 @@ cmd_cpptest() {
   (cd build/cpp-tests && ctest --output-on-failure | tee ctest.log)
 }
 
+cmd_cpptest_clang() {
+  cmd_setup
+  log "cpptest-clang: cmake tests/cpp -> build/cpp-tests-clang (clang++)"
+  CXX=clang++ cmake -S tests/cpp -B build/cpp-tests-clang
+  cmake --build build/cpp-tests-clang -j2
+  (cd build/cpp-tests-clang && ctest --output-on-failure | tee ctest.log)
+}
+
+# libFuzzer run of the core (clang, ASan + UBSan): seeds copied into a working corpus so
+# that the committed one only changes by hand; a crash fails the step and leaves crash-*.
+cmd_fuzz() {
+  cmd_setup
+  local seconds="${FUZZ_SECONDS:-30}"
+  log "fuzz: build/fuzz, ${seconds} s from tests/cpp/fuzz/corpus"
+  CXX=clang++ cmake -S tests/cpp -B build/fuzz -DKERNOPS_FUZZ=ON -DKERNOPS_BUILD_TESTS=OFF
+  cmake --build build/fuzz -j2 --target kernops_fuzz_formula
+  mkdir -p build/fuzz/corpus
+  cp tests/cpp/fuzz/corpus/* build/fuzz/corpus/
+  (cd build/fuzz && ./kernops_fuzz_formula -dict="$ROOT/tests/cpp/fuzz/formula.dict" -max_len=4096 \
+     -timeout=10 -rss_limit_mb=4096 -max_total_time="$seconds" -print_final_stats=1 corpus)
+}
+
 # The core must stay free of R (DESIGN.md): no R/Rcpp headers, no console output, no exit().
 # Lines that start with a comment are skipped so that comments may mention the rule.
 core_guard() {
@@ -90,6 +115,8 @@ cmd_test() {
   cmd_setup
   core_guard
   cmd_cpptest
+  cmd_cpptest_clang
+  cmd_fuzz
 
   # Build and check outside the tree; the directory is kept on failure for inspection.
   local tmp
@@ -129,7 +156,9 @@ cmd_test() {
   rm -rf "$tmp"
   status="${status#Status: }"
   if [ "$status" = "OK" ]; then echo "R CMD check: OK"; else echo "R CMD check: OK ($status)"; fi
-  echo "C++ core tests: $((${c_pass:-0} - ${c_fail:-0})) passed; R tests (testthat expectations): ${r_pass:-0} passed"
+  local cl_pass
+  cl_pass="$(sed -nE 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/p' build/cpp-tests-clang/ctest.log)"
+  echo "C++ core tests: $((${c_pass:-0} - ${c_fail:-0})) passed (GCC), ${cl_pass:-0} passed (clang); R tests (testthat expectations): ${r_pass:-0} passed"
   echo "$((${r_pass:-0} + ${c_pass:-0} - ${c_fail:-0})) passed, $((${r_fail:-0} + ${c_fail:-0})) failed"
 }
 
@@ -138,6 +167,8 @@ case "${1:-}" in
   install) cmd_install ;;
   demo) cmd_demo ;;
   cpptest) cmd_cpptest ;;
+  cpptest-clang) cmd_cpptest_clang ;;
+  fuzz) cmd_fuzz ;;
   test) cmd_test ;;
-  *) die "usage: tools/run.sh {setup|install|demo|cpptest|test}" ;;
+  *) die "usage: tools/run.sh {setup|install|demo|cpptest|cpptest-clang|fuzz|test}" ;;
 esac

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <cstdint>
 #include <unordered_map>
 
 #include "errors.h"
@@ -33,7 +34,8 @@ NodeP finish(Node n) {
     n.depth = std::max(n.depth, a->depth + 1);
   }
   if (n.depth > kMaxDepth)
-    throw ParseError("the formula is nested more than " + std::to_string(kMaxDepth) + " levels deep", -1);
+    throw ParseError("the formula is nested more than " + std::to_string(kMaxDepth) + " operations deep", -1, "", "",
+                     kParseNesting);
   n.hash = h;
   return std::make_shared<const Node>(std::move(n));
 }
@@ -240,67 +242,133 @@ std::string format_number(double v) {
 namespace {
 
 // Precedence levels: 1 = + -, 2 = * /, 3 = unary minus, 4 = atoms.
-int precedence(const NodeP& n) {
-  switch (n->op) {
+int precedence(const Node& n) {
+  switch (n.op) {
     case Op::Add: case Op::Sub: return 1;
     case Op::Mul: case Op::Div: return 2;
     case Op::Neg: return 3;
-    case Op::Const: return n->value < 0 || std::signbit(n->value) ? 3 : 4;
+    case Op::Const: return n.value < 0 || std::signbit(n.value) ? 3 : 4;
     default: return 4;
   }
 }
 
-std::string print(const NodeP& n, const VarNames& names);
+// Printing appends to one string: returning and concatenating a string per node cost
+// time quadratic in the output (a 75 MB formula took 12 s).
+void print(const NodeP& n, const VarNames& names, std::string& out);
 
-// Prints `n` in a context requiring precedence >= `need`.
-std::string print_at(const NodeP& n, int need, const VarNames& names) {
-  std::string s = print(n, names);
-  return precedence(n) < need ? "(" + s + ")" : s;
+std::string leaf_text(const Node& n, const VarNames& names) {
+  if (n.op == Op::Const) {
+    std::string s = format_number(n.value);
+    if (s == "0" && std::signbit(n.value)) s = "-0";
+    return s;
+  }
+  auto it = names.find({n.params[0], n.params[1]});
+  if (it != names.end()) return it->second;
+  return std::string(cat_keyword(n.cat())) + "(" + std::to_string(n.pos()) + "," + std::to_string(n.dim) + ")";
 }
 
-std::string print(const NodeP& n, const VarNames& names) {
+// Whether `n`, printed in a context requiring precedence >= `need`, starts with '-'.
+bool starts_with_minus(const Node& n, int need, const VarNames& names) {
+  for (const Node* m = &n;;) {
+    const int p = precedence(*m);
+    if (p < need) return false;  // printed in parentheses
+    switch (op_info(m->op).style) {
+      case PrintStyle::Prefix: return true;
+      case PrintStyle::Leaf: return m->op == Op::Const && leaf_text(*m, names)[0] == '-';
+      case PrintStyle::Infix:
+        need = p;
+        m = m->args[0].get();
+        break;
+      default: return false;
+    }
+  }
+}
+
+// Prints `n` in a context requiring precedence >= `need`.
+void print_at(const NodeP& n, int need, const VarNames& names, std::string& out) {
+  if (precedence(*n) >= need) return print(n, names, out);
+  out += '(';
+  print(n, names, out);
+  out += ')';
+}
+
+void print(const NodeP& n, const VarNames& names, std::string& out) {
   const OpInfo& info = op_info(n->op);
   switch (info.style) {
     case PrintStyle::Leaf:
-      if (n->op == Op::Const) {
-        std::string s = format_number(n->value);
-        if (s == "0" && std::signbit(n->value)) s = "-0";
-        return s;
-      } else {
-        auto it = names.find({n->params[0], n->params[1]});
-        if (it != names.end()) return it->second;
-        return std::string(cat_keyword(n->cat())) + "(" + std::to_string(n->pos()) + "," +
-               std::to_string(n->dim) + ")";
-      }
+      out += leaf_text(*n, names);
+      return;
     case PrintStyle::Prefix:
-      return "-" + print_at(n->args[0], 3, names);
+      out += '-';
+      return print_at(n->args[0], 3, names, out);
     case PrintStyle::Infix: {
-      int p = precedence(n);
-      std::string rhs = print_at(n->args[1], p + 1, names);
-      if (rhs[0] == '-') rhs = "(" + rhs + ")";  // a-(-b), never a--b
-      return print_at(n->args[0], p, names) + info.name + rhs;
+      const int p = precedence(*n);
+      print_at(n->args[0], p, names, out);
+      out += info.name;
+      const bool wrap = starts_with_minus(*n->args[1], p + 1, names);  // a-(-b), never a--b
+      if (wrap) out += '(';
+      print_at(n->args[1], p + 1, names, out);
+      if (wrap) out += ')';
+      return;
     }
     case PrintStyle::Bar:
-      return "(" + print(n->args[0], names) + "|" + print(n->args[1], names) + ")";
+      out += '(';
+      print(n->args[0], names, out);
+      out += '|';
+      print(n->args[1], names, out);
+      out += ')';
+      return;
     case PrintStyle::Call: {
-      std::string s = std::string(info.name) + "(";
+      out += info.name;
+      out += '(';
       bool first = true;
       for (const auto& a : n->args) {
-        s += (first ? "" : ",") + print(a, names);
+        if (!first) out += ',';
+        print(a, names, out);
         first = false;
       }
-      for (int p : n->params) {
-        s += (first ? "" : ",") + std::to_string(p);
+      for (int q : n->params) {
+        if (!first) out += ',';
+        out += std::to_string(q);
         first = false;
       }
-      return s + ")";
+      out += ')';
+      return;
     }
   }
-  return "?";
 }
 
 }  // namespace
 
-std::string to_string(const NodeP& n, const VarNames& names) { return print(n, names); }
+std::int64_t printed_length_bound(const NodeP& root, const VarNames& names) {
+  // Memoised on node identity: O(distinct nodes), although the text repeats every shared
+  // subexpression. Each argument is counted with two parentheses, which the printer adds
+  // at most once; counts saturate far above any limit so that they never overflow.
+  constexpr std::int64_t kSaturate = std::int64_t{1} << 60;
+  std::unordered_map<const Node*, std::int64_t> memo;
+  std::function<std::int64_t(const NodeP&)> go = [&](const NodeP& n) -> std::int64_t {
+    auto it = memo.find(n.get());
+    if (it != memo.end()) return it->second;
+    std::int64_t len = op_info(n->op).style == PrintStyle::Leaf ? static_cast<std::int64_t>(leaf_text(*n, names).size())
+                                                                 : static_cast<std::int64_t>(std::strlen(op_info(n->op).name)) + 4;
+    for (int q : n->params) len += static_cast<std::int64_t>(std::to_string(q).size()) + 1;
+    for (const auto& a : n->args) len = std::min(kSaturate, len + go(a) + 3);
+    memo[n.get()] = len;
+    return len;
+  };
+  return go(root);
+}
+
+std::string to_string(const NodeP& n, const VarNames& names) {
+  const std::int64_t bound = printed_length_bound(n, names);
+  if (bound > kMaxPrintedLength)
+    throw UnsupportedError("this formula is too large to write out: it repeats shared subexpressions in full, "
+                           "which would take more than " + std::to_string(kMaxPrintedLength) +
+                           " characters (kernops computes with it, but cannot print it)");
+  std::string out;
+  out.reserve(static_cast<std::size_t>(bound));
+  print(n, names, out);
+  return out;
+}
 
 }  // namespace kernops

@@ -4,6 +4,7 @@
 // the planner share repeated subexpressions. No R headers here.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -78,6 +79,12 @@ std::size_t count_nodes(const NodeP& n);
 // Printing: names[(cat,pos)] gives the user's variable names; variables without a
 // name print as Vi(pos,dim) / Vj(pos,dim) / Pm(pos,dim). parse(to_string(f)) == f.
 using VarNames = std::map<std::pair<int, int>, std::string>;
+// The text repeats shared subtrees (the language has no way to name them), so it can be
+// exponentially longer than the DAG: 26 nested Normalize(), or a 12-deep Grad, would print
+// gigabytes. to_string() first bounds the length in O(DAG size) and throws UnsupportedError
+// past kMaxPrintedLength; compiling and running never need the text.
+constexpr std::int64_t kMaxPrintedLength = std::int64_t{1} << 22;  // 4 MB
+std::int64_t printed_length_bound(const NodeP& n, const VarNames& names = {});
 std::string to_string(const NodeP& n, const VarNames& names = {});
 std::string format_number(double v);
 

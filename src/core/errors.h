@@ -15,16 +15,21 @@ class Error : public std::runtime_error {
 };
 
 // A malformed formula. `pos` is the 0-based offset of the offending token in the
-// source string, `token` its text (may be empty at end of input).
+// source string, `token` its text (may be empty at end of input). `subtype` names a kind
+// of parse error callers react to without matching the message: "nesting" (deeper than
+// the formula language allows, kParseNesting), else empty.
 class ParseError : public Error {
  public:
-  ParseError(const std::string& msg, long pos, std::string token = "", std::string source = "")
-      : Error(msg), pos(pos), token(std::move(token)), source(std::move(source)) {}
+  ParseError(const std::string& msg, long pos, std::string token = "", std::string source = "",
+             std::string subtype = "")
+      : Error(msg), pos(pos), token(std::move(token)), source(std::move(source)), subtype(std::move(subtype)) {}
   const char* kind() const noexcept override { return "parse"; }
   long pos;
   std::string token;
   std::string source;  // the text `pos` refers to (the formula or one declaration)
+  std::string subtype;
 };
+constexpr const char* kParseNesting = "nesting";
 
 // Shapes that do not fit: inside a formula (Add of dims 3 and 2) or between a
 // declaration and the data given for it. `pos` is -1 when no source position applies.
@@ -47,6 +52,13 @@ class MemoryError : public Error {
  public:
   explicit MemoryError(const std::string& msg) : Error(msg) {}
   const char* kind() const noexcept override { return "memory"; }
+};
+
+// A request the core does not implement: a formula too large to print (ast.h), ...
+class UnsupportedError : public Error {
+ public:
+  explicit UnsupportedError(const std::string& msg) : Error(msg) {}
+  const char* kind() const noexcept override { return "unsupported"; }
 };
 
 // A backend that is absent or failed (CUDA not available, ...).

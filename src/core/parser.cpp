@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -76,7 +77,8 @@ bool reserved(const std::string& name) {
 
 class Parser {
  public:
-  Parser(const std::string& src, std::vector<VarDecl>* vars) : src_(src), toks_(lex(src)), vars_(vars) {}
+  Parser(const std::string& src, std::vector<VarDecl>* vars)
+      : src_(src), toks_(lex(src)), vars_(vars), stack_base_(stack_address()) {}
 
   // <formula> = <reduction> | <expr>    (and nothing after it)
   NodeP parse_whole_expr() {
@@ -150,9 +152,27 @@ class Parser {
     next();
     return static_cast<int>(minus ? -t.num : t.num);
   }
-  // Builds a node, turning a dimension mismatch into an error at `pos`.
+  [[noreturn]] void too_deep(const std::string& msg, long pos, const std::string& token) {
+    throw ParseError(msg, pos, token, src_, kParseNesting);
+  }
+  // Builds a node, turning a dimension mismatch into an error at `pos`, and a node deeper
+  // than kMaxDepth into one too (make() would report it without a position).
   NodeP build(Op op, std::vector<NodeP> args, std::vector<int> params, long pos) {
+    for (const auto& a : args)
+      if (a->depth >= kMaxDepth)
+        too_deep("the formula is nested more than " + std::to_string(kMaxDepth) + " operations deep", pos,
+                 src_.substr(static_cast<size_t>(pos), 1));
     return make(op, std::move(args), std::move(params), pos);
+  }
+  // A flat chain a+b+...+z is a left-deep tree, one level per operator: say so, rather
+  // than "nested", when it is what reaches the limit.
+  void check_chain(const NodeP& left, const Token& op, const char* what) {
+    if (left->depth >= kMaxDepth)
+      too_deep(std::string("a ") + what + " of more than " + std::to_string(kMaxDepth) +
+                   " terms: each term nests the formula one level deeper, and formulas may be at most " +
+                   std::to_string(kMaxDepth) + " operations deep; group the terms in parentheses, e.g. "
+                   "(a+b+...)+(c+d+...), or use Sum() of a vector",
+               op.pos, op.text);
   }
 
   // <expr> = <term> {("+" | "-") <term>}
@@ -160,6 +180,7 @@ class Parser {
     NodeP left = term();
     while (peek().type == Tok::Punct && (peek().text == "+" || peek().text == "-")) {
       Token op = next();
+      check_chain(left, op, "sum or difference");
       NodeP right = term();
       left = build(op.text == "+" ? Op::Add : Op::Sub, {left, right}, {}, op.pos);
     }
@@ -171,23 +192,36 @@ class Parser {
     NodeP left = unary_expr();
     while (peek().type == Tok::Punct && (peek().text == "*" || peek().text == "/")) {
       Token op = next();
+      check_chain(left, op, "product or quotient");
       NodeP right = unary_expr();
       left = build(op.text == "*" ? Op::Mul : Op::Div, {left, right}, {}, op.pos);
     }
     return left;
   }
 
+  // Where this function's frame is on the C stack (GCC and clang; no R here to ask).
+  __attribute__((always_inline)) static std::uintptr_t stack_address() {
+    return reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  }
+
   // <unary> = "-" <unary> | <power>
-  // Every nesting (parentheses, calls, unary minus) passes through here: the depth guard
-  // keeps the recursion far from the C stack's limit (see kMaxDepth).
+  // Every nesting (parentheses, calls, unary minus) passes through here. The guard bounds
+  // the C stack this recursion uses, not only its depth: a level costs ~1.8 KB at -O2 but
+  // 7-11 KB under ASan, where 2000 levels overflowed an 8 MB stack.
   NodeP unary_expr() {
     struct Guard {
       int& d;
       ~Guard() { --d; }
     } guard{++depth_};
-    if (depth_ > kMaxDepth)
-      throw ParseError("the formula is nested more than " + std::to_string(kMaxDepth) + " levels deep", peek().pos,
-                       peek().text, src_);
+    const std::uintptr_t here = stack_address();
+    const std::uintptr_t used = here < stack_base_ ? stack_base_ - here : here - stack_base_;
+    if (depth_ > kMaxDepth || used > kParserStackBudget)
+      too_deep(depth_ > kMaxDepth
+                   ? "the formula nests parentheses and function calls more than " + std::to_string(kMaxDepth) +
+                         " levels deep"
+                   : "the formula nests parentheses and function calls too deeply: " + std::to_string(depth_ - 1) +
+                         " levels used all the C stack the parser may take",
+               peek().pos, peek().text);
     if (peek().type == Tok::Punct && peek().text == "-") {
       Token op = next();
       return build(Op::Neg, {unary_expr()}, {}, op.pos);
@@ -405,6 +439,10 @@ class Parser {
   Token last_{Tok::End, "", 0};
   std::vector<VarDecl>* vars_;
   int depth_ = 0;
+  std::uintptr_t stack_base_;  // address of a local where parsing started
+  // At most this much C stack for the parser's recursion: 2000 levels at -O2, ~500 under
+  // ASan, leaving half of an 8 MB stack (R's usual) to the caller and the tree walks.
+  static constexpr std::uintptr_t kParserStackBudget = 4u << 20;
 };
 
 }  // namespace
@@ -418,7 +456,9 @@ VarDecl parse_decl(const std::string& decl, int default_pos) {
                      t.pos, t.text, decl);
   };
   auto want = [&](Tok type, const char* text) {
-    if (toks[i].type != type || (text && toks[i].text != text)) fail(std::string("expected '") + (text ? text : "a name") + "'");
+    if (toks[i].type != type || (text && toks[i].text != text))
+      fail(std::string(text ? "expected '" + std::string(text) + "'" : "expected a name") + ", found " +
+           (toks[i].type == Tok::End ? "the end" : "'" + toks[i].text + "'"));
     return toks[i++];
   };
   VarDecl d;
@@ -435,22 +475,21 @@ VarDecl parse_decl(const std::string& decl, int default_pos) {
   }
   d.cat = kind == "Vi" ? Cat::I : kind == "Vj" ? Cat::J : Cat::P;
   want(Tok::Punct, "(");
+  // One number (the dimension) or two separated by a comma (position, dimension): "Vi(3 4)"
+  // fails at the '4'.
   std::vector<double> nums;
-  while (toks[i].type == Tok::Num) {
+  while (toks[i].type == Tok::Num && nums.size() < 2) {
     nums.push_back(toks[i++].num);
-    if (toks[i].text == ",") ++i;
+    if (toks[i].text != "," || nums.size() == 2) break;
+    ++i;
+    if (toks[i].type != Tok::Num) fail("expected a number after ','");
   }
-  if (nums.size() == 1) {
-    d.pos = default_pos;
-    d.dim = static_cast<int>(nums[0]);
-  } else if (nums.size() == 2) {
-    d.pos = static_cast<int>(nums[0]);
-    d.dim = static_cast<int>(nums[1]);
-  } else {
-    fail("expected the dimension");
-  }
+  if (nums.empty()) fail("expected the dimension");
+  // Range first: converting a double beyond int's range (Vi(3e9)) is undefined behaviour.
   for (double v : nums)
     if (v != std::floor(v) || v < 0 || v > 1e9) fail("positions and dimensions must be non-negative integers");
+  d.pos = nums.size() == 2 ? static_cast<int>(nums[0]) : default_pos;
+  d.dim = static_cast<int>(nums.back());
   if (d.dim < 1 || d.dim > kMaxDim) fail("the dimension must be between 1 and " + std::to_string(kMaxDim));
   want(Tok::Punct, ")");
   if (toks[i].type != Tok::End) fail("unexpected text after the declaration");
@@ -498,6 +537,18 @@ Formula parse_formula(const std::string& source, const std::vector<std::string>&
   if ((k == RedKind::SumSoftMaxWeight || (k == RedKind::LogSumExp && f.f2)) && f.f->dim != 1)
     throw DimensionError(std::string(red_info(k).name) + ": F must have dimension 1 when a second formula is given, got " +
                          std::to_string(f.f->dim));
+  if (red_info(k).has_k) {
+    // Sizes are counted in 64 bits here (K <= 1e9 and dim <= 2^24), so that the engine's
+    // int sizes derived from K x dim (output columns, the per-row state of at most
+    // 4 K x dim + 2 dim values) cannot wrap around; K = dim = 65536 once gave 0 columns.
+    const std::int64_t width = static_cast<std::int64_t>(f.k) * f.f->dim;
+    if (width > kMaxKMinWidth)
+      throw MemoryError(std::string(red_info(k).name) + ": K x dim(F) = " + std::to_string(f.k) + " x " +
+                        std::to_string(f.f->dim) + " = " + std::to_string(width) +
+                        " values per output row, more than the " + std::to_string(kMaxKMinWidth) +
+                        " a K-min reduction can hold (its working state alone would need " +
+                        std::to_string(width * 32 / 1000000000) + " GB per row)");
+  }
   check_positions(vars);
   f.vars = vars;
   return f;

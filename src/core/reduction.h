@@ -2,6 +2,7 @@
 // parse_formula() turns the KeOps string plus declarations ("x = Vi(3)") into it.
 // No R headers here.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,10 @@ struct VarDecl {
   int dim;
 };
 
+// Largest K x dim(F) of a K-min reduction: its per-row state holds up to 4 K x dim(F) + 2 dim(F)
+// values, indexed with int (8 GB per row at this size, far beyond any useful K).
+constexpr std::int64_t kMaxKMinWidth = std::int64_t{1} << 28;
+
 struct Formula {
   RedKind kind = RedKind::Sum;
   int axis = 0;  // 0: result indexed by i, reduced over j; 1: indexed by j, reduced over i
@@ -39,7 +44,8 @@ struct Formula {
   NodeP f2;      // LogSumExp weight or SumSoftMaxWeight values; null when absent
   std::vector<VarDecl> vars;  // sorted by position; every position 0..n-1 present
 
-  // Width of the result row: dim(F) (or K*dim(F), or dim(f2) for weighted forms).
+  // Width of the result row: dim(F) (or K*dim(F), or dim(f2) for weighted forms). Fits an
+  // int: parse_formula() bounds K x dim(F) by kMaxKMinWidth.
   int out_dim() const;
   // Whether the result carries indices (ArgMin, ...), and in which columns.
   bool returns_indices() const;

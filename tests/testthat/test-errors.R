@@ -269,6 +269,19 @@ test_that("data that would take more memory than allowed as doubles is a memory 
   expect_identical(out[4], "10000100000 ")
 })
 
+test_that("K x dim(F) too large for a K-min reduction is a memory error, not a crash", {
+  # K * dim was computed in int: with K * dim = 2^32 the op printed "N x 0 matrix" and the
+  # call wrote past the result (a segfault on 512 KB of data)
+  e <- expect_error(kernel_op("KMin_Reduction(SumT(SqDist(x,y),65536),65536,0)", c("x = Vi(1)", "y = Vj(1)")),
+                    class = "kernops_error_memory")
+  expect_match(conditionMessage(e), "65536 x 65536 = 4294967296", fixed = TRUE)
+  expect_error(argkmin(sqdist(Vi(matrix(0.5)), Vj(matrix(runif(2^16)))) * Pm(rep(1, 2^16)), k = 2^16, index = "j"),
+               class = "kernops_error_memory")
+  # up to the limit, the width is right
+  op <- kernel_op("KMin_Reduction(SumT(SqDist(x,y),4096),65536,0)", c("x = Vi(1)", "y = Vj(1)"))
+  expect_equal(environment(op)$.kernops_state$out_dim, 2^28)
+})
+
 test_that("backend = \"cuda\" is a backend error; bad dtype and backend values are input errors", {
   f <- "Sum_Reduction(SqDist(x, y), 0)"
   a <- c("x = Vi(3)", "y = Vj(3)")

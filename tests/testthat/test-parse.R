@@ -304,3 +304,50 @@ test_that("a variable name beyond R's limit for argument names is a classed erro
   expect_error(kernel_op(paste0("Sum_Reduction(", nm, ",0)"), paste(nm, "= Vi(1)")),
                "longer than R's limit", class = "kernops_error_input")
 })
+
+test_that("nesting errors carry subtype \"nesting\"; a flat sum names its real limit", {
+  decls <- c("x = Vi(1)", "y = Vj(1)")
+  e <- tryCatch(kernel_op(paste0("Sum_Reduction(", strrep("(", 1e5), "x", strrep(")", 1e5), ",0)"), decls),
+                kernops_error_parse = identity)
+  expect_identical(e$subtype, "nesting")
+  # x+x+...+x is a left-deep tree: the message says so, at the '+' where the limit is reached
+  e <- tryCatch(kernel_op(paste0("Sum_Reduction(x", strrep("+x", 5000), ",0)"), decls),
+                kernops_error_parse = identity)
+  expect_identical(e$subtype, "nesting")
+  expect_match(conditionMessage(e), "sum or difference of more than 2000 terms", fixed = TRUE)
+  expect_identical(e$token, "+")
+  expect_identical(e$pos, 15 + 1 + 2 * 1999)
+  # other parse errors have no subtype
+  e <- tryCatch(kernel_op("Sum_Reduction(Exp(x,0)", decls), kernops_error_parse = identity)
+  expect_null(e$subtype)
+})
+
+test_that("declarations need a comma between numbers and integers in range", {
+  # "Vi(3 4)" was read as Vi(3,4)
+  e <- tryCatch(kernel_op("Sum_Reduction(x,0)", "x = Vi(3 4)"), kernops_error_parse = identity)
+  expect_s3_class(e, "kernops_error_parse")
+  expect_identical(e$token, "4")
+  expect_match(conditionMessage(e), "found '4'", fixed = TRUE)
+  # 3e9 was converted to int before the range check (undefined behaviour)
+  expect_error(kernel_op("Sum_Reduction(x,0)", "x = Vi(3e9)"), class = "kernops_error_parse")
+  expect_error(kernel_op("Sum_Reduction(x,0)", "x = Vi(1,2,3)"), class = "kernops_error_parse")
+})
+
+test_that("a formula whose text would be exponentially long compiles and runs", {
+  # Normalize(v) uses v twice: 26 nested ones (311 characters) printed as gigabytes and
+  # took 149 s before failing with an unclassed std::bad_alloc
+  f <- "x"
+  for (k in 1:26) f <- sprintf("Normalize(%s)", f)
+  op <- kernel_op(sprintf("Sum_Reduction(%s*y,0)", f), c("x = Vi(3)", "y = Vj(3)"))
+  expect_output(print(op), "too large to write out")
+  expect_true(is.na(as.character(op)))
+  x <- matrix(c(1, -2, 0.5, 3, 0, 1), 2, 3)
+  y <- matrix(c(0.5, 1, -1, 2, 0, 1), 2, 3)
+  expect_equal(op(x, y), (x / sqrt(rowSums(x^2))) * rep(colSums(y), each = 2))
+  # gradients are written from the formula's text: refused with a classed error
+  expect_error(kernel_grad(op, "x"), "too large", class = "kernops_error_unsupported")
+  # a moderate nesting still prints in full and differentiates
+  op8 <- kernel_op(sprintf("Sum_Reduction(%s*y,0)", "Normalize(Normalize(x))"), c("x = Vi(3)", "y = Vj(3)"))
+  expect_false(is.na(as.character(op8)))
+  expect_s3_class(kernel_grad(op8, "x"), "kernops_grad_op")
+})

@@ -78,26 +78,32 @@ inline void in_register(V& v) {
 }
 
 // Bit l set when lane l of the comparison result c (all ones or all zeros per lane) is set.
-#if KERNOPS_X86_DISPATCH && KERNOPS_VBYTES == 32
-inline unsigned vmask_bits(const VecBits<float>& c) { return __builtin_ia32_movmskps256((Vec<float>)c); }
-inline unsigned vmask_bits(const VecBits<double>& c) { return __builtin_ia32_movmskpd256((Vec<double>)c); }
-#elif KERNOPS_X86_DISPATCH && KERNOPS_VBYTES == 64
-// vpmovd2m / vpmovq2m (AVX512DQ): the lanes' sign bits straight into a mask. With the
-// generic loop below, W7 at D = 3 ran 4-5% slower (bench/RESULTS.md, 2026-12-06).
-typedef long long VecLongLong __attribute__((vector_size(64)));  // the builtin's operand type
-inline unsigned vmask_bits(const VecBits<float>& c) { return __builtin_ia32_cvtd2mask512(c); }
-inline unsigned vmask_bits(const VecBits<double>& c) { return __builtin_ia32_cvtq2mask512((VecLongLong)c); }
-#elif KERNOPS_X86_DISPATCH && KERNOPS_VBYTES == 16
-inline unsigned vmask_bits(const VecBits<float>& c) { return __builtin_ia32_movmskps((Vec<float>)c); }
-inline unsigned vmask_bits(const VecBits<double>& c) { return __builtin_ia32_movmskpd((Vec<double>)c); }
-#else
+// One template chosen by lane width, not overloads on VecBits<T>: a comparison of double
+// vectors has `long` lanes with GCC but `long long` lanes with Clang, so an overload for
+// one of them is ambiguous or missing with the other compiler.
 template <class B>
 inline unsigned vmask_bits(const B& c) {
+  constexpr bool four = sizeof(c[0]) == 4;
+#if KERNOPS_X86_DISPATCH && KERNOPS_VBYTES == 32
+  if constexpr (four) return __builtin_ia32_movmskps256((Vec<float>)c);
+  else return __builtin_ia32_movmskpd256((Vec<double>)c);
+#elif KERNOPS_X86_DISPATCH && KERNOPS_VBYTES == 64
+  // vpmovd2m / vpmovq2m (AVX512DQ): the lanes' sign bits straight into a mask. With the
+  // generic loop below, W7 at D = 3 ran 4-5% slower (bench/RESULTS.md, 2026-12-06).
+  typedef int VecInt __attribute__((vector_size(64)));              // the builtins' operand types
+  typedef long long VecLongLong __attribute__((vector_size(64)));
+  if constexpr (four) return __builtin_ia32_cvtd2mask512((VecInt)c);
+  else return __builtin_ia32_cvtq2mask512((VecLongLong)c);
+#elif KERNOPS_X86_DISPATCH && KERNOPS_VBYTES == 16
+  if constexpr (four) return __builtin_ia32_movmskps((Vec<float>)c);
+  else return __builtin_ia32_movmskpd((Vec<double>)c);
+#else
+  (void)four;
   unsigned m = 0;
   for (int l = 0; l < static_cast<int>(sizeof(B) / sizeof(c[0])); ++l) m |= static_cast<unsigned>(c[l] != 0) << l;
   return m;
-}
 #endif
+}
 
 // Lane-wise c > v ? c : v and c < v ? c : v, so a NaN in v is kept (c is never NaN
 // here). With AVX2 the conditionals compile to a compare and a blend, both on the FMA
