@@ -309,10 +309,12 @@ lse_companion <- function(g) {
 }
 
 #' @rdname kernel_grad
-#' @param ... Arguments of `op`, by name or position.
+#' @param ... Arguments of `op`, by name or position. In `kernel_value_and_grad()` the
+#'   operation itself comes first, unnamed (`kernel_value_and_grad(op, x, y, wrt = "x")`),
+#'   or as `op = `: it is declared after `...` so that no argument of the operation (such
+#'   as `o = `) can be taken for a partial `op`.
 #' @return `kernel_value_and_grad()`: a list with `value`, `sum(op(...))`, and
 #'   `gradient`, a named list with the gradient of that sum for each name in `wrt`.
-#' @usage kernel_value_and_grad(op, ..., wrt)
 #' @export
 kernel_value_and_grad <- function(..., op, wrt) {
   # `op` comes after `...` so that an argument of the operation is never partially matched
