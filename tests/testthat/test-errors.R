@@ -227,19 +227,25 @@ test_that("a result larger than kernops.max_output_bytes is a memory error", {
   expect_no_error(do.call(err_op, err_data))
 })
 
+# Runs R statements in a child Rscript limited to `vmem_kb` of address space, so that a
+# regression cannot take this session down; returns the child's standard output lines.
+run_limited_child <- function(statements, vmem_kb = 2000000) {
+  rscript <- file.path(R.home("bin"), "Rscript")
+  script <- paste(statements, collapse = "; ")
+  system2("bash", c("-c", shQuote(sprintf("ulimit -v %d; %s -e %s", vmem_kb, shQuote(rscript), shQuote(script)))),
+          stdout = TRUE, stderr = FALSE)
+}
+
 test_that("a result R cannot allocate is a memory error, not R's unclassed one", {
   # A child R limited to 2 GB of address space asks for an ArgKMin result of 2.4 GB (under
   # the 16 GiB default limit): before, R's "cannot allocate vector" reached the user.
   skip_on_os("windows")
   skip_if(Sys.which("bash") == "")
-  script <- paste(
+  out <- run_limited_child(c(
     "suppressMessages(library(kernops))",
     "op <- kernel_op('ArgKMin_Reduction(SqDist(x, y), 1000, 0)', c('x = Vi(1)', 'y = Vj(1)'))",
     "r <- tryCatch(op(as.double(1:2e5), as.double(1:1000)), error = function(e) e)",
-    "cat(class(r)[1], grepl('could not allocate', conditionMessage(r)))", sep = "; ")
-  rscript <- file.path(R.home("bin"), "Rscript")
-  out <- system2("bash", c("-c", shQuote(sprintf("ulimit -v 2000000; %s -e %s", shQuote(rscript), shQuote(script)))),
-                 stdout = TRUE, stderr = FALSE)
+    "cat(class(r)[1], grepl('could not allocate', conditionMessage(r)))"))
   expect_identical(out, "kernops_error_memory TRUE")
 })
 
@@ -249,7 +255,7 @@ test_that("data that would take more memory than allowed as doubles is a memory 
   # limited to 2 GB of address space, so that a regression cannot take this session down.
   skip_on_os("windows")
   skip_if(Sys.which("bash") == "")
-  script <- paste(
+  out <- run_limited_child(c(
     "suppressMessages(library(kernops))",
     "op <- kernel_op('Sum_Reduction(a * b, 0)', c('a = Vi(1)', 'b = Vj(1)'))",
     "show <- function(r) cat(class(r)[1], conditionMessage(r), '\n')",
@@ -257,10 +263,7 @@ test_that("data that would take more memory than allowed as doubles is a memory 
     "show(tryCatch(op(matrix(1), 1:2e9), error = function(e) e))",
     "options(kernops.max_output_bytes = 1e6)",
     "show(tryCatch(op(matrix(1), 1:2e5), error = function(e) e))",
-    "cat(op(matrix(2), 1:1e5), '\n')", sep = "; ")
-  rscript <- file.path(R.home("bin"), "Rscript")
-  out <- system2("bash", c("-c", shQuote(sprintf("ulimit -v 2000000; %s -e %s", shQuote(rscript), shQuote(script)))),
-                 stdout = TRUE, stderr = FALSE)
+    "cat(op(matrix(2), 1:1e5), '\n')"))
   expect_length(out, 4)
   expect_match(out[1], "^kernops_error_memory Argument `b` \\(3000000000 values\\) would need 24 GB .*more than the limit of 17.2 GB")
   expect_match(out[2], "^kernops_error_memory Argument `b` \\(2000000000 values\\) would need 16 GB .*which R could not allocate")
