@@ -379,7 +379,7 @@ norm_gradient <- function(s, a, b, cx) {
 # points labelled "x" in the pooled sample z; u = K e gives Sxx = e'u and Sxy = (1-e)'u,
 # and with r = K 1 (one reduction), Syy = (1-e)'r - Sxy. Column 1 of the first block is
 # the observed labelling, so the statistic and its null are computed alike.
-permutation_null <- function(s, unbiased, n_perm) {
+permutation_null <- function(s, unbiased, n_perm, block_values = 2^22) {
   z <- rbind(s$x, s$y)
   n <- s$n
   m <- s$m
@@ -393,7 +393,7 @@ permutation_null <- function(s, unbiased, n_perm) {
     else sxx / n^2 + syy / m^2 - 2 * sxy / (n * m)
   }
   total <- n_perm + 1L
-  block <- max(1L, min(total, floor(2^22 / N)))   # S and K S of at most 2^22 values (32 MB) each
+  block <- max(1L, min(total, floor(block_values / N)))   # S and K S of at most 2^22 values (32 MB) each
   starts <- seq(1L, total, by = block)
   progress <- if (length(starts) > 1 && requireNamespace("progressr", quietly = TRUE)) {
     progressr::progressor(steps = length(starts))

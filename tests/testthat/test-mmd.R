@@ -140,14 +140,40 @@ test_that("mmd_test() returns an htest; permutation p-values are reproducible an
   z <- rbind(x, y)
   null <- replicate(99, { i <- sample.int(55, 30); as.vector(mmd(z[i, ], z[-i, ], sigma = 0.7)) })
   expect_equal(t1$p.value, (1 + sum(null >= t1$statistic - 1e-12)) / 100)
-  # the V-statistic, with blocks of columns (a small block forced through a large sample)
+  # the V-statistic
   set.seed(5)
   tv <- mmd_test(x, y, sigma = 0.7, unbiased = FALSE, n_perm = 20)
   set.seed(5)
   nullv <- replicate(20, { i <- sample.int(55, 30); as.vector(mmd(z[i, ], z[-i, ], sigma = 0.7, unbiased = FALSE)) })
   expect_equal(tv$p.value, (1 + sum(nullv >= tv$statistic - 1e-12)) / 21)
+  # blocks of 3 columns (forced: a sample of 55 points fits 1000s of columns in one block)
+  s <- kernops:::stat_setup(x, y, "gaussian", 0.7, "float64", "auto", 2L, NULL)
+  set.seed(5)
+  blocks <- kernops:::permutation_null(s, unbiased = FALSE, n_perm = 20L, block_values = 55 * 3)
+  expect_equal(blocks$statistic, as.vector(tv$statistic), tolerance = 1e-12)
+  expect_equal(blocks$null, nullv, tolerance = 1e-12)
   # a clear difference is detected
   expect_lt(mmd_test(x, y + 2, n_perm = 50)$p.value, 0.05)
+})
+
+test_that("mmd_test() reports progress through progressr, one step per block", {
+  skip_if_not_installed("progressr")
+  withr::local_options(progressr.enable = TRUE)
+  s <- kernops:::stat_setup(x, y, "gaussian", 0.7, "float64", "auto", 2L, NULL)
+  steps <- 0
+  withCallingHandlers(kernops:::permutation_null(s, TRUE, 10L, block_values = 55 * 3),
+                      progression = function(cnd) if (identical(cnd$type, "update")) steps <<- steps + 1)
+  expect_equal(steps, 4)  # 11 columns (the observed labelling and 10 permutations) in blocks of 3
+})
+
+test_that("float32 runs through mmd_test() and the gradient", {
+  set.seed(5)
+  t32 <- mmd_test(x, y, sigma = 0.7, n_perm = 50, dtype = "float32")
+  set.seed(5)
+  t64 <- mmd_test(x, y, sigma = 0.7, n_perm = 50)
+  expect_equal(unname(t32$statistic), unname(t64$statistic), tolerance = 1e-5)
+  g32 <- mmd(x, y, sigma = 0.7, grad = TRUE, dtype = "float32")$gradient
+  expect_equal(g32, mmd(x, y, sigma = 0.7, grad = TRUE)$gradient, tolerance = 1e-5)
 })
 
 test_that("permutation p-values are calibrated under H0 (KS test over 200 replicates)", {
