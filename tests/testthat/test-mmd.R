@@ -158,7 +158,8 @@ test_that("mmd_test() returns an htest; permutation p-values are reproducible an
 
 test_that("mmd_test() reports progress through progressr, one step per block", {
   skip_if_not_installed("progressr")
-  withr::local_options(progressr.enable = TRUE)
+  old <- options(progressr.enable = TRUE)  # progressr signals nothing in batch mode otherwise
+  on.exit(options(old), add = TRUE)
   s <- kernops:::stat_setup(x, y, "gaussian", 0.7, "float64", "auto", 2L, NULL)
   steps <- 0
   withCallingHandlers(kernops:::permutation_null(s, TRUE, 10L, block_values = 55 * 3),
