@@ -360,11 +360,29 @@ stat_grad_op <- function(s) {
   op
 }
 
-# a' Kxx a, a' Kxy b and b' Kyy b: three reductions.
+# a' Kxx a, a' Kxy b and b' Kyy b: three reductions (the symmetric ones by blocks).
 norm_parts <- function(s, a, b) {
   op <- stat_sum_op(s, 1L)
-  list(xx = sum(a * op(s$x, s$x, a, s$g)), xy = sum(a * op(s$x, s$y, b, s$g)),
-       yy = sum(b * op(s$y, s$y, b, s$g)))
+  list(xx = self_quad(op, s$x, a, s$g), xy = sum(a * op(s$x, s$y, b, s$g)), yy = self_quad(op, s$y, b, s$g))
+}
+
+# a' K a for the symmetric K = K(x, x), with each pair of distinct blocks of rows reduced
+# once and counted twice: block p of B (at least `block_rows` rows each, B <= 16) against
+# blocks p..B, weights doubled beyond block p. B reductions of (B + 1) / (2B) of the n^2
+# pairs in all: 0.6 at n = 1e4 (B = 5), 0.53 at n = 1e5 (B = 16).
+self_quad <- function(op, x, a, g, block_rows = 2000L) {
+  n <- nrow(x)
+  B <- max(1L, min(16L, n %/% block_rows))
+  if (B == 1L) return(sum(a * op(x, x, a, g)))
+  first <- floor(seq(0, n, length.out = B + 1))  # block p is rows first[p] + 1 .. first[p + 1]
+  total <- 0
+  for (p in seq_len(B)) {
+    rows <- (first[p] + 1):first[p + 1]
+    cols <- (first[p] + 1):n
+    w <- a[cols] * ifelse(cols > first[p + 1], 2, 1)
+    total <- total + sum(a[rows] * op(x[rows, , drop = FALSE], x[cols, , drop = FALSE], w, g))
+  }
+  total
 }
 
 # The gradient with respect to x of cx a'Kxx a - 2 a'Kxy b + b'Kyy b: x appears on both

@@ -40,6 +40,17 @@ test_that("kernel_norm() agrees with the dense three-term formula, every kernel,
                dense_norm(x, a, y, b, sigma = 0.8), tolerance = 1e-5)
 })
 
+test_that("the symmetric terms a' K a, reduced by blocks, agree with dense R", {
+  op <- kernops:::stat_sum_op(list(kernel = kernops:::stat_kernel("gaussian"), d = 2L, dtype = "float64",
+                                   backend = "cpu"), 1L)
+  for (rows in c(3L, 7L, 10L, 100L)) {  # 16, 7, 5 and 1 blocks of the 53 points
+    xx <- rbind(x, y[1:23, ])
+    a <- runif(53)
+    expect_equal(kernops:::self_quad(op, xx, a, 0.5, block_rows = rows),
+                 sum(a * dense_k(xx, xx, sigma = 1) %*% a), tolerance = 1e-12)
+  }
+})
+
 test_that("mmd() gives the U- and V-statistics of dense R, weighted and not", {
   for (k in c("gaussian", "laplace", "cauchy")) {
     expect_equal(as.vector(mmd(x, y, kernel = k, sigma = 0.7)), dense_mmd_u(x, y, k, 0.7), tolerance = 1e-12)
