@@ -10,8 +10,9 @@
 #' between the measures \eqn{\mu = \sum_i a_i \delta_{x_i}} and
 #' \eqn{\nu = \sum_j b_j \delta_{y_j}},
 #' \deqn{\|\mu - \nu\|^2 = a^T K_{xx} a - 2 a^T K_{xy} b + b^T K_{yy} b,}
-#' by three kernel reductions (\eqn{K_{xx} a}, \eqn{K_{xy} b}, \eqn{K_{yy} b}), without
-#' ever storing a kernel matrix. It is the data term of shape matching (the "kernel
+#' by three kernel reductions (\eqn{K_{xx} a}, \eqn{K_{xy} b}, \eqn{K_{yy} b}; the two
+#' symmetric ones by blocks of rows, each pair of blocks once), without ever storing a
+#' kernel matrix. It is the data term of shape matching (the "kernel
 #' distance" between shapes seen as measures) and, with uniform weights \eqn{1/n} and
 #' \eqn{1/m}, the biased (V-statistic) MMD^2 of [mmd()].
 #'
@@ -69,8 +70,9 @@ kernel_norm <- function(x, a = NULL, y, b = NULL, kernel = "gaussian", sigma, gr
 #'
 #' `mmd()` estimates the squared maximum mean discrepancy between the distributions of
 #' two samples, \eqn{MMD^2 = E k(X, X') - 2 E k(X, Y) + E k(Y, Y')}, from \eqn{n} points
-#' `x` and \eqn{m} points `y`, by kernel reductions that never store a kernel matrix
-#' (cost \eqn{O((n + m)^2 d)} time, \eqn{O((n + m) d)} memory).
+#' `x` and \eqn{m} points `y`, by kernel reductions that never store a kernel matrix:
+#' \eqn{O((n + m) d)} memory, and about \eqn{(n^2 + m^2) / 2 + nm} kernel evaluations (the
+#' symmetric within-sample terms are reduced by blocks of rows, each pair of blocks once).
 #'
 #' With `unbiased = TRUE` (the default) it is the U-statistic of Gretton et al. (2012),
 #' \deqn{\frac{1}{n(n-1)} \sum_{i \ne i'} k(x_i, x_{i'}) + \frac{1}{m(m-1)} \sum_{j \ne j'}
