@@ -49,6 +49,13 @@ test_that("the symmetric terms a' K a, reduced by blocks, agree with dense R", {
     expect_equal(kernops:::self_quad(op, xx, a, 0.5, block_rows = rows),
                  sum(a * dense_k(xx, xx, sigma = 1) %*% a), tolerance = 1e-12)
   }
+  # several weight columns in one reduction (the permutation test's labellings)
+  op3 <- kernops:::stat_sum_op(list(kernel = kernops:::stat_kernel("gaussian"), d = 2L, dtype = "float64",
+                                    backend = "cpu"), 3L)
+  xx <- rbind(x, y[1:23, ])
+  A <- matrix(rbinom(53 * 3, 1, 0.5), 53, 3)
+  expect_equal(kernops:::self_quad(op3, xx, A, 0.5, block_rows = 7L),
+               colSums(A * dense_k(xx, xx, sigma = 1) %*% A), tolerance = 1e-12)
 })
 
 test_that("mmd() gives the U- and V-statistics of dense R, weighted and not", {
@@ -163,6 +170,16 @@ test_that("mmd_test() returns an htest; permutation p-values are reproducible an
   blocks <- kernops:::permutation_null(s, unbiased = FALSE, n_perm = 20L, block_values = 55 * 3)
   expect_equal(blocks$statistic, as.vector(tv$statistic), tolerance = 1e-12)
   expect_equal(blocks$null, nullv, tolerance = 1e-12)
+  # 4000 pooled points: two blocks of rows in each quadratic form
+  xl <- matrix(rnorm(4000), 2000, 2)
+  yl <- matrix(rnorm(4000), 2000, 2)
+  set.seed(6)
+  tl <- mmd_test(xl, yl, sigma = 1, n_perm = 4)
+  set.seed(6)
+  zl <- rbind(xl, yl)
+  nulll <- replicate(4, { i <- sample.int(4000, 2000); as.vector(mmd(zl[i, ], zl[-i, ], sigma = 1)) })
+  expect_equal(as.vector(tl$statistic), as.vector(mmd(xl, yl, sigma = 1)), tolerance = 1e-10)
+  expect_equal(tl$p.value, (1 + sum(nulll >= as.vector(tl$statistic))) / 5)
   # a clear difference is detected
   expect_lt(mmd_test(x, y + 2, n_perm = 50)$p.value, 0.05)
 })
