@@ -22,7 +22,8 @@
 #' sigma^2))`. Density estimates multiply the kernel by the constant that makes it
 #' integrate to 1 (see `kde()`); kernel norms and MMD use it as written here.
 #' @name stat_kernels
-#' @seealso [kernels] for the LazyTensor kernels.
+#' @seealso [kernels] for the LazyTensor kernels; [kernel_norm()], [mmd()] and
+#'   [mmd_test()] for kernel norms and MMD tests in this convention.
 #' @examples
 #' x <- matrix(rnorm(20), 10, 2)
 #' sigma <- 0.7
