@@ -266,6 +266,7 @@ kde_gradient <- function(fit, E) {
 #' @param ... Unused.
 #' @return A vector of densities (or log-densities), or the gradient matrix for `deriv = 1`.
 #' @seealso [kde()]
+#' @importFrom stats predict
 #' @export
 #' @examples
 #' set.seed(2)
@@ -347,6 +348,7 @@ print.summary.kernops_kde <- function(x, ...) {
 #' @param points Whether to draw the sample (rug or points).
 #' @param ... Further arguments to [graphics::plot()] (1-D) or [graphics::filled.contour()] (2-D).
 #' @return `x`, invisibly.
+#' @importFrom graphics plot
 #' @export
 #' @examples
 #' set.seed(3)
