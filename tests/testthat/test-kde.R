@@ -137,6 +137,8 @@ test_that("selectors: normal scale, plug-in, LSCV, LCV against ks and stats", {
   expect_gt(lcv(h_lcv), lcv(h_lcv * 1.02))
   expect_gt(lcv(h_lcv), lcv(h_lcv / 1.02))
   expect_equal(kde(kx1, H = "lscv")$selector, "lscv")
+  # dtype reaches the selectors' reductions
+  expect_equal(kde_bandwidth(kx1, "lscv", dtype = "float32"), kde_bandwidth(kx1, "lscv"), tolerance = 1e-3)
   skip_if_not_installed("ks")
   expect_equal(sqrt(kde_bandwidth(kx1, "ns"))[1, 1], ks::hns(kx1))
   expect_equal(kde_bandwidth(kx2, "ns"), unname(ks::Hns(kx2)))
