@@ -147,6 +147,15 @@ test_that("selectors: normal scale, plug-in, LSCV, LCV against ks and stats", {
   expect_equal(kde_bandwidth(kx2, "lscv"), unname(ks::Hlscv.diag(kx2)), tolerance = 0.05)
 })
 
+test_that("the blocked pair sum of LSCV is the dense sum over i != j", {
+  x <- matrix(rnorm(60), 30, 2)
+  D2 <- as.matrix(dist(x))^2
+  for (block in c(7L, 30L, 2048L)) {
+    ps <- kernops:::loo_pair_sum(30, 2, "float64", "auto", block = block)
+    expect_equal(ps(x, 0.3), sum(exp(-0.3 * D2)) - 30, tolerance = 1e-13, info = block)
+  }
+})
+
 test_that("leave-one-out sums exclude i = j inside the reduction (an isolated point)", {
   # a far point's leave-one-out density is ~exp(-500): subtracting the diagonal would give 0
   x <- c(seq(0, 1, length.out = 20), 30)
