@@ -214,6 +214,18 @@ stat_op <- function(formula, args, dtype, backend) {
   op
 }
 
+# The gradient of a cached op with respect to `wrt`, cached alike (predict(deriv = 1) is
+# called in loops, e.g. mean shift).
+stat_grad_op <- function(formula, args, dtype, backend, wrt) {
+  key <- paste("grad", wrt, formula, paste(args, collapse = ";"), dtype, backend, sep = "|")
+  gop <- stat_op_cache[[key]]
+  if (is.null(gop)) {
+    gop <- kernel_grad(stat_op(formula, args, dtype, backend), wrt = wrt, direction = "e")
+    assign(key, gop, envir = stat_op_cache)
+  }
+  gop
+}
+
 # The kernel of the table with weight w_j: a named kernel takes w as its last argument
 # (the fused radial path multiplies by it), the others are multiplied by it.
 kde_formula <- function(kernel) {
@@ -247,8 +259,7 @@ kde_eval <- function(fit, E, log = FALSE, call = NULL) {
 kde_gradient <- function(fit, E) {
   d <- ncol(fit$x)
   A <- kde_whitener(fit$H)
-  op <- stat_op(sprintf("Sum_Reduction(%s, 0)", kde_formula(fit$kernel)), kde_args(d), fit$dtype, fit$backend)
-  gop <- kernel_grad(op, wrt = "x", direction = "e")
+  gop <- stat_grad_op(sprintf("Sum_Reduction(%s, 0)", kde_formula(fit$kernel)), kde_args(d), fit$dtype, fit$backend, "x")
   gz <- gop(x = E %*% A, y = fit$x %*% A, w = fit$w, g = kde_g(fit$kernel), e = matrix(1, nrow(E), 1))
   # f(x) = F(x A): grad_x f = grad_z F A'
   (gz %*% t(A)) * exp(kde_log_const(fit$kernel, d, fit$H))
