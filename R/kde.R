@@ -51,7 +51,8 @@
 #' @param kernel The kernel: `"gaussian"`, `"epanechnikov"`, `"laplace"` or `"cauchy"`.
 #' @param dtype `"float64"` or `"float32"`, the precision of the reductions (see [kernel_op()]).
 #' @param backend The backend of the reductions (see [kernel_op()]).
-#' @param ... Unused; an unknown argument is an error.
+#' @param ... `binned = FALSE` is accepted (for code written for `ks::kde()`); any other
+#'   argument is an error.
 #' @return An object of class `kernops_kde`, a list with the fields of `ks::kde()`: `x`
 #'   (a matrix), `eval.points` (a matrix), `estimate`, `h` (1-D and scalar `h` only,
 #'   else `NULL`), `H`, `gridded = FALSE`, `binned = FALSE`, `names`, `w` (the weights,
@@ -79,7 +80,14 @@ kde <- function(x, H, h, eval.points, weights = NULL,
                 dtype = c("float64", "float32"), backend = c("auto", "cpu", "cuda"), ...) {
   call <- match.call()
   ecall <- sys.call()
-  check_no_dots(..., call = ecall)
+  dots <- list(...)
+  # ks' binned = FALSE (exact sums) is what kernops computes, so code written for ks runs
+  if (!is.null(dots$binned)) {
+    if (!identical(dots$binned, FALSE))
+      abort_kernops("kde() computes exact sums: `binned` can only be FALSE.", "kernops_error_unsupported", call = ecall)
+    dots$binned <- NULL
+  }
+  check_no_dots(dots, ecall)
   kernel <- if (identical(kernel, eval(formals(kde)$kernel))) "gaussian" else kernel
   kern <- stat_kernel(kernel, call = ecall)
   dtype <- match_choice(dtype, c("float64", "float32"), "dtype", ecall)
@@ -122,10 +130,10 @@ kde <- function(x, H, h, eval.points, weights = NULL,
 }
 
 # An unknown argument (a typo, or a ks argument kernops has no use for) is an error, not ignored.
-check_no_dots <- function(..., call = NULL) {
-  if (...length()) {
-    nm <- names(list(...)) %||% rep("", ...length())
-    abort_kernops(sprintf("Unused argument%s %s.", if (...length() > 1) "s" else "",
+check_no_dots <- function(dots, call = NULL) {
+  if (length(dots)) {
+    nm <- names(dots) %||% rep("", length(dots))
+    abort_kernops(sprintf("Unused argument%s %s.", if (length(dots) > 1) "s" else "",
                           paste0("`", ifelse(nzchar(nm), nm, "<unnamed>"), "`", collapse = ", ")),
                   "kernops_error_input", call = call)
   }
@@ -293,7 +301,7 @@ predict.kernops_kde <- function(object, newdata, log = FALSE, deriv = 0, ...) {
   call <- sys.call()
   dots <- list(...)
   if (missing(newdata) && "x" %in% names(dots)) { newdata <- dots$x; dots$x <- NULL }
-  if (length(dots)) do.call(check_no_dots, c(dots, list(call = call)))
+  check_no_dots(dots, call)
   d <- ncol(object$x)
   E <- if (missing(newdata)) object$x else kde_points(newdata, "newdata", d, call)
   if (!identical(deriv, 0) && !identical(deriv, 1) && !identical(deriv, 0L) && !identical(deriv, 1L))

@@ -63,7 +63,7 @@ test_that("the other kernels match the dense reference and integrate to 1", {
 test_that("kde agrees with ks::kde(binned = FALSE) to 1e-10", {
   skip_if_not_installed("ks")
   e <- seq(-3, 6, length.out = 11)
-  expect_equal(kde(kx1, h = 0.4, eval.points = e)$estimate,
+  expect_equal(kde(kx1, h = 0.4, eval.points = e, binned = FALSE)$estimate,
                ks::kde(kx1, h = 0.4, eval.points = e, binned = FALSE)$estimate, tolerance = 1e-10)
   w <- runif(80)
   expect_equal(kde(kx2, H = kH2, eval.points = kE2, w = w)$estimate,
@@ -184,9 +184,11 @@ test_that("bad input gives classed errors naming the argument", {
                regexp = "`eval.points`")
   expect_error(kde(kx2, H = kH2, eval.points = rbind(c(1, NaN))), class = "kernops_error_input",
                regexp = "`eval.points`")
-  expect_error(kde(kx1, h = 1, binned = TRUE), class = "kernops_error_input", regexp = "binned")
+  expect_error(kde(kx1, h = 1, binned = TRUE), class = "kernops_error_unsupported", regexp = "binned")
+  expect_error(kde(kx1, h = 1, gridsize = 100), class = "kernops_error_input", regexp = "gridsize")
   fit <- kde(kx2, H = kH2)
   expect_error(predict(fit, matrix(1, 2, 3)), class = "kernops_error_dimension", regexp = "`newdata`")
   expect_error(predict(fit, kE2, deriv = 2), class = "kernops_error_input", regexp = "`deriv`")
+  expect_error(predict(fit, kE2, type = "link"), class = "kernops_error_input", regexp = "`type`")
   expect_error(kde_bandwidth(kx1, "bogus"), class = "kernops_error_input", regexp = "`method`")
 })
