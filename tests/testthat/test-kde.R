@@ -147,6 +147,15 @@ test_that("selectors: normal scale, plug-in, LSCV, LCV against ks and stats", {
   expect_equal(kde_bandwidth(kx2, "lscv"), unname(ks::Hlscv.diag(kx2)), tolerance = 0.05)
 })
 
+test_that("cross-validation reports progress through progressr", {
+  skip_if_not_installed("progressr")
+  n <- 0
+  progressr::with_progress(
+    withCallingHandlers(kde_bandwidth(kx1[1:30], "lscv"), progression = function(c) n <<- n + 1),
+    handlers = progressr::handler_void(), enable = TRUE)
+  expect_gt(n, 5)
+})
+
 test_that("the blocked pair sum of LSCV is the dense sum over i != j", {
   x <- matrix(rnorm(60), 30, 2)
   D2 <- as.matrix(dist(x))^2
