@@ -20,7 +20,7 @@
 #' \eqn{\exp(-r^2/s^2)}, so it is `gaussian_kernel(x, y, sigma = sqrt(2) * sigma)`;
 #' kernlab's `rbfdot(sigma = g)` is \eqn{\exp(-g r^2)}, so it is `rbfdot(sigma = 1 / (2 *
 #' sigma^2))`. Density estimates multiply the kernel by the constant that makes it
-#' integrate to 1 (see `kde()`); kernel norms and MMD use it as written here.
+#' integrate to 1 (see [kde()]); kernel norms and MMD use it as written here.
 #' @name stat_kernels
 #' @seealso [kernels] for the LazyTensor kernels; [kernel_norm()], [mmd()] and
 #'   [mmd_test()] for kernel norms and MMD tests in this convention.

@@ -1,0 +1,203 @@
+# test-kde.R -- kde() and kde_bandwidth() against a dense base-R reference, ks::kde
+# (binned = FALSE), the ks selectors and stats::bw.SJ; the kernops_kde methods; the
+# classed errors.
+
+# Dense reference: f(e) = sum_j w_j c_d |H|^-1/2 k(sqrt((e - x_j)' H^-1 (e - x_j))).
+kde_dense <- function(x, E, H, w = rep(1 / nrow(x), nrow(x)), kernel = "gaussian") {
+  x <- as.matrix(x); E <- as.matrix(E); d <- ncol(x); Hi <- solve(H)
+  k <- switch(kernel, gaussian = function(u) exp(-u / 2), epanechnikov = function(u) pmax(0, 1 - u),
+              laplace = function(u) exp(-sqrt(u)), cauchy = function(u) 1 / (1 + u))
+  cd <- switch(kernel, gaussian = (2 * pi)^(-d / 2),
+               epanechnikov = (d + 2) / (2 * pi^(d / 2) / gamma(d / 2 + 1)),
+               laplace = gamma(d / 2) / (2 * pi^(d / 2) * gamma(d)), cauchy = 1 / pi)
+  w <- w / sum(w)
+  apply(E, 1, function(e) {
+    D <- sweep(x, 2, e)
+    sum(w * k(rowSums((D %*% Hi) * D)))
+  }) * cd / sqrt(det(H))
+}
+
+set.seed(101)
+kx1 <- c(rnorm(60), rnorm(40, 3, 0.7))
+kx2 <- cbind(rnorm(80), rnorm(80))
+kx2[, 2] <- kx2[, 2] + 0.5 * kx2[, 1]
+kH2 <- matrix(c(0.3, 0.1, 0.1, 0.5), 2, 2)
+kE2 <- matrix(rnorm(30, sd = 1.5), 15, 2)
+
+test_that("1-D and 2-D Gaussian estimates match the dense reference, with weights", {
+  e <- seq(-3, 6, length.out = 11)
+  fit <- kde(kx1, h = 0.4, eval.points = e)
+  expect_s3_class(fit, "kernops_kde")
+  expect_equal(fit$estimate, kde_dense(matrix(kx1), matrix(e), matrix(0.16)), tolerance = 1e-12)
+  w <- runif(80)
+  fit2 <- kde(kx2, H = kH2, eval.points = kE2, weights = w)
+  expect_equal(fit2$estimate, kde_dense(kx2, kE2, kH2, w), tolerance = 1e-12)
+  # ks' name w = works too, and a data frame is a matrix
+  fit3 <- kde(as.data.frame(kx2), H = kH2, eval.points = kE2, w = w)
+  expect_equal(fit3$estimate, fit2$estimate)
+  # missing eval.points: the sample points themselves
+  expect_equal(kde(kx2, H = kH2)$estimate, kde_dense(kx2, kx2, kH2), tolerance = 1e-12)
+  # h in d dimensions is H = h^2 I
+  expect_equal(kde(kx2, h = 0.5, eval.points = kE2)$estimate, kde_dense(kx2, kE2, diag(0.25, 2)), tolerance = 1e-12)
+})
+
+test_that("the other kernels match the dense reference and integrate to 1", {
+  e <- seq(-3, 6, length.out = 9)
+  for (kn in c("epanechnikov", "laplace", "cauchy")) {
+    fit <- kde(kx1, h = 0.6, eval.points = e, kernel = kn)
+    expect_equal(fit$estimate, kde_dense(matrix(kx1), matrix(e), matrix(0.36), kernel = kn), tolerance = 1e-12, info = kn)
+  }
+  for (kn in c("epanechnikov", "laplace")) {
+    fit <- kde(kx2, H = kH2, eval.points = kE2, kernel = kn)
+    expect_equal(fit$estimate, kde_dense(kx2, kE2, kH2, kernel = kn), tolerance = 1e-12, info = kn)
+  }
+  g <- seq(-6, 6, length.out = 121)
+  G <- as.matrix(expand.grid(g, g))
+  small <- kx2[1:5, ] / 4
+  for (kn in c("gaussian", "epanechnikov", "laplace")) {
+    mass <- sum(kde(small, H = diag(0.2, 2), eval.points = G, kernel = kn)$estimate) * (g[2] - g[1])^2
+    expect_equal(mass, 1, tolerance = 2e-3, info = kn)
+  }
+})
+
+test_that("kde agrees with ks::kde(binned = FALSE) to 1e-10", {
+  skip_if_not_installed("ks")
+  e <- seq(-3, 6, length.out = 11)
+  expect_equal(kde(kx1, h = 0.4, eval.points = e, binned = FALSE)$estimate,
+               ks::kde(kx1, h = 0.4, eval.points = e, binned = FALSE)$estimate, tolerance = 1e-10)
+  w <- runif(80)
+  expect_equal(kde(kx2, H = kH2, eval.points = kE2, w = w)$estimate,
+               ks::kde(kx2, H = kH2, eval.points = kE2, binned = FALSE, w = w * 80 / sum(w))$estimate,
+               tolerance = 1e-10)
+})
+
+test_that("float32 is close to float64", {
+  f64 <- kde(kx2, H = kH2, eval.points = kE2)
+  f32 <- kde(kx2, H = kH2, eval.points = kE2, dtype = "float32")
+  expect_equal(f32$dtype, "float32")
+  expect_equal(f32$estimate, f64$estimate, tolerance = 1e-5)
+})
+
+test_that("predict gives the density, a stable log-density and the gradient", {
+  fit <- kde(kx2, H = kH2)
+  expect_equal(predict(fit, kE2), kde_dense(kx2, kE2, kH2), tolerance = 1e-12)
+  expect_equal(predict(fit), fit$estimate)
+  expect_equal(predict(fit, x = kE2), predict(fit, kE2))
+  expect_equal(predict(fit, kE2, log = TRUE), log(kde_dense(kx2, kE2, kH2)), tolerance = 1e-12)
+  far <- rbind(c(60, 60))
+  expect_equal(predict(fit, far), 0)
+  expect_true(is.finite(predict(fit, far, log = TRUE)))
+  expect_lt(predict(fit, far, log = TRUE), -1000)
+  for (kn in c("gaussian", "epanechnikov", "laplace")) {
+    f <- kde(kx2, H = kH2, kernel = kn)
+    P <- kE2[1:4, ]
+    g <- predict(f, P, deriv = 1)
+    eps <- 1e-6
+    num <- sapply(1:2, function(k) {
+      dk <- replace(c(0, 0), k, eps)
+      (predict(f, sweep(P, 2, dk, "+")) - predict(f, sweep(P, 2, dk, "-"))) / (2 * eps)
+    })
+    expect_equal(g, num, tolerance = 1e-5, info = kn)
+  }
+})
+
+test_that("mean shift with the gradient finds the modes of a two-bump sample", {
+  set.seed(5)
+  x <- rbind(matrix(rnorm(100, sd = 0.3), 50, 2), matrix(rnorm(100, 3, 0.3), 50, 2))
+  fit <- kde(x, H = diag(0.1, 2))
+  p <- rbind(c(0.4, 0.2), c(2.6, 2.8))
+  for (it in 1:100) p <- p + predict(fit, p, deriv = 1) %*% fit$H / predict(fit, p)
+  expect_lt(max(abs(predict(fit, p, deriv = 1))), 1e-6)
+  expect_lt(max(abs(p[1, ])), 0.3)
+  expect_lt(max(abs(p[2, ] - 3)), 0.3)
+})
+
+test_that("print, summary and plot work", {
+  fit <- kde(kx1, h = 0.4)
+  expect_output(print(fit), "h = 0.4")
+  expect_output(print(summary(fit)), "effective sample size")
+  fit2 <- kde(kx2, H = kH2)
+  pdf(NULL)
+  on.exit(grDevices::dev.off())
+  expect_invisible(plot(fit, gridsize = 51))
+  expect_invisible(plot(fit2, gridsize = 21))
+  expect_error(plot(kde(cbind(kx2, 1:80), H = diag(3))), class = "kernops_error_unsupported")
+})
+
+test_that("selectors: normal scale, plug-in, LSCV, LCV against ks and stats", {
+  expect_equal(sqrt(kde_bandwidth(kx1, "silverman"))[1, 1], stats::bw.nrd0(kx1))
+  # the plug-in is the 2-stage direct plug-in of bw.SJ(method = "dpi"), unbinned
+  expect_equal(sqrt(kde_bandwidth(kx1, "pi"))[1, 1], stats::bw.SJ(kx1, method = "dpi"), tolerance = 0.02)
+  expect_equal(kde(kx1)$selector, "pi")
+  expect_equal(kde(kx2)$selector, "ns")
+  expect_error(kde_bandwidth(kx2, "pi"), class = "kernops_error_unsupported")
+  h_lcv <- sqrt(kde_bandwidth(kx1, "lcv"))[1, 1]
+  # the LCV criterion, densely: h_lcv maximises it
+  lcv <- function(h) sum(log(sapply(seq_along(kx1), function(i) mean(dnorm(kx1[i], kx1[-i], h)))))
+  expect_gt(lcv(h_lcv), lcv(h_lcv * 1.02))
+  expect_gt(lcv(h_lcv), lcv(h_lcv / 1.02))
+  expect_equal(kde(kx1, H = "lscv")$selector, "lscv")
+  # dtype reaches the selectors' reductions
+  expect_equal(kde_bandwidth(kx1, "lscv", dtype = "float32"), kde_bandwidth(kx1, "lscv"), tolerance = 1e-3)
+  skip_if_not_installed("ks")
+  expect_equal(sqrt(kde_bandwidth(kx1, "ns"))[1, 1], ks::hns(kx1))
+  expect_equal(kde_bandwidth(kx2, "ns"), unname(ks::Hns(kx2)))
+  expect_equal(sqrt(kde_bandwidth(kx1, "pi"))[1, 1], ks::hpi(kx1), tolerance = 0.02)
+  expect_equal(sqrt(kde_bandwidth(kx1, "lscv"))[1, 1], ks::hlscv(kx1, binned = FALSE, bw.ucv = FALSE), tolerance = 1e-4)
+  expect_equal(kde_bandwidth(kx2, "lscv"), unname(ks::Hlscv.diag(kx2)), tolerance = 0.05)
+})
+
+test_that("cross-validation reports progress through progressr", {
+  skip_if_not_installed("progressr")
+  n <- 0
+  progressr::with_progress(
+    withCallingHandlers(kde_bandwidth(kx1[1:30], "lscv"), progression = function(c) n <<- n + 1),
+    handlers = progressr::handler_void(), enable = TRUE)
+  expect_gt(n, 5)
+})
+
+test_that("the blocked pair sum of LSCV is the dense sum over i != j", {
+  x <- matrix(rnorm(60), 30, 2)
+  D2 <- as.matrix(dist(x))^2
+  for (block in c(7L, 30L, 2048L)) {
+    ps <- kernops:::loo_pair_sum(30, 2, "float64", "auto", block = block)
+    expect_equal(ps(x, 0.3), sum(exp(-0.3 * D2)) - 30, tolerance = 1e-13, info = block)
+  }
+})
+
+test_that("leave-one-out sums exclude i = j inside the reduction (an isolated point)", {
+  # a far point's leave-one-out density is ~exp(-500): subtracting the diagonal would give 0
+  x <- c(seq(0, 1, length.out = 20), 30)
+  obj <- kernops:::lcv_objective(matrix(x), "float64", "auto")
+  ref <- -sum(log(sapply(seq_along(x), function(i) mean(dnorm(x[i], x[-i], 2)))))
+  expect_equal(obj(2), ref, tolerance = 1e-12)
+})
+
+test_that("bad input gives classed errors naming the argument", {
+  expect_error(kde(c(1, NA, 3), h = 1), class = "kernops_error_input", regexp = "`x`")
+  expect_error(kde(c(1, Inf, 3), h = 1), class = "kernops_error_input", regexp = "`x`")
+  expect_error(kde(1, h = 1), class = "kernops_error_input", regexp = "at least 2")
+  expect_error(kde(kx1, h = 0), class = "kernops_error_input", regexp = "`h`")
+  expect_error(kde(kx1, h = -1), class = "kernops_error_input", regexp = "`h`")
+  expect_error(kde(kx1, h = Inf), class = "kernops_error_input", regexp = "`h`")
+  expect_error(kde(kx1, H = 1, h = 1), class = "kernops_error_input", regexp = "not both")
+  expect_error(kde(kx2, H = matrix(c(1, 0.5, 0, 1), 2, 2)), class = "kernops_error_input", regexp = "symmetric")
+  expect_error(kde(kx2, H = matrix(c(1, 2, 2, 1), 2, 2)), class = "kernops_error_input", regexp = "positive definite")
+  expect_error(kde(kx2, H = diag(3)), class = "kernops_error_dimension", regexp = "`H`")
+  expect_error(kde(kx2, H = "nonsense"), class = "kernops_error_input", regexp = "`H`")
+  expect_error(kde(kx1, h = 1, weights = c(-1, rep(1, 99))), class = "kernops_error_input", regexp = "`weights`")
+  expect_error(kde(kx1, h = 1, weights = 1:3), class = "kernops_error_input", regexp = "`weights`")
+  expect_error(kde(kx1, h = 1, kernel = "box"), class = "kernops_error_input", regexp = "`kernel`")
+  expect_error(kde(kx2, H = kH2, kernel = "cauchy"), class = "kernops_error_input", regexp = "cauchy")
+  expect_error(kde(kx2, H = kH2, eval.points = matrix(1, 2, 3)), class = "kernops_error_dimension",
+               regexp = "`eval.points`")
+  expect_error(kde(kx2, H = kH2, eval.points = rbind(c(1, NaN))), class = "kernops_error_input",
+               regexp = "`eval.points`")
+  expect_error(kde(kx1, h = 1, binned = TRUE), class = "kernops_error_unsupported", regexp = "binned")
+  expect_error(kde(kx1, h = 1, gridsize = 100), class = "kernops_error_input", regexp = "gridsize")
+  fit <- kde(kx2, H = kH2)
+  expect_error(predict(fit, matrix(1, 2, 3)), class = "kernops_error_dimension", regexp = "`newdata`")
+  expect_error(predict(fit, kE2, deriv = 2), class = "kernops_error_input", regexp = "`deriv`")
+  expect_error(predict(fit, kE2, type = "link"), class = "kernops_error_input", regexp = "`type`")
+  expect_error(kde_bandwidth(kx1, "bogus"), class = "kernops_error_input", regexp = "`method`")
+})
