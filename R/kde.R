@@ -209,31 +209,6 @@ kde_log_const <- function(kernel, d, H) {
 # The whitening map: z = x %*% A with A = R^{-1}, H = R'R.
 kde_whitener <- function(H) backsolve(chol(H), diag(nrow(H)))
 
-# Compiled reductions, cached by formula, declarations, dtype and backend: statistics
-# functions call them in loops with new data, never recompiling.
-stat_op_cache <- new.env(parent = emptyenv())
-stat_op <- function(formula, args, dtype, backend) {
-  key <- paste(formula, paste(args, collapse = ";"), dtype, backend, sep = "|")
-  op <- stat_op_cache[[key]]
-  if (is.null(op)) {
-    op <- kernel_op(formula, args, dtype = dtype, backend = backend)
-    assign(key, op, envir = stat_op_cache)
-  }
-  op
-}
-
-# The gradient of a cached op with respect to `wrt`, cached alike (predict(deriv = 1) is
-# called in loops, e.g. mean shift).
-stat_grad_op <- function(formula, args, dtype, backend, wrt) {
-  key <- paste("grad", wrt, formula, paste(args, collapse = ";"), dtype, backend, sep = "|")
-  gop <- stat_op_cache[[key]]
-  if (is.null(gop)) {
-    gop <- kernel_grad(stat_op(formula, args, dtype, backend), wrt = wrt, direction = "e")
-    assign(key, gop, envir = stat_op_cache)
-  }
-  gop
-}
-
 # The kernel of the table with weight w_j: a named kernel takes w as its last argument
 # (the fused radial path multiplies by it), the others are multiplied by it.
 kde_formula <- function(kernel) {

@@ -336,32 +336,14 @@ median_heuristic <- function(x, y, size = 1000L) {
 
 # ---- the reductions -----------------------------------------------------------------
 
-# Compiled operations, kept for the session: sum_j k(x_i, y_j) b_j with b of `p` columns,
-# and the gradient operations, by key.
-stat_op_cache <- new.env(parent = emptyenv())
-
-stat_sum_op <- function(s, p) {
-  key <- paste("sum", s$kernel$name, s$d, p, s$dtype, s$backend)
-  op <- stat_op_cache[[key]]
-  if (is.null(op)) {
-    op <- kernel_op(sprintf("Sum_Reduction((%s)*b,0)", s$kernel$formula),
-                    c(sprintf("x = Vi(%d)", s$d), sprintf("y = Vj(%d)", s$d), sprintf("b = Vj(%d)", p), "g = Pm(1)"),
-                    dtype = s$dtype, backend = s$backend)
-    assign(key, op, envir = stat_op_cache)
-  }
-  op
-}
+# sum_j k(x_i, y_j) b_j with b of `p` columns, and its gradient with respect to x: compiled
+# once per kernel, dimension, width, dtype and backend (stat_op() in stat_kernels.R).
+stat_sum_formula <- function(s) sprintf("Sum_Reduction((%s)*b,0)", s$kernel$formula)
+stat_sum_args <- function(s, p) c(sprintf("x = Vi(%d)", s$d), sprintf("y = Vj(%d)", s$d), sprintf("b = Vj(%d)", p), "g = Pm(1)")
+stat_sum_op <- function(s, p) stat_op(stat_sum_formula(s), stat_sum_args(s, p), s$dtype, s$backend)
 
 # sum_j Grad_x k(x_i, y_j) b_j e_i: the gradient of <e, K b> with respect to x.
-stat_grad_op <- function(s) {
-  key <- paste("grad", s$kernel$name, s$d, s$dtype, s$backend)
-  op <- stat_op_cache[[key]]
-  if (is.null(op)) {
-    op <- kernel_grad(stat_sum_op(s, 1L), "x", direction = "e")
-    assign(key, op, envir = stat_op_cache)
-  }
-  op
-}
+mmd_grad_op <- function(s) stat_grad_op(stat_sum_formula(s), stat_sum_args(s, 1L), s$dtype, s$backend, "x")
 
 # a' Kxx a, a' Kxy b and b' Kyy b: three reductions (the symmetric ones by blocks).
 norm_parts <- function(s, a, b) {
@@ -395,7 +377,7 @@ self_quad <- function(op, x, a, g, block_rows = 2000L) {
 # the pooled points and w = (cx a, -b), one reduction. (A constant diagonal term of the
 # U-statistic has no gradient.)
 norm_gradient <- function(s, a, b, cx) {
-  stat_grad_op(s)(s$x, rbind(s$x, s$y), c(cx * a, -b), s$g, 2 * a)
+  mmd_grad_op(s)(s$x, rbind(s$x, s$y), c(cx * a, -b), s$g, 2 * a)
 }
 
 # The statistic and its permutation null. Each labelling is the 0/1 indicator e of the
@@ -450,19 +432,14 @@ gamma_null <- function(s, call) {
   parts <- norm_parts(s, rep(1 / n, n), rep(1 / n, n))
   stat <- parts$xx - 2 * parts$xy + parts$yy
   kdiag <- kernel_pairs(s)
-  key <- paste("h2", s$kernel$name, s$d, s$dtype, s$backend)
-  op <- stat_op_cache[[key]]
-  if (is.null(op)) {
-    k <- function(u, v) {
-      f <- sub("x,y", paste0(u, ",", v), s$kernel$formula, fixed = TRUE)
-      if (identical(f, s$kernel$formula)) stop("internal: kernel formula without 'x,y'")
-      f
-    }
-    op <- kernel_op(sprintf("Sum_Reduction(Square(%s+%s-%s-%s),0)", k("xi", "xj"), k("yi", "yj"), k("xi", "yj"), k("xj", "yi")),
-                    c(sprintf("xi = Vi(%d)", s$d), sprintf("yi = Vi(%d)", s$d), sprintf("xj = Vj(%d)", s$d),
-                      sprintf("yj = Vj(%d)", s$d), "g = Pm(1)"), dtype = s$dtype, backend = s$backend)
-    assign(key, op, envir = stat_op_cache)
+  k <- function(u, v) {
+    f <- sub("x,y", paste0(u, ",", v), s$kernel$formula, fixed = TRUE)
+    if (identical(f, s$kernel$formula)) stop("internal: kernel formula without 'x,y'")
+    f
   }
+  op <- stat_op(sprintf("Sum_Reduction(Square(%s+%s-%s-%s),0)", k("xi", "xj"), k("yi", "yj"), k("xi", "yj"), k("xj", "yi")),
+                c(sprintf("xi = Vi(%d)", s$d), sprintf("yi = Vi(%d)", s$d), sprintf("xj = Vj(%d)", s$d),
+                  sprintf("yj = Vj(%d)", s$d), "g = Pm(1)"), s$dtype, s$backend)
   h2 <- sum(op(s$x, s$y, s$x, s$y, s$g)) - sum((2 - 2 * kdiag)^2)
   mean0 <- 2 / n * (1 - mean(kdiag))
   var0 <- 2 / (n * (n - 1))^2 * h2

@@ -29,7 +29,7 @@
 #' sigma <- 0.7
 #' K <- exp(-as.matrix(dist(x))^2 / (2 * sigma^2))   # the "gaussian" of this page
 #' Kb <- sum(gaussian_kernel(Vi(x), Vj(x), sigma = sqrt(2) * sigma) * Vj(rep(1, 10)), index = "j")
-#' all.equal(Kb, unname(rowSums(K)))
+#' all.equal(as.vector(Kb), unname(rowSums(K)))
 NULL
 
 # Per kernel: the engine's formula of k(x, y) with the parameter g (so that a new sigma never
@@ -59,4 +59,30 @@ check_bandwidth <- function(sigma, arg = "sigma", call = NULL) {
                           if (is.numeric(sigma) && length(sigma) == 1) format(sigma) else describe_type(sigma)),
                   "kernops_error_input", call = call)
   invisible(sigma)
+}
+
+# Compiled reductions, cached for the session by formula, declarations, dtype and backend:
+# the statistics functions (kde, bandwidth selectors, mmd) call them in loops with new data
+# and bandwidths (a Pm), never recompiling.
+stat_op_cache <- new.env(parent = emptyenv())
+stat_op <- function(formula, args, dtype, backend) {
+  key <- paste(formula, paste(args, collapse = ";"), dtype, backend, sep = "|")
+  op <- stat_op_cache[[key]]
+  if (is.null(op)) {
+    op <- kernel_op(formula, args, dtype = dtype, backend = backend)
+    assign(key, op, envir = stat_op_cache)
+  }
+  op
+}
+
+# The gradient of a cached op with respect to `wrt` (direction argument `e`), cached alike:
+# predict(deriv = 1) is called in loops (mean shift), and so are MMD gradient flows.
+stat_grad_op <- function(formula, args, dtype, backend, wrt) {
+  key <- paste("grad", wrt, formula, paste(args, collapse = ";"), dtype, backend, sep = "|")
+  gop <- stat_op_cache[[key]]
+  if (is.null(gop)) {
+    gop <- kernel_grad(stat_op(formula, args, dtype, backend), wrt = wrt, direction = "e")
+    assign(key, gop, envir = stat_op_cache)
+  }
+  gop
 }
