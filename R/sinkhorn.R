@@ -33,7 +33,9 @@
 #' iterations then go on at the target \eqn{\varepsilon} (alternating updates for
 #' \eqn{(f, g)}, averaged ones for the symmetric problems) until the marginal error
 #' \eqn{\sum_i |\pi_{i\cdot} - a_i| + \sum_j |\pi_{\cdot j} - b_j|} (summed over the
-#' problems solved) is below `tol`, or `max_iter` iterations; a warning of class
+#' problems solved; the symmetric problems, which converge much faster, are left as they
+#' are once their error is below `tol / 10`) is below `tol`, or `max_iter` iterations; a
+#' warning of class
 #' `kernops_warning_convergence` gives the error reached if it is not.
 #' Each iteration costs one reduction per potential: \eqn{O((n + m)^2 d)} operations and
 #' \eqn{O((n + m) d)} memory.
@@ -271,7 +273,7 @@ print.summary.kernops_ot <- function(x, digits = getOption("digits"), ...) {
 #' set.seed(1)
 #' x <- matrix(rnorm(60), 30, 2)
 #' y <- matrix(rnorm(40, mean = 2), 20, 2)
-#' ot <- sinkhorn(x, y, blur = 0.05, debias = FALSE)
+#' ot <- sinkhorn(x, y, blur = 0.5, debias = FALSE)
 #' head(barycentric_map(ot))
 #' P <- transport_plan(ot)
 #' range(rowSums(P) - ot$a)
