@@ -29,6 +29,10 @@
 #'   it returns to the top level as Ctrl-C does.
 #' * `kernops_error_internal`: a bug in kernops; please report it.
 #'
+#' One warning is classed alike: `kernops_warning_convergence` (with `"kernops_warning"`,
+#' `"warning"`), when an iterative solver such as [sinkhorn()] stops at `max_iter` before
+#' its tolerance; it carries the error reached (`marginal_error`).
+#'
 #' @name kernops_conditions
 #' @examples
 #' res <- tryCatch(
