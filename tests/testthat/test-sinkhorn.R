@@ -55,6 +55,17 @@ test_that("sinkhorn matches a dense log-domain Sinkhorn in float64 (p = 2 and 1,
   expect_equal(barycentric_map(ot), unname(P %*% y / rowSums(P)), tolerance = 1e-10)
 })
 
+test_that("zero weights, and eps given instead of blur", {
+  set.seed(3)
+  x <- matrix(rnorm(24), 12, 2); y <- matrix(rnorm(20, 0.5), 10, 2)
+  a <- c(0, 0, runif(10)); a <- a / sum(a)
+  b <- c(runif(9), 0); b <- b / sum(b)
+  expect_equal(sinkhorn(x, y, a, b, blur = 0.5, tol = 1e-13)$value, dense_ot(x, y, a, b, 0.25, 2, TRUE),
+               tolerance = 1e-8)
+  expect_equal(sinkhorn(x, y, eps = 0.25)$value, sinkhorn(x, y, blur = 0.5)$value)
+  expect_error(sinkhorn(x, y, blur = 0.5, eps = 0.25), class = "kernops_error_input", regexp = "`eps`")
+})
+
 test_that("S_eps(a, a) = 0, S_eps >= 0, symmetric, and W2 translation", {
   set.seed(12)
   x <- matrix(rnorm(60), 30, 2)
