@@ -259,7 +259,7 @@ run_kernel_op <- function(state, env) {
   data <- lapply(vars$name, function(nm) as_kernel_data(get(nm, envir = env), nm, call, max_bytes))
   # The compiled plan lives in C++ memory: after saveRDS()/readRDS() it is rebuilt.
   if (!cpp_plan_valid(state$ptr)) compile_state(state, call)
-  res <- core_call(cpp_run(state$ptr, data, state$dtype, kernops_threads(), max_output_bytes(call),
+  res <- core_call(cpp_run(state$ptr, data, state$dtype, kernops_threads(), max_bytes,
                            debug_interrupt_after(call),
                            cpu_isa_level(), isTRUE(getOption("kernops.progress", interactive()))),
                    call = call)

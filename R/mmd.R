@@ -288,8 +288,10 @@ check_sample <- function(x, name, min_n, call) {
   if (!(is.double(x) || is.integer(x)) || is.factor(x) || (!is.null(dim(x)) && length(dim(x)) != 2))
     abort_kernops(sprintf("`%s` must be a numeric matrix (rows are points) or vector, not %s.", name, describe_type(x)),
                   "kernops_error_input", call = call)
-  if (!is.matrix(x)) x <- matrix(x, ncol = 1)
-  storage.mode(x) <- "double"
+  # as doubles under the memory limit (a compact 1:3e9 would otherwise be written out unchecked)
+  dims <- if (is.matrix(x)) dim(x) else c(length(x), 1L)
+  x <- as_double_data(x, sprintf("`%s`", name), call)
+  dim(x) <- dims
   if (nrow(x) < min_n || ncol(x) < 1)
     abort_kernops(sprintf("`%s` must have at least %d point%s (rows), not %d.", name, min_n,
                           if (min_n > 1) "s" else "", nrow(x)), "kernops_error_input", call = call)
@@ -406,14 +408,19 @@ permutation_null <- function(s, unbiased, n_perm, block_values = 2^22) {
     progressr::progressor(steps = length(starts))
   } else function(...) NULL
   values <- numeric(total)
+  # Every block has `block` columns (the last one padded with zero labellings, whose values
+  # are dropped), so one compiled operation serves every block and every n_perm: the op
+  # cache is keyed by the width and never emptied.
+  op <- stat_sum_op(s, block)
   for (k0 in starts) {
     cols <- k0:min(total, k0 + block - 1L)
-    e <- matrix(0, N, length(cols))
+    e <- matrix(0, N, block)
     for (k in seq_along(cols)) {
       idx <- if (cols[k] == 1L) seq_len(n) else sample.int(N, n)
       e[idx, k] <- 1
     }
-    values[cols] <- stat(e, self_quad(stat_sum_op(s, length(cols)), z, e, s$g))
+    used <- seq_along(cols)
+    values[cols] <- stat(e[, used, drop = FALSE], self_quad(op, z, e, s$g)[used])
     progress()
   }
   list(statistic = values[1], null = values[-1])
@@ -434,7 +441,8 @@ gamma_null <- function(s, call) {
   kdiag <- kernel_pairs(s)
   k <- function(u, v) {
     f <- sub("x,y", paste0(u, ",", v), s$kernel$formula, fixed = TRUE)
-    if (identical(f, s$kernel$formula)) stop("internal: kernel formula without 'x,y'")
+    if (identical(f, s$kernel$formula))
+      abort_kernops("Internal error: a kernel formula without 'x,y'.", "kernops_error_internal", call = call)
     f
   }
   op <- stat_op(sprintf("Sum_Reduction(Square(%s+%s-%s-%s),0)", k("xi", "xj"), k("yi", "yj"), k("xi", "yj"), k("xj", "yi")),

@@ -256,3 +256,10 @@ test_that("bad input raises classed errors naming the argument", {
   expect_error(mmd_test(x, y, method = "exact"), class = "kernops_error_input", regexp = "method")
   expect_error(mmd(x, letters), class = "kernops_error_input", regexp = "`y`")
 })
+
+test_that("a compact sequence longer than memory is a memory error, not R's unclassed one", {
+  # 1:3e9 takes no memory until written out as doubles: checked against
+  # kernops.max_output_bytes first (the statistics share the ops' data conversion)
+  expect_error(mmd(1:3e9, 1:10), class = "kernops_error_memory")
+  expect_error(kernel_norm(1:10, y = 1:3e9, sigma = 1), class = "kernops_error_memory")
+})
