@@ -192,6 +192,25 @@ test_that("the blocked pair sum of LSCV is the dense sum over i != j", {
   }
 })
 
+test_that("the LSCV gradient (one pass with the value) is the derivative in log s; BFGS reaches the minimum", {
+  x <- cbind(kx1, kx1 + rnorm(100))
+  obj <- kernops:::lscv_objective(x, "float64", "auto")
+  grad <- kernops:::lscv_gradient(x, "float64", "auto")
+  s <- c(0.4, 0.7)
+  v <- grad(s)
+  expect_equal(as.numeric(v), obj(s), tolerance = 1e-13)
+  num <- sapply(1:2, function(k) { t <- c(0, 0); t[k] <- 1e-5; (obj(s * exp(t)) - obj(s * exp(-t))) / 2e-5 })
+  expect_equal(attr(v, "gradient"), num, tolerance = 1e-6)
+  # the blocked sums of the vector body are the dense ones over i != j
+  ps <- kernops:::loo_pair_sum(100, 2, "float64", "auto", block = 30L, body = "Concat(Exp(-0.5*SqDist(x,y)),Square(x-y))")
+  D1 <- outer(x[, 1], x[, 1], "-")^2; D2 <- outer(x[, 2], x[, 2], "-")^2
+  expect_equal(ps(x), c(sum(exp(-0.5 * (D1 + D2))) - 100, sum(D1), sum(D2)), tolerance = 1e-13)
+  # the selected H is a minimum: its gradient is ~0 next to the objective's scale (Nelder-Mead
+  # stopped at 4e-4 here)
+  s_hat <- sqrt(diag(kde_bandwidth(x, "lscv")))
+  expect_lt(max(abs(attr(grad(s_hat), "gradient"))), 1e-4 * abs(obj(s_hat)))
+})
+
 test_that("leave-one-out sums exclude i = j inside the reduction (an isolated point)", {
   # a far point's leave-one-out density is ~exp(-500): subtracting the diagonal would give 0
   x <- c(seq(0, 1, length.out = 20), 30)
