@@ -15,8 +15,14 @@
 #' * `"pi"` (1-D): the two-stage direct plug-in of Sheather and Jones (1991) as in
 #'   `ks::hpi()` (`KernSmooth::dpik()`) and `stats::bw.SJ(method = "dpi")`: the pilot
 #'   functionals \eqn{\psi_6} and \eqn{\psi_4} are sums of Gaussian derivatives over all
-#'   pairs, the scale is `min(sd, IQR / 1.349)`. Not available for d > 1 (the plug-in of
-#'   `ks::Hpi()` / `ks::Hpi.diag()` is not implemented).
+#'   pairs, the scale is `min(sd, IQR / 1.349)`.
+#' * `"pi"` (2-D): the diagonal plug-in `H` of `ks::Hpi.diag()` with its defaults there
+#'   (two stages, SAMSE pilot bandwidths, data scaled by their standard deviations): the
+#'   estimated density derivative functionals \eqn{\psi_r} of orders 6 and 4 are sums
+#'   of products of Hermite polynomials times \eqn{\exp(-|X_i - X_j|^2 / 2g^2)} over all
+#'   pairs (each pair once, by symmetry), one pass per stage; `H` is then in closed
+#'   form. Not available for d > 2 (`ks::Hpi.diag()` switches to another pilot there,
+#'   which kernops does not implement).
 #' * `"ns"`: the normal-scale rule of `ks::hns()` / `ks::Hns()` (Scott's rule),
 #'   \eqn{H = (4 / (n (d + 2)))^{2/(d+4)} \hat\Sigma}.
 #' * `"silverman"`: `stats::bw.nrd0()` squared in 1-D; in d dimensions the diagonal of
@@ -31,11 +37,15 @@
 #'   are LogSumExp reductions, finite even for isolated points.
 #'
 #' One-dimensional searches use [stats::optimise()] on \eqn{\log h} over
-#' \eqn{[h_{ns}/50, 4 h_{ns}]}; diagonal ones [stats::optim()] (Nelder-Mead) on the log
-#' standard deviations (relative tolerance 1e-6 on the objective, which places `H` within
-#' about 2% of the minimiser: LSCV is that flat there), after a line search along the
-#' normal-scale `H`. Each evaluation runs compiled reductions on rescaled data, so the
-#' whole search compiles once. Selectors treat the sample as unweighted. When the
+#' \eqn{[h_{ns}/50, 4 h_{ns}]}; diagonal ones first search along the normal-scale `H`,
+#' then run [stats::optim()] on the log standard deviations: BFGS for `"lscv"`, whose
+#' gradient comes from the same pass over the pairs as its value (relative tolerance
+#' 1e-10: LSCV is flat near its minimum, and a looser one stops a few percent away),
+#' Nelder-Mead for `"lcv"` (relative tolerance 1e-6, within about 2% of the minimiser).
+#' At n = 2e4 in 2-D (bench/w3_lscv_search.R), LSCV makes 17 passes over the pairs
+#' (Nelder-Mead made 24, and stopped at a higher objective, 2.4% away in `H`); 3.4 s on 2
+#' cores at load 1.6 (4.2 s before). Each evaluation runs
+#' compiled reductions on rescaled data, so the whole search compiles once. Selectors treat the sample as unweighted. When the
 #' `progressr` package is installed, the cross-validation searches report each evaluation
 #' through it (shown inside `progressr::with_progress()` or with global handlers).
 #'
@@ -50,6 +60,12 @@
 #' rounding, and the diagonal `H` is within 0.1% of `ks::Hlscv.diag()` at n = 100;
 #' at n = 1000 the two differ by 4-36% in some entries because LSCV has several local
 #' minima: there kernops' `H` has the lower objective (e.g. -0.047878 against -0.047854).
+#' In 2-D, `"pi"` equals `ks::Hpi.diag(binned = FALSE)` to 1e-15 relative (a
+#' correlated normal and a two-cluster sample, n = 100 to 5000, five seeds, ks 1.14.0;
+#' kernops reproduces ks' choice of 6th-order functionals in its second pilot stage, see
+#' the source), and is within 1% of the default `ks::Hpi.diag()`, which bins for n > 500.
+#' It costs two passes over the n(n - 1)/2 pairs (1.1 s at n = 2e4 on 2 cores at load
+#' 1.8, where the binned `ks::Hpi.diag()` takes 0.8 s; the time grows as n^2).
 #'
 #' @param x The sample: a numeric vector, or a matrix / data frame with one row per point.
 #' @param method The selector: `"pi"`, `"ns"`, `"silverman"`, `"lscv"` or `"lcv"`.
@@ -87,12 +103,12 @@ kde_bandwidth <- function(x, method = c("pi", "ns", "silverman", "lscv", "lcv"),
     ns = Hns,
     silverman = if (d == 1) matrix(stats::bw.nrd0(X[, 1])^2) else diag(diag(Hns), d),
     pi = {
-      if (d > 1)
-        abort_kernops("The plug-in selector `method = \"pi\"` is implemented for d = 1 only; use \"ns\", \"lscv\" or \"lcv\".",
+      if (d > 2)
+        abort_kernops(sprintf("The plug-in selector `method = \"pi\"` is implemented for d <= 2, not d = %d; use \"ns\", \"lscv\" or \"lcv\".", d),
                       "kernops_error_unsupported", call = call)
-      matrix(bw_dpi(X[, 1], dtype, backend)^2)
+      if (d == 1) matrix(bw_dpi(X[, 1], dtype, backend)^2) else hpi_diag2(X, dtype, backend)
     },
-    lscv = cv_search(X, Hns, lscv_objective(X, dtype, backend)),
+    lscv = cv_search(X, Hns, lscv_objective(X, dtype, backend), if (d > 1) lscv_gradient(X, dtype, backend)),
     lcv = cv_search(X, Hns, lcv_objective(X, dtype, backend)))
   dimnames(H) <- NULL
   H
@@ -125,25 +141,52 @@ lscv_objective <- function(X, dtype, backend) {
   }
 }
 
+# LSCV and its gradient in t = log(s), for the diagonal search: one pass over the pairs
+# (i != j, by symmetry as loo_pair_sum) sums exp(-|dz|^2 / 2) and exp(-|dz|^2 / 4), each
+# also times the squared coordinate differences dz_k^2, since d S1 / d log s_k =
+# sum exp(-|dz|^2 / 2) dz_k^2 and d S2 / d log s_k = sum exp(-|dz|^2 / 4) dz_k^2 / 2.
+# The pass costs about what the two value-only sums cost, and gives BFGS the gradient.
+lscv_gradient <- function(X, dtype, backend) {
+  n <- nrow(X); d <- ncol(X)
+  body <- "Concat(Concat(Exp(-0.5*SqDist(x,y)),Exp(-0.5*SqDist(x,y))*Square(x-y)),Concat(Exp(-0.25*SqDist(x,y)),Exp(-0.25*SqDist(x,y))*Square(x-y)))"
+  pair_sums <- loo_pair_sum(n, d, dtype, backend, body = body)
+  function(s) {
+    o <- pair_sums(sweep(X, 2, s, "/"))
+    S1 <- o[1]; T1 <- o[2:(d + 1)]; S2 <- o[d + 2]; T2 <- o[(d + 3):(2 * d + 2)]
+    scale <- exp(-sum(log(s)))
+    value <- scale * ((4 * pi)^(-d / 2) * (1 + S2 / n) / n - 2 * (2 * pi)^(-d / 2) * S1 / (n * (n - 1)))
+    structure(value, gradient = -value + scale * ((4 * pi)^(-d / 2) * T2 / (2 * n^2) - 2 * (2 * pi)^(-d / 2) * T1 / (n * (n - 1))))
+  }
+}
+
 # A function (Z, g) -> sum_{i != j} exp(-g |z_i - z_j|^2), by symmetry from the pairs
 # i < j: the rows are cut into blocks; block a against the blocks after it (every pair
 # once, doubled), and block a against itself with the pair i = j left out inside the
 # reduction. Both reductions take the engine's fused Gauss path, and about half of the
 # n^2 pairs are computed (with one n x n reduction per sum, W3's LSCV took 3.4 times longer).
-loo_pair_sum <- function(n, d, dtype, backend, block = 2048L) {
-  full <- stat_op("Sum_Reduction(GaussKernel(g,x,y,1), 0)", c(sprintf("x = Vi(%d)", d), sprintf("y = Vj(%d)", d), "g = Pm(1)"),
-                  dtype, backend)
-  loo <- stat_op("Sum_Reduction(IfElse(Abs(i-j)-0.5,GaussKernel(g,x,y,1),0), 0)", loo_args(d), dtype, backend)
+# With `body` (a formula in x, y, of any dimension, symmetric in x and y), the function
+# is Z -> the sums of body over the pairs i != j, one per dimension.
+loo_pair_sum <- function(n, d, dtype, backend, block = 2048L, body = NULL) {
+  xy <- c(sprintf("x = Vi(%d)", d), sprintf("y = Vj(%d)", d))
+  if (is.null(body)) {
+    full <- stat_op("Sum_Reduction(GaussKernel(g,x,y,1), 0)", c(xy, "g = Pm(1)"), dtype, backend)
+    loo <- stat_op("Sum_Reduction(IfElse(Abs(i-j)-0.5,GaussKernel(g,x,y,1),0), 0)", loo_args(d), dtype, backend)
+  } else {
+    full <- stat_op(sprintf("Sum_Reduction(%s, 0)", body), xy, dtype, backend)
+    loo <- stat_op(sprintf("Sum_Reduction(Step(Abs(i-j)-0.5)*%s, 0)", body), c(xy, "i = Vi(1)", "j = Vj(1)"), dtype, backend)
+  }
   starts <- seq(1L, n, by = block)
-  function(Z, g) {
+  function(Z, g = NULL) {
     total <- 0
+    gp <- if (is.null(body)) list(g = g)
     for (a in seq_along(starts)) {
       rows <- starts[a]:min(n, starts[a] + block - 1L)
       idx <- as.double(seq_along(rows))
-      total <- total + sum(loo(x = Z[rows, , drop = FALSE], y = Z[rows, , drop = FALSE], g = g, i = idx, j = idx))
+      Za <- Z[rows, , drop = FALSE]
+      total <- total + colSums(as.matrix(do.call(loo, c(list(x = Za, y = Za), gp, list(i = idx, j = idx)))))
       last <- rows[length(rows)]
       if (last < n)
-        total <- total + 2 * sum(full(x = Z[rows, , drop = FALSE], y = Z[(last + 1L):n, , drop = FALSE], g = g))
+        total <- total + 2 * colSums(as.matrix(do.call(full, c(list(x = Za, y = Z[(last + 1L):n, , drop = FALSE]), gp))))
     }
     total
   }
@@ -165,25 +208,39 @@ lcv_objective <- function(X, dtype, backend) {
 # Minimises objective(s) over a scalar h (1-D) or the diagonal standard deviations (d > 1).
 # In d dimensions a search along the normal-scale direction (s = c * s_ns) comes first, so
 # that Nelder-Mead starts near the minimum and needs few of the costly evaluations.
-cv_search <- function(X, Hns, objective) {
+# `gradient` (d > 1, optional): s -> the objective with attribute "gradient" (in log s),
+# for BFGS instead of Nelder-Mead: fewer evaluations of about the same cost.
+cv_search <- function(X, Hns, objective, gradient = NULL) {
   s0 <- sqrt(diag(Hns))
   # progress through progressr when installed: one message per evaluation (their number
   # is not known in advance), finished when this function returns
   if (requireNamespace("progressr", quietly = TRUE)) {
     p <- progressr::progressor(steps = 1L)
     evals <- 0L
-    inner <- objective
-    objective <- function(s) {
-      v <- inner(s)
+    report <- function(f) if (!is.null(f)) function(s) {
+      v <- f(s)
       evals <<- evals + 1L
       p(sprintf("cross-validation: evaluation %d, objective %.6g", evals, v), amount = 0)
       v
     }
+    objective <- report(objective)
+    gradient <- report(gradient)
   }
   line <- stats::optimise(function(t) objective(s0 * exp(t)), c(log(1 / 50), log(4)),
                           tol = if (ncol(X) == 1) 1e-6 else 1e-2)
   if (ncol(X) == 1) return(matrix((s0 * exp(line$minimum))^2))
   s1 <- s0 * exp(line$minimum)
+  if (!is.null(gradient)) {
+    # BFGS asks for the value and the gradient at the same points: one pass gives both
+    last <- NULL
+    at <- function(t) {
+      if (is.null(last) || !identical(attr(last, "t"), t)) last <<- structure(gradient(s1 * exp(t)), t = t)
+      last
+    }
+    opt <- stats::optim(rep(0, ncol(X)), function(t) as.numeric(at(t)), function(t) attr(at(t), "gradient"),
+                        method = "BFGS", control = list(reltol = 1e-10, maxit = 100))
+    return(diag((s1 * exp(opt$par))^2, ncol(X)))
+  }
   # relative to s1: Nelder-Mead's first simplex then changes each s by 10%
   opt <- stats::optim(rep(0, ncol(X)), function(t) objective(s1 * exp(t)), control = list(reltol = 1e-6, maxit = 500))
   diag((s1 * exp(opt$par))^2, ncol(X))
@@ -214,4 +271,80 @@ psi_functional <- function(x, r, a, dtype, backend) {
   coef <- switch(as.character(r), "4" = c(3, -6, 1, 0), "6" = c(-15, 45, -15, 1))
   t <- x / a
   sum(op(x = t, y = t, c = coef)) / (length(x)^2 * a^(r + 1) * sqrt(2 * pi))
+}
+
+# The diagonal plug-in H of ks::Hpi.diag() in 2-D (its default there: two stages, SAMSE
+# pilots, data scaled by the standard deviations), with the kernel functional estimates
+# psi_r = n^-2 sum_{i,j} D^r phi_{g^2 I}(X_i - X_j) (diagonal included, as ks) computed
+# exactly by hermite_functionals(). Stage 1 picks the pilot g6 from normal-scale
+# functionals of order 8; stage 2 picks g4 from the estimated 6th-order functionals; the
+# 4th-order ones at g4 give H in closed form.
+hpi_diag2 <- function(X, dtype, backend) {
+  n <- nrow(X)
+  s <- sqrt(diag(stats::var(X)))
+  Z <- sweep(X, 2, s, "/")
+  S <- stats::var(Z)
+  r6 <- list(c(6, 0), c(4, 2), c(2, 4), c(0, 6))
+  psi8 <- vapply(r6, function(r) normal_deriv0(r + c(2, 0), 2 * S) + normal_deriv0(r + c(0, 2), 2 * S), 0)
+  g6 <- samse_pilot(n, 6L, psi8)
+  p6 <- hermite_functionals(Z, list(c(6, 0), c(5, 1), c(4, 2)), g6, dtype, backend)
+  # ks (1.14.0) looks the functionals psi_{r + 2 e_j} up by their row in its list of
+  # distinct 6th-order indices (6,0), (5,1), ..., (0,6), but in the vector of all 2^6
+  # ordered indices; the entries it reads are psi_60, psi_51, psi_51, psi_42. kernops
+  # reads the same ones, so that H agrees with ks'; the pilot stays a consistent
+  # order-n^{-1/10} bandwidth either way (the correct entries change H by 6-20%).
+  g4 <- samse_pilot(n, 4L, c(p6[1] + p6[2], 2 * p6[2], p6[2] + p6[3]))
+  p4 <- hermite_functionals(Z, list(c(4, 0), c(2, 2), c(0, 4)), g4, dtype, backend)
+  h1 <- (p4[3]^(3 / 4) / (4 * pi) / (p4[1]^(3 / 4) * (sqrt(p4[1] * p4[3]) + p4[2]) * n))^(1 / 6)
+  h2 <- (p4[1] / p4[3])^(1 / 4) * h1
+  if (!all(is.finite(c(h1, h2))) || h1 <= 0 || h2 <= 0)
+    abort_kernops("The plug-in selector failed (its 4th-order functional estimates are not positive); use \"lscv\" or \"ns\".",
+                  "kernops_error_input", call = NULL)
+  diag((s * c(h1, h2))^2, 2)
+}
+
+# D^r phi_Sigma(0) for a multi-index r of even order m: (-1)^{m/2} phi_Sigma(0) times the
+# hafnian of Sigma^{-1} over the indices repeated r_k times (Isserlis' theorem).
+normal_deriv0 <- function(r, Sigma) {
+  A <- solve(Sigma)
+  idx <- rep(seq_along(r), r)
+  haf <- function(B) {
+    if (nrow(B) == 0) return(1)
+    sum(vapply(2:nrow(B), function(k) B[1, k] * haf(B[-c(1, k), -c(1, k), drop = FALSE]), 0))
+  }
+  (-1)^(length(idx) / 2) * haf(A[idx, idx, drop = FALSE]) / sqrt(det(2 * pi * Sigma))
+}
+
+# ks' SAMSE pilot bandwidth (ks:::gsamse) for the functionals of even order `modr` in
+# 2-D, given psi = sum_j psi_{r + 2 e_j} for the even indices r = (modr, 0), ..., (0, modr).
+samse_pilot <- function(n, modr, psi) {
+  d <- 2
+  K <- vapply(seq(modr, 0, by = -2), function(a) normal_deriv0(c(a, modr - a), diag(d)), 0)
+  B1 <- (2 * modr + 2 * d) * sum(K^2)
+  B2 <- (modr + d - 2) * sum(K * psi)
+  gamma1 <- (-B2 + sqrt(B2^2 + 4 * B1 * sum(psi^2))) / (2 * B1)
+  (gamma1 * n)^(-1 / (modr + d + 2))
+}
+
+# psi_r = n^-2 sum_{i,j} D^r phi_{g^2 I}(X_i - X_j) for several multi-indices r (in 2-D)
+# in one reduction over all pairs: with t = (X_i - X_j) / g, D^r phi_{g^2 I} =
+# g^{-|r|-2} He_{r1}(t1) He_{r2}(t2) phi(t) (|r| even), He the Hermite polynomials.
+hermite_functionals <- function(Z, rs, g, dtype, backend) {
+  # He_k(t) as formula text, by Horner in t^2 (odd k: t times a polynomial in t^2)
+  he_coef <- list(1, 1, c(-1, 1), c(-3, 1), c(3, -6, 1), c(15, -10, 1), c(-15, 45, -15, 1))
+  he_text <- function(k, v) {
+    cf <- he_coef[[k + 1]]
+    p <- sprintf("%.17g", cf[length(cf)])
+    for (c0 in rev(cf[-length(cf)])) p <- sprintf("(%.17g+Square(%s)*%s)", c0, v, p)
+    if (k %% 2 == 1) sprintf("%s*%s", v, p) else p
+  }
+  terms <- vapply(rs, function(r) sprintf("%s*%s", he_text(r[1], "Elem(x-y,0)"), he_text(r[2], "Elem(x-y,1)")), "")
+  body <- sprintf("%s*Exp(-0.5*SqDist(x,y))", Reduce(function(a, b) sprintf("Concat(%s,%s)", a, b), terms))
+  # the terms are even in x - y: the pairs i < j once, doubled, then the n pairs i = j,
+  # where each term is He_{r1}(0) He_{r2}(0)
+  n <- nrow(Z)
+  pairs <- loo_pair_sum(n, 2L, dtype, backend, body = body)
+  at0 <- vapply(rs, function(r) prod(vapply(r, function(k) if (k %% 2 == 0) he_coef[[k + 1]][1] else 0, 0)), 0)
+  sums <- pairs(Z / g) + n * at0
+  sums / (n^2 * g^(vapply(rs, sum, 0) + 2) * 2 * pi)
 }

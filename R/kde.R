@@ -33,9 +33,11 @@
 #'
 #' @section Bandwidth selection:
 #' A missing `H` (and `h`) selects the bandwidth with [kde_bandwidth()]: the plug-in
-#' selector in 1-D (as `ks::kde()`, which calls `ks::hpi()`), the normal-scale selector in
-#' d dimensions (`ks::kde()` calls the full plug-in `ks::Hpi()`, which kernops does not
-#' implement). `H` (or `h`) may also be the name of a selector, e.g. `H = "lscv"`.
+#' selector: in 1-D as `ks::kde()`, which calls `ks::hpi()`; in 2-D the diagonal plug-in
+#' of `ks::Hpi.diag()`, whereas `ks::kde()`'s default is the full (unconstrained) plug-in
+#' `ks::Hpi()`, which kernops does not implement (pass `H = ks::Hpi(x)` to get it); in
+#' d > 2 the normal-scale selector. `H` (or `h`) may also be the name of a selector,
+#' e.g. `H = "lscv"`.
 #' Selectors assume the Gaussian kernel and ignore the weights.
 #'
 #' @param x The sample: a numeric vector (d = 1), or a matrix or data frame with one row
@@ -106,7 +108,7 @@ kde <- function(x, H, h, eval.points, weights = NULL,
   if (!missing(H) && !missing(h))
     abort_kernops("Give the bandwidth as `H` or as `h`, not both.", "kernops_error_input", call = ecall)
   if (!missing(h) && is.character(h)) { H <- h; h <- NULL }
-  if (missing(H) && (missing(h) || is.null(h))) H <- if (d == 1) "pi" else "ns"
+  if (missing(H) && (missing(h) || is.null(h))) H <- if (d <= 2) "pi" else "ns"
   if (!missing(H) && is.character(H)) {
     selector <- match_choice(H, c("pi", "ns", "silverman", "lscv", "lcv"), if (missing(h)) "H" else "h", ecall)
     H <- kde_bandwidth(X, method = H, dtype = dtype, backend = backend)
