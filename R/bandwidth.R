@@ -89,7 +89,7 @@ kde_bandwidth <- function(x, method = c("pi", "ns", "silverman", "lscv", "lcv"),
   methods <- c("pi", "ns", "silverman", "lscv", "lcv")
   method <- match_choice(method, methods, "method", call)
   dtype <- match_choice(dtype, c("float64", "float32"), "dtype", call)
-  backend <- match_choice(backend, c("auto", "cpu", "cuda"), "backend", call)
+  backend <- resolve_backend(match_choice(backend, c("auto", "cpu", "cuda"), "backend", call), call)
   X <- kde_points(x, "x", call = call)
   n <- nrow(X)
   d <- ncol(X)

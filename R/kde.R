@@ -93,7 +93,7 @@ kde <- function(x, H, h, eval.points, weights = NULL,
   kernel <- if (identical(kernel, eval(formals(kde)$kernel))) "gaussian" else kernel
   kern <- stat_kernel(kernel, call = ecall)
   dtype <- match_choice(dtype, c("float64", "float32"), "dtype", ecall)
-  backend <- match_choice(backend, c("auto", "cpu", "cuda"), "backend", ecall)
+  backend <- resolve_backend(match_choice(backend, c("auto", "cpu", "cuda"), "backend", ecall), ecall)
   X <- kde_points(x, "x", call = ecall)
   d <- ncol(X)
   if (nrow(X) < 2)
@@ -151,8 +151,13 @@ kde_points <- function(x, arg, d = NULL, call = NULL) {
   if (!is.numeric(x) || is.object(x) && !is.matrix(x))
     abort_kernops(sprintf("`%s` must be a numeric vector, matrix or data frame, not %s.", arg, describe_type(x)),
                   "kernops_error_input", call = call)
-  if (!is.matrix(x)) x <- matrix(as.double(x), ncol = if (!is.null(d) && d > 1 && length(x) == d) d else 1L)
-  storage.mode(x) <- "double"
+  # as doubles under the memory limit (a compact 1:3e9 would otherwise be written out unchecked)
+  dims <- if (is.matrix(x)) dim(x) else {
+    cols <- if (!is.null(d) && d > 1 && length(x) == d) d else 1L
+    c(length(x) %/% cols, cols)
+  }
+  x <- as_double_data(x, sprintf("`%s`", arg), call)
+  dim(x) <- dims
   if (nrow(x) == 0 || ncol(x) == 0)
     abort_kernops(sprintf("`%s` has no points.", arg), "kernops_error_input", call = call)
   if (!is.null(d) && ncol(x) != d)
@@ -167,13 +172,7 @@ kde_points <- function(x, arg, d = NULL, call = NULL) {
 
 # Weights normalised to sum to 1 (NULL: uniform).
 kde_weights <- function(weights, n, call = NULL) {
-  if (is.null(weights)) return(rep(1 / n, n))
-  if (!is.numeric(weights) || length(weights) != n)
-    abort_kernops(sprintf("`weights` must be a numeric vector of length %d (one per point of `x`), not %s of length %d.",
-                          n, describe_type(weights), length(weights)), "kernops_error_input", call = call)
-  if (any(!is.finite(weights)) || any(weights < 0) || sum(weights) <= 0)
-    abort_kernops("`weights` must be finite and non-negative, and not all zero.", "kernops_error_input", call = call)
-  as.double(weights) / sum(weights)
+  normalise_weights(check_weights(weights, n, "weights", call), "weights", call)
 }
 
 # A d x d symmetric positive definite bandwidth matrix (a number in 1-D), or an error.

@@ -247,3 +247,14 @@ test_that("bad input gives classed errors naming the argument", {
   expect_error(predict(fit, kE2, type = "link"), class = "kernops_error_input", regexp = "`type`")
   expect_error(kde_bandwidth(kx1, "bogus"), class = "kernops_error_input", regexp = "`method`")
 })
+
+test_that("backend = \"cuda\" is a backend error reported against the user's call", {
+  e <- expect_error(kde(rnorm(20), h = 1, backend = "cuda"), class = "kernops_error_backend")
+  expect_match(deparse(conditionCall(e))[1], "^kde\\(")
+  e <- expect_error(kde_bandwidth(rnorm(20), "ns", backend = "cuda"), class = "kernops_error_backend")
+  expect_match(deparse(conditionCall(e))[1], "^kde_bandwidth\\(")
+})
+
+test_that("a compact sequence longer than memory is a memory error, not R's unclassed one", {
+  expect_error(kde(1:3e9, h = 1), class = "kernops_error_memory")
+})
