@@ -57,7 +57,9 @@
 #'   of second order in the marginal error: on the W5 benchmark (5000 + 5000 points,
 #'   blur 0.1) `tol = 1e-2` already gives the converged value to 1e-6 relative.
 #' @param max_iter Maximum number of iterations at the target \eqn{\varepsilon}, after the
-#'   schedule.
+#'   schedule. Progress (a step per \eqn{\varepsilon} of the schedule, then the marginal
+#'   error of each iteration) is reported through \pkg{progressr} when it is installed:
+#'   wrap the call in `progressr::with_progress()`.
 #' @param grad If `TRUE`, also compute the gradient of the value with respect to `x`.
 #' @param dtype `"float64"` (default) or `"float32"`, passed to the reductions
 #'   ([kernel_op()]); the potentials are accumulated in R in double precision.
@@ -137,7 +139,13 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
     f_aa <- sm(x, x, a, NULL, e0)
     g_bb <- sm(y, y, b, NULL, e0)
   }
+  # progress through progressr when installed: a step per eps of the schedule, a message per
+  # iteration at the target eps (their number is not known in advance), a last step at the end
+  progress <- if (requireNamespace("progressr", quietly = TRUE)) {
+    progressr::progressor(steps = length(schedule) + 1L)
+  } else function(...) NULL
   for (e in schedule) {           # symmetrised, averaged updates (GeomLoss)
+    progress(sprintf("Sinkhorn: eps = %.3g", e))
     ft <- sm(x, y, b, g, e)
     gt <- sm(y, x, a, f, e)
     f <- (f + ft) / 2
@@ -169,9 +177,11 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
     }
     err <- err + err_sym
     g <- sm(y, x, a, f, eps)
+    progress(sprintf("Sinkhorn at eps = %.3g: iteration %d, marginal error %.3g", eps, iter, err), amount = 0)
     if (err < tol || iter >= max_iter) break
     iter <- iter + 1L
   }
+  progress()
   converged <- err < tol
   if (!converged)
     warning(structure(class = c("kernops_warning_convergence", "kernops_warning", "warning", "condition"),

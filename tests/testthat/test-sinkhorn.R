@@ -147,3 +147,20 @@ test_that("GeomLoss' converged value on the W5 data (5000 + 5000 points, blur 0.
   expect_true(ot$converged)
   expect_equal(ot$value, 0.0360067826388, tolerance = 1e-3)
 })
+
+test_that("sinkhorn() reports progress through progressr: the schedule, then each iteration", {
+  skip_if_not_installed("progressr")
+  old <- options(progressr.enable = TRUE)  # progressr signals nothing in batch mode otherwise
+  on.exit(options(old), add = TRUE)
+  set.seed(11)
+  x <- matrix(runif(60), 30, 2)
+  y <- matrix(runif(40), 20, 2)
+  messages <- list()
+  ot <- withCallingHandlers(sinkhorn(x, y, blur = 0.1),
+                            progression = function(cnd) if (identical(cnd$type, "update")) messages[[length(messages) + 1]] <<- cnd$message)
+  # one per eps of the schedule, one per iteration at the target eps (iterations + 1 of
+  # them: the last one ends the loop), and the last step, without a message
+  expect_length(messages, length(ot$eps_schedule) + ot$iterations + 1 + 1)
+  expect_match(messages[[1]], "^Sinkhorn: eps = ")
+  expect_match(messages[[length(ot$eps_schedule) + 1]], "marginal error")
+})
