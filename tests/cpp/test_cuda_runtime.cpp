@@ -310,9 +310,10 @@ TEST(CudaLaunch, ShapeSplitsTheReducedSideOnlyWhenRowsCannotFillTheDevice) {
 
 namespace {
 
-// Host memory as "device" memory, and kernels that compute a Sum reduction of the plan
-// with the reference evaluator, honouring the grid, the splits and the merge exactly as
-// kernel_abi.h specifies. Records launches and live allocations.
+// Host memory as "device" memory, and kernels that compute a Sum (or, for a dimension-1
+// formula, a Min_ArgMin) reduction of the plan with the reference evaluator, honouring the
+// grid, the splits and the merge exactly as kernel_abi.h specifies. Records launches and
+// live allocations.
 template <class T>
 class FakeDevice : public Device {
  public:
@@ -351,6 +352,7 @@ class FakeDevice : public Device {
   void synchronize() override {}
   void launch(Module&, const std::string& name, Grid grid, int block, std::int64_t, const LaunchArgs& a) override {
     launches.emplace_back(name, grid);
+    if (plan_.kind == RedKind::MinArgMin) return launch_argmin(name, grid, block, a);
     const int w = plan_.out_dim();
     for (std::int64_t by = 0; by < grid.y; ++by)
       for (std::int64_t bx = 0; bx < grid.x; ++bx)
@@ -377,6 +379,35 @@ class FakeDevice : public Device {
             write(a, row, acc);
           }
         }
+  }
+
+  // State per row: {best value, its global j}; the first minimum wins, splits in order.
+  void launch_argmin(const std::string& name, Grid grid, int block, const LaunchArgs& a) {
+    T* st = static_cast<T*>(a.state);
+    for (std::int64_t by = 0; by < grid.y; ++by)
+      for (std::int64_t row = 0; row < grid.x * block; ++row) {
+        if (row >= a.n_i) continue;
+        double best = INFINITY, idx = -1;
+        if (name == src.merge_name) {
+          for (std::int64_t y = 0; y < a.n_split; ++y) {
+            const T* s = st + (y * a.n_i + row) * 2;
+            if (s[0] < best) best = s[0], idx = s[1];
+          }
+        } else {
+          const std::int64_t j0 = by * a.j_per_split, j1 = std::min(a.n_j, j0 + a.j_per_split);
+          for (std::int64_t j = j0; j < j1; ++j) {
+            const double v = kernops_test::ref_eval(plan_.f, env(a, a.i0 + row, j))[0];
+            if (v < best) best = v, idx = static_cast<double>(j);
+          }
+          if (a.n_split > 1) {
+            st[(by * a.n_i + row) * 2] = static_cast<T>(best);
+            st[(by * a.n_i + row) * 2 + 1] = static_cast<T>(idx);
+            continue;
+          }
+        }
+        static_cast<T*>(a.values)[row] = static_cast<T>(best);
+        a.indices[row] = static_cast<std::int64_t>(idx);
+      }
   }
 
  private:
@@ -428,15 +459,18 @@ KernelSource fake_source(const Plan& plan, int block) {
   s.reduce_name = "kernops_reduce";
   s.merge_name = "kernops_merge";
   s.block_size = block;
-  s.state_width = plan.out_dim();
-  s.value_cols = plan.out_dim();
+  const bool argmin = plan.kind == RedKind::MinArgMin;
+  s.state_width = argmin ? 2 : plan.out_dim();
+  s.value_cols = argmin ? 1 : plan.out_dim();
+  s.index_cols = argmin ? 1 : 0;
   return s;
 }
 
-std::vector<double> cpu_result(const Problem& p) {
+std::vector<double> cpu_result(const Problem& p, std::vector<double>* indices = nullptr) {
   std::vector<double> v(static_cast<std::size_t>(p.shape.rows * p.shape.value_cols));
+  if (indices) indices->assign(static_cast<std::size_t>(p.shape.rows * p.shape.index_cols), 0.0);
   RunConfig cfg;
-  run_cpu(*p.plan, p.args, p.shape, v.data(), nullptr, cfg);
+  run_cpu(*p.plan, p.args, p.shape, v.data(), indices ? indices->data() : nullptr, cfg);
   return v;
 }
 
@@ -538,4 +572,26 @@ TEST(CudaRun, DeviceOutOfMemoryAndInterruptsAreTypedAndFreeEverything) {
   EXPECT_THROW(run_cuda(dev, *p.plan, fake_source(*p.plan, 16), p.args, p.shape, out.data(), nullptr, cfg),
                InputError);
   EXPECT_EQ(dev.live, 0);
+}
+
+TEST(CudaRun, IndicesComeBackGlobalAndColumnMajorAcrossChunksAndSplits) {
+  // axis 1, so the engine view swaps the sides; chunks of 9 rows, the 200 reduced rows in
+  // splits: every index must be the global row of the reduced side, as run_cpu's.
+  Problem p = make_problem("Min_ArgMin_Reduction(SqDist(x,y)+a, 1)", {"x = Vi(2)", "y = Vj(2)", "a = Vi(1)"},
+                           {{200, 2}, {40, 2}, {200, 1}});
+  for (bool chunked : {false, true}) {
+    FakeDevice<double> dev(*p.plan);
+    std::vector<double> values(40), indices(40, -7);
+    CudaRunConfig cfg;
+    cfg.chunk_rows = chunked ? 9 : 0;
+    run_cuda(dev, *p.plan, fake_source(*p.plan, 8), p.args, p.shape, values.data(), indices.data(), cfg);
+    std::vector<double> ref_idx;
+    const auto ref = cpu_result(p, &ref_idx);
+    for (std::size_t k = 0; k < 40; ++k) {
+      EXPECT_NEAR(values[k], ref[k], 1e-12 * (1 + std::fabs(ref[k])));
+      EXPECT_EQ(indices[k], ref_idx[k]) << "row " << k;
+    }
+    EXPECT_GT(dev.launches.front().second.y, 1);  // the reduced side was split
+    EXPECT_EQ(dev.live, 0);
+  }
 }
