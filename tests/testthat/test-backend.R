@@ -223,3 +223,11 @@ test_that("the detected core count is asked once per session", {
   expect_false(is.null(environment(kernops:::detected_cores)$cores))
   expect_true(n >= 1)
 })
+
+test_that("the fallback of \"auto\" from a failed GPU is a classed warning", {
+  # (the GPU path itself cannot run without a GPU: this is the condition it raises)
+  w <- expect_warning(kernops:::warn_backend_fallback("a CUDA kernel failed: test", NULL),
+                      class = "kernops_warning_backend")
+  expect_s3_class(w, "kernops_warning")
+  expect_match(conditionMessage(w), "Computed on the CPU instead", fixed = TRUE)
+})
