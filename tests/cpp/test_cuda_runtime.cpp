@@ -3,6 +3,7 @@
 // the launch logic of run_cuda() on a fake device whose "kernels" compute a Sum with the
 // reference evaluator, against run_cpu().
 #include <dlfcn.h>
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -222,6 +223,14 @@ TEST(CudaNvrtc, CompilesATrivialKernelForSm80AndSm90) {
   const CompiledImage ptx = nv.compile(src, 990);
   EXPECT_TRUE(ptx.is_ptx);
   EXPECT_NE(ptx.image.find(".entry twice"), std::string::npos);
+  // A minor version NVRTC does not list (sm_91): the cubin of the same major version.
+  const auto& archs = nv.supported_archs();
+  if (!archs.empty() && std::find(archs.begin(), archs.end(), 91) == archs.end() &&
+      std::find(archs.begin(), archs.end(), 90) != archs.end()) {
+    const CompiledImage same = nv.compile(src, 91);
+    EXPECT_FALSE(same.is_ptx);
+    EXPECT_EQ(same.arch, "sm_90");
+  }
   // An older one: a BackendError naming it.
   EXPECT_THROW(nv.compile(src, 10), BackendError);
 }

@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <clocale>
 #include <cstddef>
 #include <cstdlib>
@@ -141,14 +142,21 @@ CompiledImage Nvrtc::compile(const std::string& source, int cc, const std::vecto
     bool known = false;
     for (int a : archs_) known = known || a == cc;
     if (!known) {
-      if (cc < archs_.front())
+      // A cubin runs on devices of the same major version and a minor version at least its
+      // own: take the newest such architecture NVRTC knows. Else (a device newer than this
+      // NVRTC) PTX for the newest architecture below the device, which the driver compiles
+      // for it when the module is loaded.
+      int same_major = -1, below = -1;
+      for (int a : archs_) {
+        if (a <= cc) below = std::max(below, a);
+        if (a <= cc && a / 10 == cc / 10) same_major = std::max(same_major, a);
+      }
+      if (below < 0)
         throw BackendError("this GPU (compute capability " + std::to_string(cc / 10) + "." + std::to_string(cc % 10) +
                            ") is older than NVRTC " + version() + " supports (oldest: sm_" +
                            std::to_string(archs_.front()) + ")");
-      // Newer than this NVRTC knows: PTX for the newest architecture it knows; the driver
-      // compiles it for the device when the module is loaded.
-      out.is_ptx = cc > archs_.back();
-      target = out.is_ptx ? archs_.back() : cc;
+      out.is_ptx = same_major < 0;
+      target = out.is_ptx ? below : same_major;
     }
   }
   out.arch = (out.is_ptx ? "compute_" : "sm_") + std::to_string(target);
