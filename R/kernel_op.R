@@ -372,7 +372,6 @@ shape_result <- function(res, reduction) {
   )
 }
 
-
 #' @export
 print.kernops_op <- function(x, ...) {
   s <- environment(x)$.kernops_state

@@ -59,6 +59,11 @@ void run(const Plan& plan, const std::vector<ArgData>& args, const OutShape& sha
   } catch (const DeviceMemoryError& e) {
     throw DeviceMemoryError(std::string(e.what()) +
                             "; use smaller chunks (option kernops.cuda_chunk_rows) or backend = \"cpu\"");
+  } catch (const BackendError& e) {
+    // A device that failed (a launch, a copy, a module load) is not tried again in this
+    // process: "auto" goes to the CPU from now on, and backend_info() says why.
+    mark_unusable(std::string("the GPU failed earlier in this session: ") + e.what());
+    throw;
   }
 }
 
