@@ -9,6 +9,22 @@ cpp_build_info <- function() {
     .Call(`_kernops_fp_control_register`)
 }
 
+cpp_cuda_info <- function() {
+    .Call(`_kernops_cpp_cuda_info`)
+}
+
+cpp_cuda_set_cache_dir <- function(dir) {
+    invisible(.Call(`_kernops_cpp_cuda_set_cache_dir`, dir))
+}
+
+cpp_cuda_force_failure <- function(why) {
+    invisible(.Call(`_kernops_cpp_cuda_force_failure`, why))
+}
+
+cpp_cuda_why <- function() {
+    .Call(`_kernops_cpp_cuda_why`)
+}
+
 cpp_compile <- function(formula, decls) {
     .Call(`_kernops_cpp_compile`, formula, decls)
 }
@@ -17,8 +33,8 @@ cpp_plan_valid <- function(ptr) {
     .Call(`_kernops_cpp_plan_valid`, ptr)
 }
 
-cpp_run <- function(ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt, max_isa, progress) {
-    .Call(`_kernops_cpp_run`, ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt, max_isa, progress)
+cpp_run <- function(ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt, max_isa, progress, backend = "cpu", cuda_chunk_rows = 0) {
+    .Call(`_kernops_cpp_run`, ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt, max_isa, progress, backend, cuda_chunk_rows)
 }
 
 cpp_canonical <- function(formula, decls) {

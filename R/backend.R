@@ -1,17 +1,20 @@
-# backend.R -- which backends this build of kernops has, and how many CPU threads it uses.
-# The CUDA fields only say what `configure` found at build time; a run-time CUDA backend is a
-# later issue, so `driver_available` is always FALSE here.
+# backend.R -- which backends this build of kernops has and can use now, how a reduction
+# picks one (backend = "auto" | "cpu" | "cuda", option kernops.backend), and how many CPU
+# threads it uses. CUDA is found at run time (src/core/cuda/: libcuda and libnvrtc are
+# dlopen()ed), so the same installation runs on machines with and without a GPU.
 
 #' Backends available to kernops
 #'
 #' Reports how this installation of kernops was built and what it can run on: the default
-#' number of CPU threads, the SIMD instruction sets the compiler targeted, and whether a
-#' CUDA toolkit was found when the package was installed.
+#' number of CPU threads, the SIMD instruction sets the compiler targeted, and the CUDA
+#' backend: whether a GPU is usable now and, if not, why (no driver, no device, no NVRTC).
 #'
-#' The CUDA backend is not implemented in this version: `cuda$driver_available` is always
-#' `FALSE` and `cuda$status` says so. When it arrives, the toolkit recorded here (found through
-#' `CUDA_HOME`, `nvcc` on the `PATH` or `/usr/local/cuda` at install time) is loaded at run
-#' time, so a package installed without CUDA still works on the CPU.
+#' CUDA needs nothing at build time: the NVIDIA driver (`libcuda.so.1`) and NVRTC, the
+#' CUDA run-time compiler (`libnvrtc`, from a CUDA toolkit found on the library path,
+#' through `CUDA_HOME`, or where `configure` saw one), are loaded when first needed. Kernels
+#' are compiled once per formula, dtype and GPU architecture and cached in memory and on
+#' disk, in `getOption("kernops.cuda_cache", tools::R_user_dir("kernops", "cache"))` (`""`
+#' keeps them in memory only), so a new R session does not compile them again.
 #'
 #' @return An object of class `kernops_backend_info`: a list with elements
 #'   * `cpu`: a list with `threads_default` (see [kernops_threads()]), `simd`
@@ -19,20 +22,25 @@
 #'     `isa_available` (the engine's instruction sets this processor can run: `"sse2"`,
 #'     `"avx2"`, `"avx512"`) and `isa` (the one in use: the best available, capped by
 #'     option `kernops.cpu_isa`, which may be `"auto"`, `"sse2"`, `"avx2"` or `"avx512"`);
-#'   * `cuda`: a list with `toolkit_found_at_build` (logical), `cuda_home` and
-#'     `cuda_version` (character, `NA` when no toolkit was found), `driver_available`
-#'     (logical) and `status` (character);
+#'   * `cuda`: a list with `available` (logical: reductions can run on the GPU now),
+#'     `status` (`"available"`, or why not, e.g. `"no CUDA driver (libcuda.so.1 not
+#'     found)"`), `device` (name), `memory` (bytes), `compute_capability` (e.g. `"9.0"`),
+#'     `driver_version`, `nvrtc_version` (`NA` where unknown), `cache_dir`,
+#'     `toolkit_found_at_build` (logical), `cuda_home` and `cuda_version` (what
+#'     `configure` found, `NA` when nothing), and `driver_available` (logical: a driver
+#'     and a device were found);
 #'   * `compiler`: a list with `version` (the compiler's version string) and `cxx_std`
 #'     (the value of `__cplusplus`).
-#' @seealso [kernops_threads()]
+#' @seealso [kernops_threads()], [kernel_op()] for `backend`
 #' @export
 #' @examples
 #' info <- backend_info()
 #' info
 #' info$cpu$threads_default
-#' info$cuda$toolkit_found_at_build
+#' info$cuda$status
 backend_info <- function() {
   b <- cpp_build_info()
+  g <- cpp_cuda_info()
   structure(
     list(
       cpu = list(
@@ -42,11 +50,18 @@ backend_info <- function() {
         isa = cpu_isa_in_use()
       ),
       cuda = list(
+        available = g$usable,
+        status = if (g$usable) "available" else g$why,
+        device = g$device,
+        memory = g$memory,
+        compute_capability = g$compute_capability,
+        driver_version = g$driver_version,
+        nvrtc_version = g$nvrtc_version,
+        cache_dir = cuda_cache_dir(),
         toolkit_found_at_build = b$cuda_toolkit,
         cuda_home = b$cuda_home,
         cuda_version = b$cuda_version,
-        driver_available = FALSE,
-        status = "not implemented in this version"
+        driver_available = g$driver_loaded
       ),
       compiler = list(version = b$compiler, cxx_std = b$cxx_std)
     ),
@@ -65,16 +80,110 @@ print.kernops_backend_info <- function(x, ...) {
   } else {
     "not found at build"
   }
+  gpu <- if (isTRUE(cuda$available)) {
+    sprintf("%s, %.1f GB, compute capability %s, driver %s", cuda$device, cuda$memory / 1e9,
+            cuda$compute_capability, cuda$driver_version)
+  } else {
+    sprintf("not available: %s", cuda$status)
+  }
   cat(
     "<kernops backend info>\n",
     sprintf("CPU:      %d threads by default; engine instruction set %s (available: %s)\n",
             x$cpu$threads_default, x$cpu$isa, paste(x$cpu$isa_available, collapse = ", ")),
-    sprintf("CUDA:     toolkit %s; driver available: %s (%s)\n",
-            toolkit, if (isTRUE(cuda$driver_available)) "yes" else "no", cuda$status),
+    sprintf("CUDA:     %s\n", gpu),
+    sprintf("          NVRTC %s; toolkit %s\n",
+            if (is.na(cuda$nvrtc_version)) "not found" else cuda$nvrtc_version, toolkit),
+    sprintf("          kernel cache: %s\n", if (nzchar(cuda$cache_dir)) cuda$cache_dir else "memory only"),
     sprintf("Compiler: %s, C++ standard %s\n", x$compiler$version, x$compiler$cxx_std),
     sep = ""
   )
   invisible(x)
+}
+
+# ---- choosing a backend ---------------------------------------------------------------------
+
+# The backend a kernel_op() (or a statistics function) keeps: "cpu", "cuda" or "auto", after
+# option kernops.backend replaced "auto". "cuda" is refused here, when the op is made, if
+# CUDA is unusable, with the reason.
+resolve_backend <- function(backend, call) {
+  if (backend == "auto") backend <- backend_option(call)
+  if (backend == "cuda") check_cuda(call)
+  backend
+}
+
+backend_option <- function(call) {
+  b <- getOption("kernops.backend", "auto")
+  if (!is.character(b) || length(b) != 1 || !(b %in% c("auto", "cpu", "cuda")))
+    abort_kernops("Option `kernops.backend` must be \"auto\", \"cpu\" or \"cuda\".", "kernops_error_input",
+                  call = call)
+  b
+}
+
+check_cuda <- function(call) {
+  why <- cpp_cuda_why()
+  if (nzchar(why))
+    abort_kernops(c(sprintf("The CUDA backend is not usable: %s.", why),
+                    "Use backend = \"cpu\" (or \"auto\"); see backend_info()."),
+                  "kernops_error_backend", call = call)
+}
+
+# The backend one call runs on: "auto" takes the GPU for problems of at least
+# kernops.cuda_min_pairs pairs when CUDA is usable.
+run_backend <- function(state, data, call) {
+  b <- state$backend
+  if (b == "cpu") return("cpu")
+  if (b == "auto") {
+    if (n_pairs(state$vars, data) < cuda_min_pairs(call) || nzchar(cpp_cuda_why())) return("cpu")
+  } else {
+    check_cuda(call)  # the device may have failed since the op was made
+  }
+  cpp_cuda_set_cache_dir(cuda_cache_dir())
+  "cuda"
+}
+
+# N x M of a call: rows of the i-indexed arguments times rows of the j-indexed ones.
+n_pairs <- function(vars, data) {
+  rows <- function(ix) {
+    k <- match(ix, vars$index)
+    if (is.na(k)) 0 else as.double(NROW(data[[k]]))
+  }
+  rows("i") * rows("j")
+}
+
+# Smallest N x M that "auto" sends to the GPU. The default, 1e7 pairs, is not measured (no
+# GPU was available when it was chosen): a few ms of CPU time, about what a launch, the
+# copies and the first-call module load cost.
+cuda_min_pairs <- function(call = NULL) {
+  v <- getOption("kernops.cuda_min_pairs", 1e7)
+  if (!is.numeric(v) || length(v) != 1 || is.na(v) || v < 0)
+    abort_kernops("Option `kernops.cuda_min_pairs` must be a single non-negative number.", "kernops_error_input",
+                  call = call)
+  v
+}
+
+# Output rows per CUDA launch (0: chosen from the device's free memory and size).
+cuda_chunk_rows <- function(call = NULL) {
+  v <- getOption("kernops.cuda_chunk_rows", 0)
+  if (!is.numeric(v) || length(v) != 1 || is.na(v) || v < 0 || v != round(v))
+    abort_kernops("Option `kernops.cuda_chunk_rows` must be a single whole number, 0 (automatic) or more.",
+                  "kernops_error_input", call = call)
+  as.double(v)
+}
+
+# Where compiled kernels are kept between sessions ("" for memory only).
+cuda_cache_dir <- function() {
+  d <- getOption("kernops.cuda_cache")
+  if (is.null(d)) return(tools::R_user_dir("kernops", "cache"))
+  if (!is.character(d) || length(d) != 1 || is.na(d))
+    abort_kernops("Option `kernops.cuda_cache` must be a directory (a single string), or \"\" for no disk cache.",
+                  "kernops_error_input")
+  path.expand(d)
+}
+
+# "auto" chose the GPU and it failed: a classed warning, then the CPU.
+warn_backend_fallback <- function(message, call) {
+  warning(structure(class = c("kernops_warning_backend", "kernops_warning", "warning", "condition"),
+                    list(message = paste0(message, "\nComputed on the CPU instead."), call = call)))
 }
 
 #' Number of CPU threads used by kernops

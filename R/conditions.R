@@ -16,11 +16,14 @@
 #' * `kernops_error_input`: bad data: non-numeric input, NA/NaN/Inf, zero rows,
 #'   inconsistent row counts, a missing argument.
 #' * `kernops_error_memory`: a result too large to allocate, or that R could not allocate (see option
-#'   `kernops.max_output_bytes`).
+#'   `kernops.max_output_bytes`); with `subtype = "device"`, the GPU's memory was too small
+#'   (use smaller chunks, option `kernops.cuda_chunk_rows`, or `backend = "cpu"`).
 #' * `kernops_error_unsupported`: a request kernops does not implement, e.g. the gradient of
 #'   an ArgMin or K-min reduction, or one nested more deeply than formulas may be, or of
 #'   a formula too large to write out (shared subexpressions repeated in full).
-#' * `kernops_error_backend`: a backend that is not available (CUDA).
+#' * `kernops_error_backend`: a backend that is not available, with the reason (`backend =
+#'   "cuda"` where there is no driver, no GPU or no NVRTC; see [backend_info()]), or a GPU that
+#'   failed during a computation.
 #' * `kernops_error_interrupt`: the user interrupted a long computation (Ctrl-C). Unlike
 #'   the others, this condition is not an error: like R's own interrupt it has class
 #'   `c("kernops_error_interrupt", "interrupt", "condition")`, so `try()` and
@@ -29,9 +32,11 @@
 #'   it returns to the top level as Ctrl-C does.
 #' * `kernops_error_internal`: a bug in kernops; please report it.
 #'
-#' One warning is classed alike: `kernops_warning_convergence` (with `"kernops_warning"`,
-#' `"warning"`), when an iterative solver such as [sinkhorn()] stops at `max_iter` before
-#' its tolerance; it carries the error reached (`marginal_error`).
+#' Two warnings are classed alike (with `"kernops_warning"`, `"warning"`):
+#' `kernops_warning_convergence`, when an iterative solver such as [sinkhorn()] stops at
+#' `max_iter` before its tolerance (it carries the error reached, `marginal_error`); and
+#' `kernops_warning_backend`, when `backend = "auto"` chose the GPU, the GPU failed, and the
+#' reduction was computed on the CPU instead.
 #'
 #' @name kernops_conditions
 #' @examples

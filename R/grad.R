@@ -45,6 +45,8 @@ differentiable_reductions <- c("Sum_Reduction", "LogSumExp_Reduction", "SumSoftM
 #' @param wrt Names of the arguments to differentiate with respect to.
 #' @param direction Name of the direction argument of the returned function (it must
 #'   not clash with the names of `op`'s arguments).
+#' @param backend `NULL` (default: `op`'s backend) or `"auto"`, `"cpu"`, `"cuda"`: where
+#'   the gradient's reductions run (see [kernel_op()]).
 #' @return `kernel_grad()`: a function of class `kernops_grad_op` taking `op`'s arguments
 #'   plus `direction` (a matrix shaped like `op`'s result) and returning the gradient: a
 #'   matrix (or a vector for a parameter), or a named list of them when `wrt` has several
@@ -62,9 +64,16 @@ differentiable_reductions <- c("Sum_Reduction", "LogSumExp_Reduction", "SumSoftM
 #' # by symmetry, the gradients with respect to both roles are equal:
 #' dH_dq <- vg$gradient$qi
 #' dH_dp <- vg$gradient$pi
-kernel_grad <- function(op, wrt, direction = "direction") {
+kernel_grad <- function(op, wrt, direction = "direction", backend = NULL) {
   call <- sys.call()
   state <- op_state(op, call)
+  if (!is.null(backend)) {
+    # the gradient's own reductions on another backend: a copy of the op's state, so that
+    # the op itself keeps its backend
+    backend <- resolve_backend(match_choice(backend, c("auto", "cpu", "cuda"), "backend", call), call)
+    state <- list2env(mget(ls(state, all.names = TRUE), envir = state), parent = emptyenv())
+    state$backend <- backend
+  }
   check_wrt_given(missing(wrt), state, call)
   if (!(state$reduction %in% differentiable_reductions))
     abort_kernops(sprintf("%s is not differentiable in this version (differentiable: %s).",

@@ -133,8 +133,13 @@
 #'   the positions' order).
 #' @param dtype `"float64"` (default) or `"float32"`: the precision of the computation
 #'   (inputs are converted, sums accumulate block-wise in double, results are doubles).
-#' @param backend `"auto"` (the CPU in this version), `"cpu"` or `"cuda"` (not yet
-#'   available: raises a `kernops_error_backend` condition).
+#' @param backend `"auto"` (default), `"cpu"` or `"cuda"`. `"auto"` follows option
+#'   `kernops.backend` when it is set (to `"cpu"`, `"cuda"` or `"auto"`); otherwise each
+#'   call runs on the GPU when CUDA is usable and the problem has at least
+#'   `getOption("kernops.cuda_min_pairs", 1e7)` pairs (N x M), else on the CPU. That
+#'   threshold is a guess, not a measured crossover. `"cuda"` raises a
+#'   `kernops_error_backend` condition saying why when CUDA is not usable (no driver, no GPU,
+#'   no NVRTC); see [backend_info()].
 #' @return A function of class `kernops_op` whose arguments are the declared variables,
 #'   called by name or position with numeric matrices (rows = points) or vectors (one
 #'   column for `Vi`/`Vj`, the values of a `Pm`). It returns a numeric matrix with one
@@ -259,10 +264,25 @@ run_kernel_op <- function(state, env) {
   data <- lapply(vars$name, function(nm) as_kernel_data(get(nm, envir = env), nm, call, max_bytes))
   # The compiled plan lives in C++ memory: after saveRDS()/readRDS() it is rebuilt.
   if (!cpp_plan_valid(state$ptr)) compile_state(state, call)
-  res <- core_call(cpp_run(state$ptr, data, state$dtype, kernops_threads(), max_bytes,
-                           debug_interrupt_after(call),
-                           cpu_isa_level(), isTRUE(getOption("kernops.progress", interactive()))),
-                   call = call)
+  backend <- run_backend(state, data, call)
+  run <- function(backend) {
+    core_call(cpp_run(state$ptr, data, state$dtype, kernops_threads(), max_bytes,
+                      debug_interrupt_after(call),
+                      cpu_isa_level(), isTRUE(getOption("kernops.progress", interactive())),
+                      backend, if (backend == "cuda") cuda_chunk_rows(call) else 0),
+              call = call)
+  }
+  res <- if (backend == "cuda" && state$backend == "auto") {
+    # "auto" chose the GPU: if it fails, say so once and compute on the CPU, which shares
+    # nothing with it (the device is marked unusable for the session, so later calls go
+    # straight to the CPU).
+    tryCatch(run("cuda"), kernops_error_backend = function(e) {
+      warn_backend_fallback(conditionMessage(e), call)
+      run("cpu")
+    })
+  } else {
+    run(backend)
+  }
   shape_result(res, state$reduction)
 }
 
@@ -350,14 +370,6 @@ shape_result <- function(res, reduction) {
       list(values = res$values, indices = res$indices),
     res$values
   )
-}
-
-resolve_backend <- function(backend, call) {
-  if (backend == "cuda")
-    abort_kernops(c("The CUDA backend is not available in this version of kernops.",
-                    "Use backend = \"cpu\" (or \"auto\"); see backend_info()."),
-                  "kernops_error_backend", call = call)
-  "cpu"
 }
 
 #' @export

@@ -19,6 +19,12 @@
 #'   `try()` does not catch it).
 #' * `kernops.cpu_isa`: the highest CPU instruction set the engine may use (`"auto"`,
 #'   `"sse2"`, `"avx2"`, `"avx512"`); see [backend_info()].
+#' * `kernops.backend`: what `backend = "auto"` means (`"auto"`, `"cpu"` or `"cuda"`; see
+#'   [kernel_op()]). `kernops.cuda_min_pairs`: the smallest N x M that `"auto"` sends to a
+#'   usable GPU (default 1e7, not measured). `kernops.cuda_chunk_rows`: output rows per GPU
+#'   launch (default 0: chosen from the GPU's free memory). `kernops.cuda_cache`: the
+#'   directory of compiled GPU kernels (default `tools::R_user_dir("kernops", "cache")`;
+#'   `""` for none). See [backend_info()].
 #'
 #' @keywords internal
 #' @useDynLib kernops, .registration = TRUE

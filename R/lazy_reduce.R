@@ -33,16 +33,17 @@
 #' calls with the same structure and new data reuse the compiled plan (see the *Caching*
 #' section of [lazytensor]).
 #'
-#' @param x A LazyTensor (for the Summary methods `...` holds it, with `index` and
-#'   `dtype`).
+#' @param x A LazyTensor (for the Summary methods `...` holds it, with `index`,
+#'   `dtype` and `backend`).
 #' @param index `"j"` (reduce over j, one row per i) or `"i"` (reduce over i, one row per
 #'   j).
 #' @param k The number of smallest values, a positive whole number.
 #' @param weight Optional LazyTensor (or number/vector) of weights \eqn{w_{ij}}.
 #' @param v A LazyTensor (or number/vector): the values to average.
 #' @param dtype `"float64"` (default) or `"float32"`, as in [kernel_op()].
+#' @param backend `"auto"` (default), `"cpu"` or `"cuda"`, as in [kernel_op()].
 #' @param ...,na.rm For `sum()`, `min()`, `max()`: the LazyTensor, and the named
-#'   arguments `index` and `dtype`; `na.rm` is ignored.
+#'   arguments `index`, `dtype` and `backend`; `na.rm` is ignored.
 #' @return A numeric matrix with one row per point of the index that is not reduced;
 #'   integer indices for `argmin()`, `argmax()` and `argkmin()`; a list with `values` and
 #'   `indices` for `min_argmin()`, `max_argmax()` and `kmin_argkmin()`.
@@ -72,9 +73,9 @@ Summary.kernops_lazy <- function(..., na.rm = FALSE) {
   g <- .Generic
   index <- opts$index
   call <- as.call(c(list(as.name(g), quote(x)), if (!is.null(index)) list(index = index)))
-  bad <- setdiff(names(opts), c("index", "dtype"))
+  bad <- setdiff(names(opts), c("index", "dtype", "backend"))
   if (length(bad))
-    abort_kernops(sprintf("%s() of a LazyTensor: unknown argument `%s` (use index = \"i\" or \"j\", dtype).",
+    abort_kernops(sprintf("%s() of a LazyTensor: unknown argument `%s` (use index = \"i\" or \"j\", dtype, backend).",
                           g, bad[1]), "kernops_error_input", call = call)
   if (!(g %in% c("sum", "min", "max")))
     abort_kernops(c(sprintf("%s() is not available for LazyTensors.", g),
@@ -91,7 +92,7 @@ Summary.kernops_lazy <- function(..., na.rm = FALSE) {
     abort_kernops(missing_index_msg(g), "kernops_error_input", call = call)
   }
   red <- c(sum = "Sum_Reduction", min = "Min_Reduction", max = "Max_Reduction")[[g]]
-  lazy_reduce(x, red, index, opts$dtype %||% "float64", call, g)
+  lazy_reduce(x, red, index, opts$dtype %||% "float64", call, g, backend = opts$backend %||% "auto")
 }
 
 missing_index_msg <- function(verb) {
@@ -101,80 +102,82 @@ missing_index_msg <- function(verb) {
 
 #' @rdname lazy_reductions
 #' @export
-argmin <- function(x, index, dtype = "float64") {
-  verb_reduce(x, "ArgMin_Reduction", index, dtype, sys.call(), "argmin", missing(index))
+argmin <- function(x, index, dtype = "float64", backend = "auto") {
+  verb_reduce(x, "ArgMin_Reduction", index, dtype, sys.call(), "argmin", missing(index), backend = backend)
 }
 
 #' @rdname lazy_reductions
 #' @export
-argmax <- function(x, index, dtype = "float64") {
-  verb_reduce(x, "ArgMax_Reduction", index, dtype, sys.call(), "argmax", missing(index))
+argmax <- function(x, index, dtype = "float64", backend = "auto") {
+  verb_reduce(x, "ArgMax_Reduction", index, dtype, sys.call(), "argmax", missing(index), backend = backend)
 }
 
 #' @rdname lazy_reductions
 #' @export
-min_argmin <- function(x, index, dtype = "float64") {
-  verb_reduce(x, "Min_ArgMin_Reduction", index, dtype, sys.call(), "min_argmin", missing(index))
+min_argmin <- function(x, index, dtype = "float64", backend = "auto") {
+  verb_reduce(x, "Min_ArgMin_Reduction", index, dtype, sys.call(), "min_argmin", missing(index), backend = backend)
 }
 
 #' @rdname lazy_reductions
 #' @export
-max_argmax <- function(x, index, dtype = "float64") {
-  verb_reduce(x, "Max_ArgMax_Reduction", index, dtype, sys.call(), "max_argmax", missing(index))
+max_argmax <- function(x, index, dtype = "float64", backend = "auto") {
+  verb_reduce(x, "Max_ArgMax_Reduction", index, dtype, sys.call(), "max_argmax", missing(index), backend = backend)
 }
 
 #' @rdname lazy_reductions
 #' @export
-kmin <- function(x, k, index, dtype = "float64") {
-  verb_reduce(x, "KMin_Reduction", index, dtype, sys.call(), "kmin", missing(index), k = k)
+kmin <- function(x, k, index, dtype = "float64", backend = "auto") {
+  verb_reduce(x, "KMin_Reduction", index, dtype, sys.call(), "kmin", missing(index), k = k, backend = backend)
 }
 
 #' @rdname lazy_reductions
 #' @export
-argkmin <- function(x, k, index, dtype = "float64") {
-  verb_reduce(x, "ArgKMin_Reduction", index, dtype, sys.call(), "argkmin", missing(index), k = k)
+argkmin <- function(x, k, index, dtype = "float64", backend = "auto") {
+  verb_reduce(x, "ArgKMin_Reduction", index, dtype, sys.call(), "argkmin", missing(index), k = k, backend = backend)
 }
 
 #' @rdname lazy_reductions
 #' @export
-kmin_argkmin <- function(x, k, index, dtype = "float64") {
-  verb_reduce(x, "KMin_ArgKMin_Reduction", index, dtype, sys.call(), "kmin_argkmin", missing(index), k = k)
+kmin_argkmin <- function(x, k, index, dtype = "float64", backend = "auto") {
+  verb_reduce(x, "KMin_ArgKMin_Reduction", index, dtype, sys.call(), "kmin_argkmin", missing(index), k = k, backend = backend)
 }
 
 #' @rdname lazy_reductions
 #' @export
-logsumexp <- function(x, index, weight = NULL, dtype = "float64") {
+logsumexp <- function(x, index, weight = NULL, dtype = "float64", backend = "auto") {
   verb_reduce(x, "LogSumExp_Reduction", index, dtype, sys.call(), "logsumexp", missing(index),
-              extra = weight, extra_name = "weight")
+              extra = weight, extra_name = "weight", backend = backend)
 }
 
 #' @rdname lazy_reductions
 #' @export
-sumsoftmaxweight <- function(x, v, index, dtype = "float64") {
+sumsoftmaxweight <- function(x, v, index, dtype = "float64", backend = "auto") {
   if (missing(v))
     abort_kernops("sumsoftmaxweight() needs `v`, the values to average.", "kernops_error_input", call = sys.call())
   verb_reduce(x, "SumSoftMaxWeight_Reduction", index, dtype, sys.call(), "sumsoftmaxweight",
-              missing(index), extra = v, extra_name = "v")
+              missing(index), extra = v, extra_name = "v", backend = backend)
 }
 
 verb_reduce <- function(x, red, index, dtype, call, verb, index_missing, k = NULL,
-                        extra = NULL, extra_name = NULL) {
+                        extra = NULL, extra_name = NULL, backend = "auto") {
   if (!inherits(x, "kernops_lazy"))
     abort_kernops(c(sprintf("%s() reduces a LazyTensor (made with Vi(), Vj() and Pm()), not %s.", verb, describe_type(x)),
                     if (is.matrix(x)) "For an R matrix, use apply() or the matrixStats package."),
                   "kernops_error_input", call = call)
   if (index_missing) abort_kernops(missing_index_msg(verb), "kernops_error_input", call = call)
-  lazy_reduce(x, red, index, dtype, call, verb, k = k, extra = extra, extra_name = extra_name)
+  lazy_reduce(x, red, index, dtype, call, verb, k = k, extra = extra, extra_name = extra_name, backend = backend)
 }
 
 # Builds the reduction formula; computes it (data), or returns it (a `~` formula).
-lazy_reduce <- function(x, red, index, dtype, call, verb, k = NULL, extra = NULL, extra_name = NULL) {
+lazy_reduce <- function(x, red, index, dtype, call, verb, k = NULL, extra = NULL, extra_name = NULL,
+                        backend = "auto") {
   r <- lazy_reduction_formula(x, red, index, call, verb, k, extra, extra_name)
   dtype <- match_choice(dtype, c("float64", "float32"), "dtype", call)
+  backend <- resolve_backend(match_choice(backend, c("auto", "cpu", "cuda"), "backend", call), call)
   if (isTRUE(r$node$symbolic))
     return(structure(list(f = r$f, leaves = r$node$leaves), class = "kernops_lazy_reduction"))
   check_reduction_rows(r$node, index, verb, call)
-  lazy_run(r$f, r$node$leaves, dtype, call)
+  lazy_run(r$f, r$node$leaves, dtype, call, backend)
 }
 
 # The reduction formula Red(F[,K],axis[,extra]) (with tokens) and the node of its variables.
@@ -247,6 +250,7 @@ check_reduction_rows <- function(node, index, verb, call) {
 #' @param direction `NULL` (all ones) or a matrix shaped like the result of the reduction.
 #' @param weight,v The weight of `"logsumexp"`, the values of `"sumsoftmaxweight"`.
 #' @param dtype `"float64"` (default) or `"float32"`.
+#' @param backend `"auto"` (default), `"cpu"` or `"cuda"`, as in [kernel_op()].
 #' @return The gradient (a matrix, or a vector for a parameter); for several variables in
 #'   `wrt`, a list of them, with the names of `wrt` or else the variables' names.
 #' @seealso [grad()], [kernel_grad()], [lazy_reductions]
@@ -262,12 +266,13 @@ check_reduction_rows <- function(node, index, verb, call) {
 #' K <- exp(-sqdist(x_i, Vj(y)))
 #' all.equal(reduction_grad(K, x_i, index = "j"), sum(grad(K, x_i), index = "j"))
 reduction_grad <- function(x, wrt, index, reduction = c("sum", "logsumexp", "sumsoftmaxweight"),
-                           direction = NULL, weight = NULL, v = NULL, dtype = "float64") {
+                           direction = NULL, weight = NULL, v = NULL, dtype = "float64", backend = "auto") {
   call <- sys.call()
   x <- check_lazy(x, "reduction_grad")
   if (missing(index)) abort_kernops(missing_index_msg("reduction_grad"), "kernops_error_input", call = call)
   reduction <- match_choice(reduction, c("sum", "logsumexp", "sumsoftmaxweight"), "reduction", call)
   dtype <- match_choice(dtype, c("float64", "float32"), "dtype", call)
+  backend <- resolve_backend(match_choice(backend, c("auto", "cpu", "cuda"), "backend", call), call)
   red <- c(sum = "Sum_Reduction", logsumexp = "LogSumExp_Reduction",
            sumsoftmaxweight = "SumSoftMaxWeight_Reduction")[[reduction]]
   if (reduction == "sumsoftmaxweight" && is.null(v))
@@ -293,7 +298,7 @@ reduction_grad <- function(x, wrt, index, reduction = c("sum", "logsumexp", "sum
     abort_kernops("reduction_grad(): a variable in `wrt` does not appear in the formula.",
                   "kernops_error_input", call = call)
   wrt_labels <- unname(labels[toks])
-  entry <- lazy_entry(fin, dtype, call)
+  entry <- lazy_entry(fin, dtype, call, backend)
   state <- environment(entry$op)$.kernops_state
   dir_name <- unique_name("direction", fin$labels)
   gkey <- paste(c(dir_name, wrt_labels), collapse = "\r")
@@ -365,9 +370,9 @@ lazy_finalize <- function(f, leaves) {
        data = data)
 }
 
-lazy_run <- function(f, leaves, dtype, call) {
+lazy_run <- function(f, leaves, dtype, call, backend = "auto") {
   fin <- lazy_finalize(f, leaves)
-  entry <- lazy_entry(fin, dtype, call)
+  entry <- lazy_entry(fin, dtype, call, backend)
   env <- list2env(stats::setNames(fin$data, fin$labels), parent = emptyenv())
   env$.kernops_op <- entry$op
   with_call(eval(entry$call, env), call)
@@ -375,8 +380,8 @@ lazy_run <- function(f, leaves, dtype, call) {
 
 # The cache entry for a finalized formula: the compiled kernel_op(), the call that passes
 # the data to it, and an environment for its compiled gradients (reduction_grad()).
-lazy_entry <- function(fin, dtype, call) {
-  key <- paste(c(dtype, fin$formula, fin$decls), collapse = "\n")
+lazy_entry <- function(fin, dtype, call, backend = "auto") {
+  key <- paste(c(dtype, backend, fin$formula, fin$decls), collapse = "\n")
   cap <- lazy_cache_capacity()  # 0 disables the cache
   # the key names a variable of the cache environment, and R limits names to 10000 bytes:
   # longer formulas are compiled every time
@@ -387,7 +392,7 @@ lazy_entry <- function(fin, dtype, call) {
     return(entry)
   }
   lazy_cache$misses <- lazy_cache$misses + 1
-  op <- with_call(kernel_op(fin$formula, fin$decls, dtype = dtype), call)
+  op <- with_call(kernel_op(fin$formula, fin$decls, dtype = dtype, backend = backend), call)
   argcall <- as.call(c(list(as.name(".kernops_op")),
                        stats::setNames(lapply(fin$labels, as.name), fin$labels)))
   entry <- list(op = op, call = argcall, grads = new.env(parent = emptyenv()))

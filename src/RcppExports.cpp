@@ -31,6 +31,46 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_cuda_info
+Rcpp::List cpp_cuda_info();
+RcppExport SEXP _kernops_cpp_cuda_info() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_cuda_info());
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_cuda_set_cache_dir
+void cpp_cuda_set_cache_dir(std::string dir);
+RcppExport SEXP _kernops_cpp_cuda_set_cache_dir(SEXP dirSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type dir(dirSEXP);
+    cpp_cuda_set_cache_dir(dir);
+    return R_NilValue;
+END_RCPP
+}
+// cpp_cuda_force_failure
+void cpp_cuda_force_failure(std::string why);
+RcppExport SEXP _kernops_cpp_cuda_force_failure(SEXP whySEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type why(whySEXP);
+    cpp_cuda_force_failure(why);
+    return R_NilValue;
+END_RCPP
+}
+// cpp_cuda_why
+std::string cpp_cuda_why();
+RcppExport SEXP _kernops_cpp_cuda_why() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_cuda_why());
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_compile
 SEXP cpp_compile(std::string formula, std::vector<std::string> decls);
 RcppExport SEXP _kernops_cpp_compile(SEXP formulaSEXP, SEXP declsSEXP) {
@@ -55,8 +95,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_run
-SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double max_bytes, int polls_before_interrupt, int max_isa, bool progress);
-RcppExport SEXP _kernops_cpp_run(SEXP ptrSEXP, SEXP argsSEXP, SEXP dtypeSEXP, SEXP n_threadsSEXP, SEXP max_bytesSEXP, SEXP polls_before_interruptSEXP, SEXP max_isaSEXP, SEXP progressSEXP) {
+SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double max_bytes, int polls_before_interrupt, int max_isa, bool progress, std::string backend, double cuda_chunk_rows);
+RcppExport SEXP _kernops_cpp_run(SEXP ptrSEXP, SEXP argsSEXP, SEXP dtypeSEXP, SEXP n_threadsSEXP, SEXP max_bytesSEXP, SEXP polls_before_interruptSEXP, SEXP max_isaSEXP, SEXP progressSEXP, SEXP backendSEXP, SEXP cuda_chunk_rowsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -68,7 +108,9 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< int >::type polls_before_interrupt(polls_before_interruptSEXP);
     Rcpp::traits::input_parameter< int >::type max_isa(max_isaSEXP);
     Rcpp::traits::input_parameter< bool >::type progress(progressSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_run(ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt, max_isa, progress));
+    Rcpp::traits::input_parameter< std::string >::type backend(backendSEXP);
+    Rcpp::traits::input_parameter< double >::type cuda_chunk_rows(cuda_chunk_rowsSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_run(ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt, max_isa, progress, backend, cuda_chunk_rows));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -109,9 +151,13 @@ END_RCPP
 static const R_CallMethodDef CallEntries[] = {
     {"_kernops_cpp_build_info", (DL_FUNC) &_kernops_cpp_build_info, 0},
     {"_kernops_fp_control_register", (DL_FUNC) &_kernops_fp_control_register, 0},
+    {"_kernops_cpp_cuda_info", (DL_FUNC) &_kernops_cpp_cuda_info, 0},
+    {"_kernops_cpp_cuda_set_cache_dir", (DL_FUNC) &_kernops_cpp_cuda_set_cache_dir, 1},
+    {"_kernops_cpp_cuda_force_failure", (DL_FUNC) &_kernops_cpp_cuda_force_failure, 1},
+    {"_kernops_cpp_cuda_why", (DL_FUNC) &_kernops_cpp_cuda_why, 0},
     {"_kernops_cpp_compile", (DL_FUNC) &_kernops_cpp_compile, 2},
     {"_kernops_cpp_plan_valid", (DL_FUNC) &_kernops_cpp_plan_valid, 1},
-    {"_kernops_cpp_run", (DL_FUNC) &_kernops_cpp_run, 8},
+    {"_kernops_cpp_run", (DL_FUNC) &_kernops_cpp_run, 10},
     {"_kernops_cpp_canonical", (DL_FUNC) &_kernops_cpp_canonical, 2},
     {"_kernops_cpp_unmaterialised", (DL_FUNC) &_kernops_cpp_unmaterialised, 1},
     {"_kernops_cpp_cpu_isas", (DL_FUNC) &_kernops_cpp_cpu_isas, 0},

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/cpu/isa.h"
+#include "core/cuda/backend.h"
 #include "core/kernops.h"
 
 namespace {
@@ -24,6 +25,8 @@ Rcpp::List core_error(const kernops::Error& e) {
     if (!pe->subtype.empty()) out["subtype"] = pe->subtype;
   } else if (auto de = dynamic_cast<const kernops::DimensionError*>(&e)) {
     out["pos"] = static_cast<double>(de->pos);
+  } else if (dynamic_cast<const kernops::cuda::DeviceMemoryError*>(&e)) {
+    out["subtype"] = "device";  // the GPU's memory, not R's
   }
   out.attr("class") = "kernops_core_error";
   return out;
@@ -174,7 +177,8 @@ static SEXP allocation_failed(const kernops::OutShape& shape) {
 
 // [[Rcpp::export]]
 SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double max_bytes,
-             int polls_before_interrupt, int max_isa, bool progress) {
+             int polls_before_interrupt, int max_isa, bool progress, std::string backend = "cpu",
+             double cuda_chunk_rows = 0) {
   const kernops::Plan* plan = get_plan(ptr);
   if (!plan) return core_error(kernops::InternalError("the compiled formula is no longer valid"));
   std::vector<kernops::ArgData> data;
@@ -233,7 +237,15 @@ SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double
   cfg.control = &control;
   cfg.max_isa = max_isa;
   try {
-    kernops::run_cpu(*plan, data, shape, REAL(out_values), REAL(out_indices), cfg);  // already checked above
+    if (backend == "cuda") {
+      kernops::cuda::CudaRunConfig cc;
+      cc.dtype = cfg.dtype;
+      cc.control = &control;
+      cc.chunk_rows = static_cast<std::int64_t>(cuda_chunk_rows);
+      kernops::cuda::run(*plan, data, shape, REAL(out_values), REAL(out_indices), cc);
+    } else {
+      kernops::run_cpu(*plan, data, shape, REAL(out_values), REAL(out_indices), cfg);  // already checked above
+    }
   } catch (const kernops::Error& e) {
     UNPROTECT(3);
     return core_error(e);

@@ -1,0 +1,30 @@
+// The CUDA backend as the hosts (the R glue, the standalone driver) see it: is it usable,
+// and run one reduction on it. This is where the code generator (codegen.h:
+// generate_cuda) meets the runtime (runtime.h: run_cuda) and the device (driver.h).
+// No R headers, no CUDA headers here.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "../kernops.h"
+#include "runtime.h"
+
+namespace kernops {
+namespace cuda {
+
+// Whether this build can generate CUDA kernels (false until the code generator is in).
+bool have_codegen();
+
+// Whether a reduction can run on CUDA now; `why` gets the reason when not (no driver, no
+// device, no NVRTC, no code generator, the device failed earlier in this session).
+bool usable(std::string* why = nullptr);
+
+// Runs `plan` on device 0 (see run_cuda for the arguments). Errors: BackendError when CUDA
+// is unusable; CompileError (NVRTC rejected generated code, a kernops bug) with the formula
+// in its message and NVRTC's log; DeviceMemoryError, whose message suggests smaller chunks
+// or the CPU; Interrupted.
+void run(const Plan& plan, const std::vector<ArgData>& args, const OutShape& shape, double* values,
+         double* indices, const CudaRunConfig& config);
+
+}  // namespace cuda
+}  // namespace kernops
