@@ -31,7 +31,8 @@
 #'
 #' One warning is classed alike: `kernops_warning_convergence` (with `"kernops_warning"`,
 #' `"warning"`), when an iterative solver such as [sinkhorn()] stops at `max_iter` before
-#' its tolerance; it carries the error reached (`marginal_error`).
+#' its tolerance; it carries the error reached (`marginal_error` for [sinkhorn()], the
+#' relative residual `residual` for [kernel_solve()] and [kernel_spline()]).
 #'
 #' @name kernops_conditions
 #' @examples
