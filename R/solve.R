@@ -112,7 +112,10 @@ kernel_solve <- function(kernel = "gaussian", x, b, lambda, sigma, ..., tol = 1e
     abort_kernops("`precond = \"nystrom\"` needs a named kernel; with a kernel operation use `precond = \"none\"`.",
                   "kernops_error_unsupported", call = ecall)
   m <- if (precond == "nystrom") nystrom_m(m, nrow(X), ecall) else NA_integer_
-  res <- solve_cg(ks, X, B, lambda, tol, max_iter, X0, precond, m, ecall)
+  pre <- if (precond == "nystrom") nystrom_setup(ks, X, m, ecall) else NULL
+  progress <- if (requireNamespace("progressr", quietly = TRUE)) progressr::progressor(steps = max_iter) else function(...) NULL
+  res <- solve_cg(ks, X, B, lambda, tol, max_iter, X0, pre, ecall, progress)
+  cg_warning(res, tol, precond, ecall)
   coef <- if (is.matrix(b)) res$a else as.vector(res$a)
   structure(list(coefficients = coef, iterations = res$iterations, residual = res$residual,
                  residual_history = res$history, converged = res$converged, lambda = lambda,
@@ -235,12 +238,13 @@ chol_jitter <- function(A, jitter, call) {
                 "kernops_error_internal", call = call)
 }
 
-# The Nystrom preconditioner (see the head of this file): a function r -> P^{-1} r.
-nystrom_precond <- function(ks, X, m, mu, call, block_entries = 2^21) {
+# The parts of the Nystrom preconditioner (see the head of this file) that do not depend on
+# lambda: the centres C, L = chol(K_mm + jitter) and Q'Q, accumulated by blocks of rows of
+# K(x, C) (each one reduction with b = I, then a triangular solve in Eigen).
+nystrom_setup <- function(ks, X, m, call, block_entries = 2^21) {
   n <- nrow(X)
   C <- X[sort(sample.int(n, m)), , drop = FALSE]
   I <- diag(m)
-  # K(centres, centres); rows of K(x, centres) come from the same reduction with b = I
   L <- chol_jitter(ks$prod(C, C, I), 1e-8, call)
   S <- matrix(0, m, m)
   bs <- max(1L, floor(block_entries / m))
@@ -248,7 +252,14 @@ nystrom_precond <- function(ks, X, m, mu, call, block_entries = 2^21) {
     rows <- s:min(n, s + bs - 1L)
     S <- cpp_nystrom_accumulate(S, ks$prod(X[rows, , drop = FALSE], C, I), L)
   }
-  R <- chol_jitter(S + diag(mu, m), 0, call)
+  list(C = C, L = L, S = S)
+}
+
+# r -> P^{-1} r for P = Q Q' + mu I (one m x m Cholesky factorisation per mu).
+nystrom_precond <- function(setup, ks, X, mu, call) {
+  L <- setup$L
+  C <- setup$C
+  R <- chol_jitter(setup$S + diag(mu, nrow(L)), 0, call)
   function(Rm) {
     V <- cpp_tri_solve(L, ks$prod(C, X, Rm), FALSE)          # Q'r = L^{-1} K_mn r
     V <- cpp_tri_solve(L, cpp_chol_solve(R, V), TRUE)        # L^{-T} (mu I + Q'Q)^{-1} Q'r
@@ -256,23 +267,29 @@ nystrom_precond <- function(ks, X, m, mu, call, block_entries = 2^21) {
   }
 }
 
+# mu of the preconditioner: lambda, or a small floor for interpolation (lambda = 0).
+precond_mu <- function(lambda) if (lambda > 0) lambda else 1e-6
+
 # ---- conjugate gradients ------------------------------------------------------------------------
 
 # Preconditioned CG on the columns of B together (per-column step sizes, one product with K
-# per iteration for all columns). The recursive residual drifts from the true one in long
-# runs, so when it says "converged" the true residual is recomputed, and CG restarts from
-# the current solution if that is still above tol (and falling).
-solve_cg <- function(ks, X, B, lambda, tol, max_iter, X0, precond, m, call) {
+# per iteration for all columns). K a is tracked along (Ka += alpha K P), so a warm start
+# from a solution at another lambda needs no product (pass its `Ka`), and fitted values come
+# free. The recursive residual drifts from the true one in long runs: with `verify`, the true
+# residual is recomputed at the end (one product), and CG restarts from the current solution
+# if it is still above tol (and falling).
+# `pre`: a nystrom_setup() or NULL (no preconditioner); `progress`: a progressr progressor.
+solve_cg <- function(ks, X, B, lambda, tol, max_iter, X0, pre, call, progress = function(...) NULL,
+                     KX0 = NULL, verify = TRUE) {
   n <- nrow(X)
   k <- ncol(B)
-  A <- function(V) ks$prod(X, X, V) + lambda * V
-  Pinv <- if (precond == "nystrom") nystrom_precond(ks, X, m, if (lambda > 0) lambda else 1e-6, call) else identity
+  Pinv <- if (!is.null(pre)) nystrom_precond(pre, ks, X, precond_mu(lambda), call) else identity
   bnorm <- sqrt(colSums(B^2))
   bnorm[bnorm == 0] <- 1
   cols <- function(v) rep(v, each = n)
-  progress <- if (requireNamespace("progressr", quietly = TRUE)) progressr::progressor(steps = max_iter) else function(...) NULL
   a <- if (is.null(X0)) matrix(0, n, k) else X0
-  R <- if (is.null(X0)) B else B - A(a)
+  Ka <- if (is.null(X0)) matrix(0, n, k) else if (!is.null(KX0)) KX0 else ks$prod(X, X, a)
+  R <- B - Ka - lambda * a
   res <- sqrt(colSums(R^2)) / bnorm
   history <- max(res)
   iter <- 0L
@@ -284,9 +301,11 @@ solve_cg <- function(ks, X, B, lambda, tol, max_iter, X0, precond, m, call) {
     P <- Z
     repeat {
       active <- res > tol
-      AP <- A(P)
+      KP <- ks$prod(X, X, P)
+      AP <- KP + lambda * P
       alpha <- ifelse(active, rz / colSums(P * AP), 0)
       a <- a + P * cols(alpha)
+      Ka <- Ka + KP * cols(alpha)
       R <- R - AP * cols(alpha)
       res <- sqrt(colSums(R^2)) / bnorm
       iter <- iter + 1L
@@ -299,16 +318,22 @@ solve_cg <- function(ks, X, B, lambda, tol, max_iter, X0, precond, m, call) {
       P <- Z * cols(res > tol) + P * cols(beta)
       rz <- rz_new
     }
-    R <- B - A(a)  # the true residual
+    if (!verify) break
+    Ka <- ks$prod(X, X, a)  # the true residual
+    R <- B - Ka - lambda * a
     res <- sqrt(colSums(R^2)) / bnorm
   }
-  converged <- all(res <= tol)
-  if (!converged)
-    warning(structure(class = c("kernops_warning_convergence", "kernops_warning", "warning", "condition"),
-                      list(message = sprintf("kernel_solve: CG did not converge in %d iterations: relative residual %.3g > tol = %.3g. Increase `max_iter` or `lambda`%s.",
-                                             iter, max(res), tol, if (precond == "none") ", or use `precond = \"nystrom\"`" else ""),
-                           call = call, residual = max(res))))
-  list(a = a, iterations = iter, residual = res, history = history, converged = converged)
+  list(a = a, Ka = Ka, iterations = iter, residual = res, history = history, converged = all(res <= tol))
+}
+
+# The classed warning of a CG run that stopped before its tolerance.
+cg_warning <- function(res, tol, precond, call, what = "kernel_solve") {
+  if (res$converged) return(invisible())
+  warning(structure(class = c("kernops_warning_convergence", "kernops_warning", "warning", "condition"),
+                    list(message = sprintf("%s: CG did not converge in %d iterations: relative residual %.3g > tol = %.3g. Increase `max_iter` or `lambda`%s.",
+                                           what, res$iterations, max(res$residual), tol,
+                                           if (precond == "none") ", or use `precond = \"nystrom\"`" else ""),
+                         call = call, residual = max(res$residual))))
 }
 
 #' @export

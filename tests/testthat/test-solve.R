@@ -1,7 +1,7 @@
 # kernel_solve(): CG against solve() on dense kernel matrices.
 
 dense_kernel <- function(x, y, kernel, sigma) {
-  r <- sqrt(pmax(0, outer(rowSums(x^2), rowSums(y^2), "+") - 2 * tcrossprod(x, y)))
+  r <- sqrt(pmax(outer(rowSums(x^2), rowSums(y^2), "+") - 2 * tcrossprod(x, y), 0))
   switch(kernel,
          gaussian = exp(-r^2 / (2 * sigma^2)),
          laplace = exp(-r / sigma),
