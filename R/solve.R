@@ -53,7 +53,9 @@
 #'   kernel operation.
 #' @param ... Further arguments of a kernel operation `kernel` (its parameters, by name).
 #' @param tol Tolerance on the relative residual \eqn{|b - (K + \lambda I) a| / |b|} of
-#'   each column. In `float32`, residuals below about `1e-6` are out of reach.
+#'   each column: `1e-6`, or `1e-5` in `float32`, whose rounding of the products with
+#'   \eqn{K} puts residuals much below that out of reach (CG stops when 25 iterations
+#'   have not reduced the residual by 10%).
 #' @param max_iter Maximum number of CG iterations.
 #' @param x0 A starting point (warm start) with the shape of `b`, e.g. the solution for a
 #'   nearby `lambda`; `NULL` starts from 0.
@@ -92,7 +94,8 @@
 #' # plain CG takes many more iterations
 #' kernel_solve("gaussian", x, b, lambda = 1e-3, sigma = 0.3, tol = 1e-10,
 #'              precond = "none", max_iter = 2000)$iterations
-kernel_solve <- function(kernel = "gaussian", x, b, lambda, sigma, ..., tol = 1e-6, max_iter = 500L,
+kernel_solve <- function(kernel = "gaussian", x, b, lambda, sigma, ...,
+                         tol = if (identical(dtype, "float32")) 1e-5 else 1e-6, max_iter = 500L,
                          x0 = NULL, precond = c("nystrom", "none"), m = NULL,
                          dtype = c("float64", "float32"), backend = c("auto", "cpu", "cuda")) {
   call <- match.call()
@@ -160,12 +163,16 @@ solve_kernel <- function(kernel, sigma, dots, dtype, backend, call) {
   check_bandwidth(sigma, "sigma", call)
   g <- kern$g(sigma)
   formula <- sprintf("Sum_Reduction(%s, 0)", sub(",1)$", ",b)", kern$formula))
-  prod <- function(X, Y, B) {
+  prod_in <- function(dt) function(X, Y, B) {
     op <- stat_op(formula, c(sprintf("x = Vi(%d)", ncol(X)), sprintf("y = Vj(%d)", ncol(X)),
-                             sprintf("b = Vj(%d)", ncol(B)), "g = Pm(1)"), dtype, backend)
+                             sprintf("b = Vj(%d)", ncol(B)), "g = Pm(1)"), dt, backend)
     op(x = X, y = Y, b = B, g = g)
   }
-  list(prod = prod, name = kern$name, kern = kern, sigma = sigma, g = g, dtype = dtype, backend = backend)
+  # prod64: the preconditioner's reductions (n m terms, not n^2) stay in float64 whatever
+  # `dtype`: its Cholesky factors amplify float32 rounding of K_mm into a preconditioner that
+  # is no longer positive definite, and CG then stalls.
+  list(prod = prod_in(dtype), prod64 = prod_in("float64"), name = kern$name, kern = kern, sigma = sigma, g = g,
+       dtype = dtype, backend = backend)
 }
 
 solve_kernels <- c("gaussian", "laplace", "cauchy", "matern32", "matern52", "imq")
@@ -245,12 +252,12 @@ nystrom_setup <- function(ks, X, m, call, block_entries = 2^21) {
   n <- nrow(X)
   C <- X[sort(sample.int(n, m)), , drop = FALSE]
   I <- diag(m)
-  L <- chol_jitter(ks$prod(C, C, I), 1e-8, call)
+  L <- chol_jitter(ks$prod64(C, C, I), 1e-8, call)
   S <- matrix(0, m, m)
   bs <- max(1L, floor(block_entries / m))
   for (s in seq(1L, n, by = bs)) {
     rows <- s:min(n, s + bs - 1L)
-    S <- cpp_nystrom_accumulate(S, ks$prod(X[rows, , drop = FALSE], C, I), L)
+    S <- cpp_nystrom_accumulate(S, ks$prod64(X[rows, , drop = FALSE], C, I), L)
   }
   list(C = C, L = L, S = S)
 }
@@ -261,9 +268,9 @@ nystrom_precond <- function(setup, ks, X, mu, call) {
   C <- setup$C
   R <- chol_jitter(setup$S + diag(mu, nrow(L)), 0, call)
   function(Rm) {
-    V <- cpp_tri_solve(L, ks$prod(C, X, Rm), FALSE)          # Q'r = L^{-1} K_mn r
+    V <- cpp_tri_solve(L, ks$prod64(C, X, Rm), FALSE)        # Q'r = L^{-1} K_mn r
     V <- cpp_tri_solve(L, cpp_chol_solve(R, V), TRUE)        # L^{-T} (mu I + Q'Q)^{-1} Q'r
-    (Rm - ks$prod(X, C, V)) / mu
+    (Rm - ks$prod64(X, C, V)) / mu
   }
 }
 
@@ -311,7 +318,7 @@ solve_cg <- function(ks, X, B, lambda, tol, max_iter, X0, pre, call, progress = 
       iter <- iter + 1L
       history <- c(history, max(res))
       progress(sprintf("kernel_solve: iteration %d, relative residual %.3g", iter, max(res)))
-      if (all(res <= tol) || iter >= max_iter) break
+      if (all(res <= tol) || iter >= max_iter || stalled(history)) break
       Z <- Pinv(R)
       rz_new <- colSums(R * Z)
       beta <- ifelse(res > tol, rz_new / rz, 0)
@@ -324,6 +331,13 @@ solve_cg <- function(ks, X, B, lambda, tol, max_iter, X0, pre, call, progress = 
     res <- sqrt(colSums(R^2)) / bnorm
   }
   list(a = a, Ka = Ka, iterations = iter, residual = res, history = history, converged = all(res <= tol))
+}
+
+# CG has stalled at the accuracy the products allow (float32 rounding, or a preconditioner
+# spoilt by rounding) when 25 iterations have not cut the best residual by 10%.
+stalled <- function(history, window = 25L) {
+  h <- length(history)
+  h > 2L * window && min(history[(h - window + 1L):h]) > 0.9 * min(history[1:(h - window)])
 }
 
 # The classed warning of a CG run that stopped before its tolerance.

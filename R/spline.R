@@ -92,8 +92,8 @@
 #'                     tol = 1e-10)
 #' max(abs(fitted(f2) - x2[, 1] * x2[, 2]))
 kernel_spline <- function(x, y, kernel = c("gaussian", "matern32", "matern52", "laplace", "cauchy", "imq", "polyharmonic"),
-                          sigma, lambda = "gcv", ..., tol = 1e-6, max_iter = 500L, m = NULL, probes = 8L,
-                          folds = 5L, dtype = c("float64", "float32"), backend = c("auto", "cpu", "cuda")) {
+                          sigma, lambda = "gcv", ..., tol = if (identical(dtype, "float32")) 1e-5 else 1e-6,
+                          max_iter = 500L, m = NULL, probes = 8L, folds = 5L, dtype = c("float64", "float32"), backend = c("auto", "cpu", "cuda")) {
   call <- match.call()
   ecall <- sys.call()
   check_no_dots(list(...), ecall)

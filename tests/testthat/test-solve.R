@@ -117,3 +117,14 @@ test_that("kernel_solve() reports progress through progressr, one step per itera
   expect_length(messages, sol$iterations)
   expect_match(messages[1], "kernel_solve: iteration 1, relative residual")
 })
+
+test_that("float32 products converge with the (float64) Nystrom preconditioner", {
+  # the preconditioner built from float32 reductions was not positive definite: CG stalled
+  K <- dense_kernel(x500, x500, "gaussian", 0.25)
+  sol <- kernel_solve("gaussian", x500, b500[, 1], lambda = 1e-2, sigma = 0.25, dtype = "float32")
+  expect_true(sol$converged)
+  expect_equal(sol$tol, 1e-5)
+  expect_lt(sol$iterations, 20)
+  exact <- solve(K + 1e-2 * diag(500), b500[, 1])
+  expect_lt(max(abs(sol$coefficients - exact)) / max(abs(exact)), 1e-3)
+})
