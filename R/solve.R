@@ -54,8 +54,8 @@
 #' @param ... Further arguments of a kernel operation `kernel` (its parameters, by name).
 #' @param tol Tolerance on the relative residual \eqn{|b - (K + \lambda I) a| / |b|} of
 #'   each column: `1e-6`, or `1e-5` in `float32`, whose rounding of the products with
-#'   \eqn{K} puts residuals much below that out of reach (CG stops when 25 iterations
-#'   have not reduced the residual by 10%).
+#'   \eqn{K} puts residuals much below that out of reach (CG stops when, near that
+#'   floor, 25 iterations have not reduced the residual by 10%).
 #' @param max_iter Maximum number of CG iterations.
 #' @param x0 A starting point (warm start) with the shape of `b`, e.g. the solution for a
 #'   nearby `lambda`; `NULL` starts from 0.
@@ -318,7 +318,7 @@ solve_cg <- function(ks, X, B, lambda, tol, max_iter, X0, pre, call, progress = 
       iter <- iter + 1L
       history <- c(history, max(res))
       progress(sprintf("kernel_solve: iteration %d, relative residual %.3g", iter, max(res)))
-      if (all(res <= tol) || iter >= max_iter || stalled(history)) break
+      if (all(res <= tol) || iter >= max_iter || stalled(history, ks$dtype)) break
       Z <- Pinv(R)
       rz_new <- colSums(R * Z)
       beta <- ifelse(res > tol, rz_new / rz, 0)
@@ -333,11 +333,15 @@ solve_cg <- function(ks, X, B, lambda, tol, max_iter, X0, pre, call, progress = 
   list(a = a, Ka = Ka, iterations = iter, residual = res, history = history, converged = all(res <= tol))
 }
 
-# CG has stalled at the accuracy the products allow (float32 rounding, or a preconditioner
-# spoilt by rounding) when 25 iterations have not cut the best residual by 10%.
-stalled <- function(history, window = 25L) {
+# CG has stalled at the accuracy that the rounding of the products allows when its residual
+# is already near that floor (1e-4 in float32, 1e-10 in float64) and 25 iterations have not
+# cut the best residual by 10%. Far above the floor a plateau is CG's normal course on an
+# ill-conditioned system (its residual is not monotone), not a stall.
+stalled <- function(history, dtype, window = 25L) {
   h <- length(history)
-  h > 2L * window && min(history[(h - window + 1L):h]) > 0.9 * min(history[1:(h - window)])
+  best <- min(history[1:max(1L, h - window)])
+  h > 2L * window && best < (if (dtype == "float32") 1e-4 else 1e-10) &&
+    min(history[(h - window + 1L):h]) > 0.9 * best
 }
 
 # The classed warning of a CG run that stopped before its tolerance.
