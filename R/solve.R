@@ -150,7 +150,7 @@ solve_kernel <- function(kernel, sigma, dots, dtype, backend, call) {
                       "kernops_error_dimension", call = call)
       do.call(kernel, c(list(X, Y, B), dots))
     }
-    return(list(prod = prod, name = "kernel_op", kern = NULL, sigma = NULL, d = v$dim[1],
+    return(list(prod = prod, prod64 = prod, name = "kernel_op", kern = NULL, sigma = NULL, d = v$dim[1],
                 dtype = state$dtype, backend = state$backend))
   }
   check_no_dots(dots, call)
@@ -170,7 +170,8 @@ solve_kernel <- function(kernel, sigma, dots, dtype, backend, call) {
   }
   # prod64: the preconditioner's reductions (n m terms, not n^2) stay in float64 whatever
   # `dtype`: its Cholesky factors amplify float32 rounding of K_mm into a preconditioner that
-  # is no longer positive definite, and CG then stalls.
+  # is no longer positive definite, and CG then stalls. The true residual is computed in
+  # float64 too (see solve_cg()).
   list(prod = prod_in(dtype), prod64 = prod_in("float64"), name = kern$name, kern = kern, sigma = sigma, g = g,
        dtype = dtype, backend = backend)
 }
@@ -283,8 +284,11 @@ precond_mu <- function(lambda) if (lambda > 0) lambda else 1e-6
 # per iteration for all columns). K a is tracked along (Ka += alpha K P), so a warm start
 # from a solution at another lambda needs no product (pass its `Ka`), and fitted values come
 # free. The recursive residual drifts from the true one in long runs: with `verify`, the true
-# residual is recomputed at the end (one product), and CG restarts from the current solution
-# if it is still above tol (and falling).
+# residual is recomputed at the end (one product, in float64 whatever `dtype`), and CG
+# restarts from the current solution if it is still above tol (and falling). In float32 this
+# is mixed-precision iterative refinement: the products of the iterations are in float32
+# (whose rounding, relative to |K| |a|, can exceed tol when K a nearly cancels), each
+# restart corrects with a float64 residual.
 # `pre`: a nystrom_setup() or NULL (no preconditioner); `progress`: a progressr progressor.
 solve_cg <- function(ks, X, B, lambda, tol, max_iter, X0, pre, call, progress = function(...) NULL,
                      KX0 = NULL, verify = TRUE) {
@@ -326,7 +330,7 @@ solve_cg <- function(ks, X, B, lambda, tol, max_iter, X0, pre, call, progress = 
       rz <- rz_new
     }
     if (!verify) break
-    Ka <- ks$prod(X, X, a)  # the true residual
+    Ka <- ks$prod64(X, X, a)  # the true residual
     R <- B - Ka - lambda * a
     res <- sqrt(colSums(R^2)) / bnorm
   }

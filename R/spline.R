@@ -142,12 +142,13 @@ kernel_spline <- function(x, y, kernel = c("gaussian", "matern32", "matern52", "
     progress(sprintf("kernel_spline: lambda = %.3g", r$lambda), amount = 0)
     cg_warning(r, tol, "nystrom", ecall, "kernel_spline")
     coef <- if (multi) r$a else as.vector(r$a)
+    fitted <- if (multi) r$Ka else as.vector(r$Ka)  # K a, tracked by CG: no extra product
     fit <- c(base, list(sigma = sigma, lambda = r$lambda, coefficients = coef, poly = NULL,
                         iterations = r$iterations, converged = r$converged, residual = max(r$residual),
                         lambda_method = method, criterion = r$criterion))
   }
   fit <- structure(c(fit, list(dtype = dtype, backend = backend, call = call)), class = "kernops_spline")
-  fit$fitted.values <- spline_eval(fit, X)
+  fit$fitted.values <- if (kernel == "polyharmonic") spline_eval(fit, X) else fitted
   fit$residuals <- fit$y - fit$fitted.values
   structure(unclass(fit)[c("x", "y", "kernel", "sigma", "lambda", "coefficients", "poly", "fitted.values",
                            "residuals", "iterations", "converged", "residual", "lambda_method", "criterion",

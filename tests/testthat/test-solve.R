@@ -128,3 +128,12 @@ test_that("float32 products converge with the (float64) Nystrom preconditioner",
   exact <- solve(K + 1e-2 * diag(500), b500[, 1])
   expect_lt(max(abs(sol$coefficients - exact)) / max(abs(exact)), 1e-3)
 })
+
+test_that("float32 reaches a float64 tolerance by iterative refinement (true residuals in float64)", {
+  K <- dense_kernel(x500, x500, "gaussian", 0.25)
+  exact <- solve(K + 1e-2 * diag(500), b500[, 1])
+  sol <- kernel_solve("gaussian", x500, b500[, 1], lambda = 1e-2, sigma = 0.25, dtype = "float32", tol = 1e-10)
+  expect_true(sol$converged)
+  expect_lt(max(sol$residual), 1e-10)
+  expect_lt(max(abs(sol$coefficients - exact)) / max(abs(exact)), 1e-8)
+})
