@@ -49,3 +49,19 @@ cpp_cpu_isas <- function() {
     .Call(`_kernops_cpp_cpu_isas`)
 }
 
+cpp_chol_lower <- function(A) {
+    .Call(`_kernops_cpp_chol_lower`, A)
+}
+
+cpp_tri_solve <- function(L, B, transpose) {
+    .Call(`_kernops_cpp_tri_solve`, L, B, transpose)
+}
+
+cpp_chol_solve <- function(L, B) {
+    .Call(`_kernops_cpp_chol_solve`, L, B)
+}
+
+cpp_nystrom_accumulate <- function(S, Kb, L) {
+    .Call(`_kernops_cpp_nystrom_accumulate`, S, Kb, L)
+}
+

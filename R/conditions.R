@@ -33,8 +33,9 @@
 #' * `kernops_error_internal`: a bug in kernops; please report it.
 #'
 #' Two warnings are classed alike (with `"kernops_warning"`, `"warning"`):
-#' `kernops_warning_convergence`, when an iterative solver such as [sinkhorn()] stops at
-#' `max_iter` before its tolerance (it carries the error reached, `marginal_error`); and
+#' `kernops_warning_convergence`, when an iterative solver stops at `max_iter` before its
+#' tolerance (it carries the error reached: `marginal_error` for [sinkhorn()], the relative
+#' residual `residual` for [kernel_solve()] and [kernel_spline()]); and
 #' `kernops_warning_backend`, when `backend = "auto"` chose the GPU, the GPU failed, and the
 #' reduction was computed on the CPU instead.
 #'

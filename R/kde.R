@@ -91,7 +91,7 @@ kde <- function(x, H, h, eval.points, weights = NULL,
   }
   check_no_dots(dots, ecall)
   kernel <- if (identical(kernel, eval(formals(kde)$kernel))) "gaussian" else kernel
-  kern <- stat_kernel(kernel, call = ecall)
+  kern <- stat_kernel(kernel, allowed = c("gaussian", "epanechnikov", "laplace", "cauchy"), call = ecall)
   dtype <- match_choice(dtype, c("float64", "float32"), "dtype", ecall)
   backend <- resolve_backend(match_choice(backend, c("auto", "cpu", "cuda"), "backend", ecall), ecall)
   X <- kde_points(x, "x", call = ecall)

@@ -1,19 +1,29 @@
-# stat_kernels.R -- the kernels of the statistics functions (kde(), kernel_norm(), mmd(), and
-# later the solvers), in one bandwidth convention, and the checks of their arguments.
+# stat_kernels.R -- the kernels of the statistics functions (kde(), kernel_norm(), mmd(),
+# kernel_solve(), kernel_spline()), in one bandwidth convention, and the checks of their
+# arguments.
 
 #' Kernels of the statistics functions
 #'
-#' Every statistics function of kernops (kernel density estimation, kernel norms and MMD)
-#' names its kernel with `kernel =` and its scale with `sigma` (or a bandwidth matrix `H`
-#' for `kde()`), in one convention: \eqn{\sigma} is in the units of the data and, for the
-#' Gaussian, is the standard deviation,
+#' Every statistics function of kernops (kernel density estimation, kernel norms and MMD,
+#' kernel solves and splines) names its kernel with `kernel =` and its scale with `sigma`
+#' (or a bandwidth matrix `H` for `kde()`), in one convention: \eqn{\sigma} is in the
+#' units of the data and, for the Gaussian, is the standard deviation,
 #' \deqn{k(x, y) = \exp(-|x - y|^2 / (2\sigma^2)),}
 #' as in `ks` (\eqn{H = \sigma^2 I}) and in the MMD literature. With \eqn{r = |x - y|}:
 #'
 #' * `"gaussian"`: \eqn{\exp(-r^2 / (2\sigma^2))};
 #' * `"laplace"`: \eqn{\exp(-r / \sigma)};
 #' * `"cauchy"`: \eqn{1 / (1 + r^2 / \sigma^2)};
-#' * `"epanechnikov"`: \eqn{\max(0, 1 - r^2 / \sigma^2)} (compact support: only for `kde()`).
+#' * `"epanechnikov"`: \eqn{\max(0, 1 - r^2 / \sigma^2)} (compact support: only for `kde()`);
+#' * `"matern32"`: \eqn{(1 + u) \exp(-u)} with \eqn{u = \sqrt 3\, r / \sigma} (Matern,
+#'   \eqn{\nu = 3/2}, length scale \eqn{\sigma});
+#' * `"matern52"`: \eqn{(1 + u + u^2 / 3) \exp(-u)} with \eqn{u = \sqrt 5\, r / \sigma}
+#'   (Matern, \eqn{\nu = 5/2});
+#' * `"imq"`: \eqn{1 / \sqrt{1 + r^2 / \sigma^2}} (inverse multiquadric).
+#'
+#' [kde()] takes the first four, [kernel_norm()] and [mmd()] the positive definite
+#' `"gaussian"`, `"laplace"` and `"cauchy"`, and [kernel_solve()] and [kernel_spline()] the
+#' positive definite ones: all but `"epanechnikov"`.
 #'
 #' The same Gaussian in the other places users meet it: the LazyTensor
 #' [gaussian_kernel()] (the engine's `GaussKernel`) has no factor 1/2,
@@ -23,7 +33,8 @@
 #' integrate to 1 (see [kde()]); kernel norms and MMD use it as written here.
 #' @name stat_kernels
 #' @seealso [kernels] for the LazyTensor kernels; [kernel_norm()], [mmd()] and
-#'   [mmd_test()] for kernel norms and MMD tests in this convention.
+#'   [mmd_test()] for kernel norms and MMD tests in this convention; [kernel_solve()] and
+#'   [kernel_spline()] for kernel systems and splines.
 #' @examples
 #' x <- matrix(rnorm(20), 10, 2)
 #' sigma <- 0.7
@@ -34,12 +45,15 @@ NULL
 
 # Per kernel: the engine's formula of k(x, y) with the parameter g (so that a new sigma never
 # recompiles: g is a Pm), and g as a function of sigma. The Gaussian, Laplace and Cauchy
-# spellings are the engine's named kernels, which take its fused radial path.
+# (and Matern, IMQ) spellings are the engine's named kernels, which take its fused radial path.
 stat_kernel_table <- list(
   gaussian = list(formula = "GaussKernel(g,x,y,1)", g = function(sigma) 1 / (2 * sigma^2)),
   laplace = list(formula = "LaplaceKernel(g,x,y,1)", g = function(sigma) 1 / sigma^2),
   cauchy = list(formula = "CauchyKernel(g,x,y,1)", g = function(sigma) 1 / sigma^2),
-  epanechnikov = list(formula = "ReLU(1-g*SqDist(x,y))", g = function(sigma) 1 / sigma^2)
+  epanechnikov = list(formula = "ReLU(1-g*SqDist(x,y))", g = function(sigma) 1 / sigma^2),
+  matern32 = list(formula = "Matern32Kernel(g,x,y,1)", g = function(sigma) 1 / sigma^2),
+  matern52 = list(formula = "Matern52Kernel(g,x,y,1)", g = function(sigma) 1 / sigma^2),
+  imq = list(formula = "InverseMultiquadricKernel(g,x,y,1)", g = function(sigma) 1 / sigma^2)
 )
 
 # The kernel's entry, or a kernops_error_input naming the argument and the choices.

@@ -147,6 +147,55 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_chol_lower
+Rcpp::List cpp_chol_lower(const Eigen::Map<Eigen::MatrixXd> A);
+RcppExport SEXP _kernops_cpp_chol_lower(SEXP ASEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type A(ASEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_chol_lower(A));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_tri_solve
+Eigen::MatrixXd cpp_tri_solve(const Eigen::Map<Eigen::MatrixXd> L, const Eigen::Map<Eigen::MatrixXd> B, bool transpose);
+RcppExport SEXP _kernops_cpp_tri_solve(SEXP LSEXP, SEXP BSEXP, SEXP transposeSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type L(LSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type B(BSEXP);
+    Rcpp::traits::input_parameter< bool >::type transpose(transposeSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_tri_solve(L, B, transpose));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_chol_solve
+Eigen::MatrixXd cpp_chol_solve(const Eigen::Map<Eigen::MatrixXd> L, const Eigen::Map<Eigen::MatrixXd> B);
+RcppExport SEXP _kernops_cpp_chol_solve(SEXP LSEXP, SEXP BSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type L(LSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type B(BSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_chol_solve(L, B));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_nystrom_accumulate
+Eigen::MatrixXd cpp_nystrom_accumulate(const Eigen::Map<Eigen::MatrixXd> S, const Eigen::Map<Eigen::MatrixXd> Kb, const Eigen::Map<Eigen::MatrixXd> L);
+RcppExport SEXP _kernops_cpp_nystrom_accumulate(SEXP SSEXP, SEXP KbSEXP, SEXP LSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type S(SSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type Kb(KbSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type L(LSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_nystrom_accumulate(S, Kb, L));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_kernops_cpp_build_info", (DL_FUNC) &_kernops_cpp_build_info, 0},
@@ -161,6 +210,10 @@ static const R_CallMethodDef CallEntries[] = {
     {"_kernops_cpp_canonical", (DL_FUNC) &_kernops_cpp_canonical, 2},
     {"_kernops_cpp_unmaterialised", (DL_FUNC) &_kernops_cpp_unmaterialised, 1},
     {"_kernops_cpp_cpu_isas", (DL_FUNC) &_kernops_cpp_cpu_isas, 0},
+    {"_kernops_cpp_chol_lower", (DL_FUNC) &_kernops_cpp_chol_lower, 1},
+    {"_kernops_cpp_tri_solve", (DL_FUNC) &_kernops_cpp_tri_solve, 3},
+    {"_kernops_cpp_chol_solve", (DL_FUNC) &_kernops_cpp_chol_solve, 2},
+    {"_kernops_cpp_nystrom_accumulate", (DL_FUNC) &_kernops_cpp_nystrom_accumulate, 3},
     {NULL, NULL, 0}
 };
 
