@@ -63,7 +63,8 @@ polyharmonic_matvec <- function(x, dtype, backend) {
   }
 }
 
-# Projected conjugate gradients for the saddle-point system, several right-hand sides at once.
+# Projected (preconditioned) conjugate gradients for the saddle-point system, several
+# right-hand sides at once; `pre` a Nystrom preconditioner (ph_nystrom) or NULL.
 #
 # Why projected CG and not MINRES on the whole (n + d + 1) system: K is only conditionally
 # positive definite, but c^T (K + s I) c > 0 for every c != 0 with P^T c = 0 (unisolvent
@@ -83,7 +84,7 @@ polyharmonic_matvec <- function(x, dtype, backend) {
 # Returns X, R (the recursive residuals), iterations, res (relative residual per column) and
 # breakdown (a direction of non-positive curvature: singular system, e.g. duplicated points
 # at lambda = 0).
-ph_cg <- function(kmv, Q, B, s, tol, max_iter, X = NULL, R = NULL, bnorm = sqrt(colSums(B^2))) {
+ph_cg <- function(kmv, Q, B, s, tol, max_iter, X = NULL, R = NULL, bnorm = sqrt(colSums(B^2)), pre = NULL) {
   proj <- function(V) V - Q %*% crossprod(Q, V)
   n <- nrow(B)
   if (is.null(X)) {
@@ -91,9 +92,11 @@ ph_cg <- function(kmv, Q, B, s, tol, max_iter, X = NULL, R = NULL, bnorm = sqrt(
     R <- proj(B)
   }
   bnorm[!(bnorm > 0)] <- 1
-  rr <- colSums(R^2)
-  res <- sqrt(rr) / bnorm
-  D <- R
+  prec <- if (is.null(pre)) function(V) V else function(V) ph_nystrom_apply(pre, V, s)
+  res <- sqrt(colSums(R^2)) / bnorm
+  Zr <- prec(R)
+  rz <- colSums(R * Zr)
+  D <- Zr
   it <- 0L
   breakdown <- FALSE
   while (any(res > tol) && it < max_iter) {
@@ -104,17 +107,78 @@ ph_cg <- function(kmv, Q, B, s, tol, max_iter, X = NULL, R = NULL, bnorm = sqrt(
       breakdown <- TRUE
       break
     }
-    alpha <- ifelse(act, rr / dAd, 0)
+    alpha <- ifelse(act, rz / dAd, 0)
     X <- X + D * rep(alpha, each = n)
     R <- R - AD * rep(alpha, each = n)
-    rr_new <- colSums(R^2)
-    beta <- ifelse(act, rr_new / rr, 0)
-    rr <- rr_new
-    res <- sqrt(rr) / bnorm
-    D <- R + D * rep(beta, each = n)
+    res <- sqrt(colSums(R^2)) / bnorm
+    Zr <- prec(R)
+    rz_new <- colSums(R * Zr)
+    beta <- ifelse(act, rz_new / rz, 0)
+    rz <- rz_new
+    D <- Zr + D * rep(beta, each = n)
     it <- it + 1L
   }
   list(X = X, R = R, iterations = it, res = res, breakdown = breakdown)
+}
+
+# The Nystrom preconditioner of the projected system (Frangella, Tropp and Udell 2023, the
+# preconditioner of FALKON's family), adapted to a conditionally positive definite kernel.
+# Plain CG needs ~ sqrt(cond) iterations and the eigenvalues of Pi K Pi decay only like
+# k^(-2m/d) (k^-2 for the thin plate in 2-D): hundreds of iterations at small lambda.
+# With m centres S (a random subset of the points, set.seed), the native-space projection
+# onto the splines centred on S that annihilate the polynomials (coefficients u = Z_S v,
+# Z_S a basis of the null space of P_S^T) gives the rank-(m - d - 1) approximation
+#   Pi K Pi ~ B B^T,  B = Pi K[, S] Z_S W^(-1/2),  W = Z_S^T K[S, S] Z_S (positive definite),
+# whose eigendecomposition B B^T = U diag(l) U^T (from the small eigen(B^T B)) gives
+#   P^-1 = (l_min + s) U diag(1 / (l + s)) U^T + (I - U U^T),
+# symmetric positive definite, mapping range(Pi) to itself (U is in it). It flattens the top of
+# the spectrum: CG then sees a condition number ~ (l_min + s) / s instead of (l_1 + s) / s.
+# Cost: K[, S] (n x m, computed densely in R: the one n x m buffer, 8 n m bytes) and
+# O(n m^2) to build, O(n m) per iteration. The dense algebra is base R here; it is small
+# next to the reductions (TODO: the Eigen helpers of solve.R when they land).
+ph_nystrom <- function(x, Q, m) {
+  n <- nrow(x)
+  d <- ncol(x)
+  S <- sort(sample.int(n, m))
+  xs <- x[S, , drop = FALSE]
+  PS <- cbind(1, xs)
+  qs <- qr(PS)
+  if (qs$rank < d + 1) return(NULL)     # centres on a line: no preconditioner
+  ZS <- qr.Q(qs, complete = TRUE)[, -seq_len(d + 1), drop = FALSE]
+  KnS <- ph_phi_dense(x, xs)
+  W <- crossprod(ZS, KnS[S, , drop = FALSE] %*% ZS)
+  ew <- eigen((W + t(W)) / 2, symmetric = TRUE)
+  keep <- ew$values > 1e-12 * ew$values[1]
+  B <- (KnS %*% ZS) %*% (ew$vectors[, keep, drop = FALSE] %*% diag(1 / sqrt(ew$values[keep]), sum(keep)))
+  rm(KnS)
+  B <- B - Q %*% crossprod(Q, B)
+  eb <- eigen(crossprod(B), symmetric = TRUE)
+  keep <- eb$values > 1e-12 * eb$values[1]
+  U <- B %*% (eb$vectors[, keep, drop = FALSE] %*% diag(1 / sqrt(eb$values[keep]), sum(keep)))
+  list(U = U, l = eb$values[keep], centres = S)
+}
+
+ph_nystrom_apply <- function(pre, V, s) {
+  UtV <- crossprod(pre$U, V)
+  lmin <- pre$l[length(pre$l)]
+  V + pre$U %*% (UtV * ((lmin + s) / (pre$l + s) - 1))
+}
+
+# phi(|x_i - z_j|) densely (n x m, m small): the Nystrom columns. Same constants and the same
+# phi(0) = 0 as polyharmonic_formula(). By blocks of rows, so that the temporaries stay
+# small next to the n x m result.
+ph_phi_dense <- function(x, z, block = 8192L) {
+  d <- ncol(x)
+  a <- polyharmonic_constant(d)
+  out <- matrix(0, nrow(x), nrow(z))
+  z2 <- rowSums(z^2)
+  for (start in seq(1L, nrow(x), by = block)) {
+    i <- start:min(nrow(x), start + block - 1L)
+    xi <- x[i, , drop = FALSE]
+    r2 <- pmax(outer(rowSums(xi^2), z2, "+") - 2 * tcrossprod(xi, z), 0)
+    out[i, ] <- if (d == 2) (a / 2) * r2 * log(r2 + (r2 == 0)) else a * r2 * sqrt(r2)
+  }
+  out
 }
 
 # Fit of the polyharmonic spline at a given lambda (>= 0) or lambda = "gcv".
@@ -127,11 +191,14 @@ ph_cg <- function(kmv, Q, B, s, tol, max_iter, X = NULL, R = NULL, bnorm = sqrt(
 #     CG restarts from there (while that still halves it). In float32 the products carry
 #     ~1e-7 relative errors: ask for tol >= 1e-5 or so.
 #   n_probes: Hutchinson probes of the GCV trace (lambda = "gcv" only).
+#   centres: the size m of the Nystrom preconditioner (ph_nystrom; 0: plain projected CG).
+#     Measured on W6 data, n = 2000, lambda = 1e-7: 309 iterations plain, 40 with m = 100,
+#     18 with m = 300 (bench/RESULTS.md).
 # Returns list(coefficients = c (n), poly = d (d + 1: intercept then slopes), lambda,
 #   fitted = K c + P d, iterations (of the final solve), residual, converged, and with
 #   "gcv" gcv = data.frame(lambda, gcv, edf, iterations, converged) of the evaluations).
 polyharmonic_fit <- function(x, y, lambda, tol = 1e-8, max_iter = 1000, dtype = "float64", backend = "auto",
-                             call = NULL, n_probes = 20L) {
+                             call = NULL, n_probes = 20L, centres = min(200L, nrow(x) %/% 5L)) {
   n <- nrow(x)
   d <- ncol(x)
   y <- as.double(y)
@@ -149,13 +216,14 @@ polyharmonic_fit <- function(x, y, lambda, tol = 1e-8, max_iter = 1000, dtype = 
   Q <- qr.Q(qrP)
   proj <- function(V) V - Q %*% crossprod(Q, V)
   kmv <- polyharmonic_matvec(x, dtype, backend)
+  pre <- if (centres > d + 2) ph_nystrom(x, Q, centres)
   ynorm <- sqrt(sum(y^2))
   if (!(ynorm > 0)) ynorm <- 1
 
   sel <- NULL
   X0 <- NULL
   if (gcv) {
-    sel <- ph_gcv(kmv, Q, y, n_probes, tol, max_iter)
+    sel <- ph_gcv(kmv, Q, y, n_probes, tol, max_iter, pre, call)
     lambda <- sel$lambda
     X0 <- sel$c
   }
@@ -165,7 +233,7 @@ polyharmonic_fit <- function(x, y, lambda, tol = 1e-8, max_iter = 1000, dtype = 
   iters <- 0L
   prev <- Inf
   repeat {
-    cg <- ph_cg(kmv, Q, matrix(y), s, tol, max_iter - iters, X = if (!is.null(X0)) matrix(X0), R = R0, bnorm = ynorm)
+    cg <- ph_cg(kmv, Q, matrix(y), s, tol, max_iter - iters, X = if (!is.null(X0)) matrix(X0), R = R0, bnorm = ynorm, pre = pre)
     iters <- iters + cg$iterations
     cf <- as.vector(proj(cg$X))       # P^T c = 0 to rounding, whatever CG's drift
     Ac <- as.vector(kmv(cf)) + s * cf
@@ -202,16 +270,17 @@ polyharmonic_fit <- function(x, y, lambda, tol = 1e-8, max_iter = 1000, dtype = 
 # curve is smooth in lambda and the search sees no probe noise between neighbours.
 # Search: a log grid of s, 2 per decade, from tr(Pi K Pi) (>= the largest eigenvalue of the
 # projected K: edf near d + 1) downwards, each solve warm-started from the previous one
-# (see below); it stops 3 points after the
+# (see below); it stops 2 points after the
 # current minimum has stopped improving (or after 11 decades) -- small lambdas are the
 # expensive solves, and GCV curves rise steadily past their minimum. Then optimize() on
-# log(s) between the grid neighbours of the minimum. Progress through progressr if installed.
+# log(s) between the grid neighbours of the minimum, to 10% in lambda (GCV is flat there:
+# the Hutchinson noise moves the minimum more than that). Progress through progressr if installed.
 # Warm starts: each solve starts from the last CONVERGED solution X0 (any X in range(Pi) is a
 # valid start) with its true residual Pi (B - (K + s I) X0), one product: after a solve that
 # stopped at max_iter, CG's recursive residual can be far from the true one, and starting
 # from it gave wrong GCV values. (A shift changes the Krylov space's weights, not the space,
 # so a warm start saves a few iterations, not most of them.)
-ph_gcv <- function(kmv, Q, y, n_probes, tol, max_iter) {
+ph_gcv <- function(kmv, Q, y, n_probes, tol, max_iter, pre, call = NULL) {
   n <- length(y)
   proj <- function(V) V - Q %*% crossprod(Q, V)
   Z <- matrix(sample(c(-1, 1), n * n_probes, replace = TRUE), n, n_probes)
@@ -226,10 +295,11 @@ ph_gcv <- function(kmv, Q, y, n_probes, tol, max_iter) {
   X0 <- NULL
   evals <- list()
   eval_at <- function(s) {
+    for (e in evals) if (e$lambda == s / n) return(e$gcv)   # optimize() may ask twice
     cg <- if (is.null(X0)) {
-      ph_cg(kmv, Q, B, s, tol, max_iter, bnorm = bnorm)
+      ph_cg(kmv, Q, B, s, tol, max_iter, bnorm = bnorm, pre = pre)
     } else {
-      ph_cg(kmv, Q, B, s, tol, max_iter, X = X0, R = proj(B - kmv(X0) - s * X0), bnorm = bnorm)
+      ph_cg(kmv, Q, B, s, tol, max_iter, X = X0, R = proj(B - kmv(X0) - s * X0), bnorm = bnorm, pre = pre)
     }
     if (all(cg$res <= tol)) X0 <<- cg$X
     cf <- cg$X[, 1]
@@ -246,11 +316,11 @@ ph_gcv <- function(kmv, Q, y, n_probes, tol, max_iter) {
   for (k in seq_along(grid)) {
     vals[k] <- eval_at(grid[k])
     if (is.finite(vals[k]) && (!is.finite(vals[best]) || vals[k] < vals[best])) best <- k
-    if (k - best >= 3) break
+    if (k - best >= 2) break
   }
   lo <- log(grid[min(best + 1L, length(vals))])
   hi <- log(grid[max(best - 1L, 1L)])
-  opt <- stats::optimize(function(ls) eval_at(exp(ls)), c(lo, hi), tol = 0.05)
+  opt <- stats::optimize(function(ls) eval_at(exp(ls)), c(lo, hi), tol = 0.1)
   if (opt$objective > vals[best]) opt <- list(minimum = log(grid[best]), objective = vals[best])
   s <- exp(opt$minimum)
   progress()
@@ -259,6 +329,6 @@ ph_gcv <- function(kmv, Q, y, n_probes, tol, max_iter) {
     warning(structure(class = c("kernops_warning_convergence", "kernops_warning", "warning", "condition"),
                       list(message = sprintf("%d of the %d GCV solves did not converge in `max_iter` = %d iterations (smallest lambda %.3g): their GCV values are approximate.",
                                              sum(!table$converged), nrow(table), max_iter, min(table$lambda[!table$converged])),
-                           call = NULL, residual = NA_real_)))
+                           call = call, residual = NA_real_)))
   list(lambda = s / n, c = if (!is.null(X0)) X0[, 1], table = table)  # c: a warm start for the final solve
 }
