@@ -12,7 +12,7 @@
 # minimising (1/n) sum_i (y_i - f(x_i))^2 + lambda J(f), J the semi-norm whose reproducing
 # (generalized) kernel is phi. The constants A_d are Duchon's/Wahba's (those of
 # fields::radbas.constant(m, d)): A_2 = 1 / (8 pi), A_1 = 1 / 12, in general
-# A_d = Gamma(d/2 - m) / (2^(2m) pi^(d/2) Gamma(m)) for odd-type exponents. With them J is
+# A_d = Gamma(d/2 - m) / (2^(2m) pi^(d/2) Gamma(m)) for r^3 (m = (d + 3) / 2). With them J is
 # the usual energy, for d = 2 the bending energy
 #   J(f) = integral of f_11^2 + 2 f_12^2 + f_22^2,
 # and for d = 1 the integral of f''^2. The minimiser solves the saddle-point system
@@ -73,14 +73,16 @@ polyharmonic_matvec <- function(x, dtype, backend) {
 #   Pi (K + s I) Pi c = Pi y   on range(Pi),
 # for which CG is optimal (energy-norm minimal, monotone), and MINRES on the indefinite
 # system needs about as many matrix products per step with a convergence governed by the
-# square of the condition number in the worst case. The projector is applied as
+# square of the condition number in the worst case, and would need a preconditioner of the
+# whole indefinite system, where projected CG takes the Nystrom preconditioner of the
+# projected K (ph_nystrom) as it is. The projector is applied as
 # V - Q (Q^T V), O(n (d + 1)) per column: never an n x n matrix. d then comes from the
 # range(P) part of the residual, P d = y - (K + s I) c, by the QR of P.
 #
 # Each iteration is ONE reduction K %*% D for all k columns; each column has its own step
 # lengths (independent CGs sharing the products). A column stops moving once its residual
 # (relative to `bnorm`) is below tol. Warm start: X (in range(Pi)) with R = Pi (B - (K + s I) X)
-# supplied by the caller (it usually has it without a product).
+# supplied by the caller (the true residual: one product).
 # Returns X, R (the recursive residuals), iterations, res (relative residual per column) and
 # breakdown (a direction of non-positive curvature: singular system, e.g. duplicated points
 # at lambda = 0).
@@ -133,28 +135,40 @@ ph_cg <- function(kmv, Q, B, s, tol, max_iter, X = NULL, R = NULL, bnorm = sqrt(
 #   P^-1 = (l_min + s) U diag(1 / (l + s)) U^T + (I - U U^T),
 # symmetric positive definite, mapping range(Pi) to itself (U is in it). It flattens the top of
 # the spectrum: CG then sees a condition number ~ (l_min + s) / s instead of (l_1 + s) / s.
-# Cost: K[, S] (n x m, computed densely in R: the one n x m buffer, 8 n m bytes) and
-# O(n m^2) to build, O(n m) per iteration. The dense algebra is base R here; it is small
+# Cost: O(n m^2) to build (four n x m by m x m products, in R's BLAS), two n x m buffers
+# (K[, S] Z_S, then U), O(n m) per iteration. The dense algebra is base R here; it is small
 # next to the reductions (TODO: the Eigen helpers of solve.R when they land).
-ph_nystrom <- function(x, Q, m) {
+ph_nystrom <- function(x, Q, m, block = 8192L) {
   n <- nrow(x)
   d <- ncol(x)
   S <- sort(sample.int(n, m))
   xs <- x[S, , drop = FALSE]
-  PS <- cbind(1, xs)
-  qs <- qr(PS)
+  qs <- qr(cbind(1, xs))
   if (qs$rank < d + 1) return(NULL)     # centres on a line: no preconditioner
-  ZS <- qr.Q(qs, complete = TRUE)[, -seq_len(d + 1), drop = FALSE]
-  KnS <- ph_phi_dense(x, xs)
-  W <- crossprod(ZS, KnS[S, , drop = FALSE] %*% ZS)
+  drop <- seq_len(d + 1)
+  # G = K[, S] Z_S, with Z_S^T v = (Q_S^T v)[-(1:(d + 1))] applied by Householder
+  # reflections (qr.qty, O(m d) a column), by blocks of rows: the only n x m buffers are G
+  # and U (8 n m bytes each).
+  G <- matrix(0, n, m - d - 1)
+  for (start in seq(1L, n, by = block)) {
+    i <- start:min(n, start + block - 1L)
+    G[i, ] <- t(qr.qty(qs, ph_phi_dense(xs, x[i, , drop = FALSE]))[-drop, , drop = FALSE])
+  }
+  G <- G - Q %*% crossprod(Q, G)
+  W <- qr.qty(qs, t(qr.qty(qs, ph_phi_dense(xs, xs))[-drop, , drop = FALSE]))[-drop, , drop = FALSE]
   ew <- eigen((W + t(W)) / 2, symmetric = TRUE)
-  keep <- ew$values > 1e-12 * ew$values[1]
-  B <- (KnS %*% ZS) %*% (ew$vectors[, keep, drop = FALSE] %*% diag(1 / sqrt(ew$values[keep]), sum(keep)))
-  rm(KnS)
-  B <- B - Q %*% crossprod(Q, B)
-  eb <- eigen(crossprod(B), symmetric = TRUE)
-  keep <- eb$values > 1e-12 * eb$values[1]
-  U <- B %*% (eb$vectors[, keep, drop = FALSE] %*% diag(1 / sqrt(eb$values[keep]), sum(keep)))
+  keep <- ew$values > 1e-8 * ew$values[1]
+  M <- ew$vectors[, keep, drop = FALSE] %*% diag(1 / sqrt(ew$values[keep]), sum(keep))   # W^(-1/2)
+  # B = G M; B^T B = M^T (G^T G) M = V diag(l) V^T gives U = B V l^(-1/2) with one n x m product
+  eb <- eigen(crossprod(M, crossprod(G) %*% M), symmetric = TRUE)
+  keep <- eb$values > 1e-8 * eb$values[1]
+  U <- G %*% (M %*% eb$vectors[, keep, drop = FALSE] %*% diag(1 / sqrt(eb$values[keep]), sum(keep)))
+  rm(G)
+  # U^T U = I only to ~1e-6 (the small l amplify rounding): one polar step
+  # U (U^T U)^(-1/2) makes it I to rounding, so that P^-1 is positive definite even where
+  # (l_min + s) / (l_1 + s) is that small (interpolation, s = 0).
+  eu <- eigen(crossprod(U), symmetric = TRUE)
+  U <- U %*% (eu$vectors %*% (t(eu$vectors) / sqrt(eu$values)))
   list(U = U, l = eb$values[keep], centres = S)
 }
 
@@ -216,7 +230,7 @@ polyharmonic_fit <- function(x, y, lambda, tol = 1e-8, max_iter = 1000, dtype = 
   Q <- qr.Q(qrP)
   proj <- function(V) V - Q %*% crossprod(Q, V)
   kmv <- polyharmonic_matvec(x, dtype, backend)
-  pre <- if (centres > d + 2) ph_nystrom(x, Q, centres)
+  pre <- if (centres > d + 2) ph_nystrom(x, Q, min(centres, n))
   ynorm <- sqrt(sum(y^2))
   if (!(ynorm > 0)) ynorm <- 1
 
@@ -289,9 +303,13 @@ ph_gcv <- function(kmv, Q, y, n_probes, tol, max_iter, pre, call = NULL) {
   # tr(Pi K Pi) = tr(K) - tr(Q^T K Q) = -tr(Q^T K Q) (phi(0) = 0): one product.
   top <- -sum(Q * kmv(Q))
   if (!(top > 0)) top <- 1
+  grid <- top * 10^-seq(0, 11, by = 0.5)
+  # progress: a step per grid point (the grid may stop early: the rest is stepped at the
+  # end), a message without a step per refinement, as sinkhorn() does
   progress <- if (requireNamespace("progressr", quietly = TRUE)) {
-    progressr::progressor(steps = 23L)
+    progressr::progressor(steps = length(grid) + 1L)
   } else function(...) NULL
+  step <- 1L
   X0 <- NULL
   evals <- list()
   eval_at <- function(s) {
@@ -307,10 +325,10 @@ ph_gcv <- function(kmv, Q, y, n_probes, tol, max_iter, pre, call = NULL) {
     v <- n * sum(cf^2) / trS^2
     evals[[length(evals) + 1L]] <<- data.frame(lambda = s / n, gcv = v, edf = n - s * trS,
                                                iterations = cg$iterations, converged = all(cg$res <= tol))
-    progress(sprintf("GCV: lambda = %.3g, V = %.4g, edf = %.1f (%d iterations)", s / n, v, n - s * trS, cg$iterations))
+    progress(sprintf("GCV: lambda = %.3g, V = %.4g, edf = %.1f (%d iterations)", s / n, v, n - s * trS, cg$iterations),
+             amount = step)
     v
   }
-  grid <- top * 10^-seq(0, 11, by = 0.5)
   vals <- numeric(0)
   best <- 1L
   for (k in seq_along(grid)) {
@@ -318,12 +336,13 @@ ph_gcv <- function(kmv, Q, y, n_probes, tol, max_iter, pre, call = NULL) {
     if (is.finite(vals[k]) && (!is.finite(vals[best]) || vals[k] < vals[best])) best <- k
     if (k - best >= 2) break
   }
+  step <- 0L
   lo <- log(grid[min(best + 1L, length(vals))])
   hi <- log(grid[max(best - 1L, 1L)])
   opt <- stats::optimize(function(ls) eval_at(exp(ls)), c(lo, hi), tol = 0.1)
   if (opt$objective > vals[best]) opt <- list(minimum = log(grid[best]), objective = vals[best])
   s <- exp(opt$minimum)
-  progress()
+  progress(amount = length(grid) + 1L - length(vals))
   table <- do.call(rbind, evals)
   if (!all(table$converged))
     warning(structure(class = c("kernops_warning_convergence", "kernops_warning", "warning", "condition"),
