@@ -38,13 +38,18 @@ polyharmonic_constant <- function(d) {
 
 # The kernel phi(|x - y|) as a formula in x = Vi(d), y = Vj(d) (no reduction, no b), with
 # Duchon's constant. With r2 = |x - y|^2, r^2 log r = r2 log(r2) / 2; at coincident points
-# r2 log(r2) would be 0 * -Inf = NaN, so IfElse(-r2, 0, ...) returns exactly 0 there (IfElse
-# picks a branch: the NaN of the other one does not leak, and its gradient is 0 there too,
-# see diff.cpp). r^3 = r2 Sqrt(r2) is 0 at r = 0 without help.
+# r2 log(r2) would be 0 * -Inf = NaN, so the logarithm's argument is IfElse(-r2, 1, r2):
+# r2 where r2 > 0, 1 (log 1 = 0) where r2 = 0, and phi(0) = 0 exactly, in float32 too, with
+# no threshold that data of a tiny scale could fall under. The guard is inside the Log, not
+# around the product (IfElse(-r2, 0, r2 Log(r2))): that gives the right value, but its
+# gradient (Grad, for predict(deriv = 1)) is NaN at a data point, as reverse mode multiplies
+# the masked adjoint 0 by Log(0) = -Inf; here every factor stays finite, and the gradient is
+# 0 there, phi's limit. r^3 = r2 Sqrt(r2) is 0 at r = 0 without help (and its gradient,
+# like the engine's Sqrt(SqDist) elsewhere, 0).
 polyharmonic_formula <- function(d) {
   a <- polyharmonic_constant(d)
   if (d == 2) {
-    sprintf("IfElse(-SqDist(x,y),0,%.17g*SqDist(x,y)*Log(SqDist(x,y)))", a / 2)
+    sprintf("%.17g*SqDist(x,y)*Log(IfElse(-SqDist(x,y),1,SqDist(x,y)))", a / 2)
   } else {
     sprintf("%.17g*SqDist(x,y)*Sqrt(SqDist(x,y))", a)
   }

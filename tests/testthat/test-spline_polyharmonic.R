@@ -38,9 +38,29 @@ test_that("the kernel is phi with Duchon's constants, exactly 0 (not NaN) at coi
   x0 <- matrix(c(0.3, 0.7), 1, 2)
   expect_identical(reduce_phi(x0, 1), 0)
   expect_identical(reduce_phi(x0, 1, "float32"), 0)
-  expect_match(kernops:::polyharmonic_formula(2), "^IfElse\\(-SqDist")
   expect_equal(kernops:::polyharmonic_constant(2), 1 / (8 * pi))
   expect_equal(kernops:::polyharmonic_constant(1), 1 / 12)
+})
+
+test_that("the kernel's gradient (for predict(deriv = 1)) is finite at the data points, = finite differences", {
+  set.seed(9)
+  for (d in 1:3) {
+    x <- matrix(runif(20 * d), 20, d)
+    b <- rnorm(20)
+    op <- kernel_op(sprintf("Sum_Reduction((%s)*b,0)", kernops:::polyharmonic_formula(d)),
+                    c(sprintf("x = Vi(%d)", d), sprintf("y = Vj(%d)", d), "b = Vj(1)"))
+    g <- kernel_grad(op, wrt = "x", direction = "e")
+    u <- rbind(matrix(runif(3 * d), 3, d), x[1:2, , drop = FALSE])   # 2 of them at data points
+    got <- g(u, x, b, matrix(1, nrow(u), 1))
+    expect_false(anyNA(got))
+    h <- 1e-6
+    fd <- sapply(seq_len(d), function(k) {
+      e <- matrix(0, nrow(u), d)
+      e[, k] <- h
+      (op(u + e, x, b) - op(u - e, x, b)) / (2 * h)
+    })
+    expect_equal(unname(got), matrix(fd, nrow(u), d), tolerance = 1e-7)
+  }
 })
 
 test_that("the kernel's constants are fields' (Rad.cov, thin plate m = 2 in 2-D, p = 3 in 1-D)", {
