@@ -3,13 +3,17 @@
 # one fit at a fixed lambda (projected CG, one reduction per iteration, Nystrom preconditioner
 # of --centres points, 0 for none),
 # and the time of one reduction. Usage:
-#   Rscript bench/w6_polyharmonic.R --n 1e4 --dtype float32 --lambda 1e-6 --tol 1e-5 [--max_iter 1000] [--centres 200]
+#   Rscript bench/w6_polyharmonic.R --n 1e4 --dtype float32 --lambda 1e-6,1e-7 --tol 1e-5 [--max_iter 1000] [--centres 200]
+#   Rscript bench/w6_polyharmonic.R --n 2e3 --lambda gcv --tol 1e-6 --fields
 # prints one "W6PH key=value ..." line per fit.
 source("bench/common.R")
 argv <- commandArgs(TRUE)
 n <- as.numeric(bench_arg(argv, "--n", "1e4"))
 dtype <- bench_arg(argv, "--dtype", "float64")
-lambdas <- as.numeric(strsplit(bench_arg(argv, "--lambda", "1e-6"), ",")[[1]])
+# --lambda gcv: lambda chosen by GCV (Hutchinson trace); --fields: also fields::Tps with its
+# GCV on the same data (scale.type = "unscaled", lambda_fields = n lambda), same test points
+lambdas <- strsplit(bench_arg(argv, "--lambda", "1e-6"), ",")[[1]]
+lambdas <- if (identical(lambdas, "gcv")) list("gcv") else as.list(as.numeric(lambdas))
 tol <- as.numeric(bench_arg(argv, "--tol", "1e-8"))
 max_iter <- as.numeric(bench_arg(argv, "--max_iter", "1000"))
 centres <- as.numeric(bench_arg(argv, "--centres", "200"))
@@ -31,7 +35,16 @@ for (lambda in lambdas) {
   op <- kernel_op(sprintf("Sum_Reduction((%s)*b,0)", kernops:::polyharmonic_formula(2)),
                   c("x = Vi(2)", "y = Vj(2)", "b = Vj(1)"), dtype = dtype)
   pred <- as.vector(op(xt, x, fit$coefficients)) + cbind(1, xt) %*% fit$poly
-  cat(sprintf("W6PH n=%g centres=%g dtype=%s lambda=%g tol=%g iterations=%d residual=%.3g converged=%d fit_s=%.2f reduction_s=%.3f test_rmse=%.5f peak_mb=%.0f load=%s\n",
-              n, centres, dtype, lambda, tol, fit$iterations, fit$residual, fit$converged, t_fit, t_red,
+  cat(sprintf("W6PH n=%g centres=%g dtype=%s lambda=%s%g tol=%g iterations=%d%s residual=%.3g converged=%d fit_s=%.2f reduction_s=%.3f test_rmse=%.5f peak_mb=%.0f load=%s\n",
+              n, centres, dtype, if (identical(lambda, "gcv")) "gcv:" else "", fit$lambda, tol, fit$iterations,
+              if (is.null(fit$gcv)) "" else sprintf(" gcv_evals=%d gcv_iterations=%d", nrow(fit$gcv), sum(fit$gcv$iterations)),
+              fit$residual, fit$converged, t_fit, t_red,
               sqrt(mean((pred - ft)^2)), proc_status_kb("VmHWM") / 1024, gsub(" ", "/", loadavg())))
+}
+if ("--fields" %in% argv) {
+  t0 <- now()
+  tps <- fields::Tps(x, y, scale.type = "unscaled")
+  t_tps <- now() - t0
+  cat(sprintf("W6PH_FIELDS n=%g lambda=%g (fields %g) eff_df=%.1f fit_s=%.2f test_rmse=%.5f load=%s\n", n, tps$lambda / n,
+              tps$lambda, tps$eff.df, t_tps, sqrt(mean((predict(tps, xt) - ft)^2)), gsub(" ", "/", loadavg())))
 }
