@@ -140,10 +140,10 @@ ph_cg <- function(kmv, Q, B, s, tol, max_iter, X = NULL, R = NULL, bnorm = sqrt(
 #   P^-1 = (l_min + s) U diag(1 / (l + s)) U^T + (I - U U^T),
 # symmetric positive definite, mapping range(Pi) to itself (U is in it). It flattens the top of
 # the spectrum: CG then sees a condition number ~ (l_min + s) / s instead of (l_1 + s) / s.
-# Cost: O(n m^2) to build (four n x m by m x m products, in R's BLAS), two n x m buffers
-# (K[, S] Z_S, then U), O(n m) per iteration. The dense algebra is base R here; it is small
+# Cost: O(n m^2) to build (two n x m cross-products and two n x m by m x m products, in R's BLAS), one n x m buffer,
+# O(n m) per iteration. The dense algebra is base R here; it is small
 # next to the reductions (TODO: the Eigen helpers of solve.R when they land).
-ph_nystrom <- function(x, Q, m, block = 8192L) {
+ph_nystrom <- function(x, Q, m, block = 2048L) {
   n <- nrow(x)
   d <- ncol(x)
   S <- sort(sample.int(n, m))
@@ -151,30 +151,39 @@ ph_nystrom <- function(x, Q, m, block = 8192L) {
   qs <- qr(cbind(1, xs))
   if (qs$rank < d + 1) return(NULL)     # centres on a line: no preconditioner
   drop <- seq_len(d + 1)
-  # G = K[, S] Z_S, with Z_S^T v = (Q_S^T v)[-(1:(d + 1))] applied by Householder
-  # reflections (qr.qty, O(m d) a column), by blocks of rows: the only n x m buffers are G
-  # and U (8 n m bytes each).
+  # One n x m' buffer G, filled and then transformed in place by blocks of rows (each row of
+  # the results depends on the same row of G only), so that no second n x m matrix exists:
+  # 8 n m bytes in all (158 MB at n = 1e5, m = 200). First G = K[, S] Z_S, with
+  # Z_S^T v = (Q_S^T v)[-(1:(d + 1))] applied by Householder reflections (qr.qty, O(m d) a
+  # column), and Q^T G on the way; then G <- Pi G = G - Q (Q^T G).
+  blocks <- lapply(seq(1L, n, by = block), function(start) start:min(n, start + block - 1L))
   G <- matrix(0, n, m - d - 1)
-  for (start in seq(1L, n, by = block)) {
-    i <- start:min(n, start + block - 1L)
+  QtG <- 0
+  for (i in blocks) {
     G[i, ] <- t(qr.qty(qs, ph_phi_dense(xs, x[i, , drop = FALSE]))[-drop, , drop = FALSE])
+    QtG <- QtG + crossprod(Q[i, , drop = FALSE], G[i, , drop = FALSE])
   }
-  G <- G - Q %*% crossprod(Q, G)
+  for (i in blocks) G[i, ] <- G[i, , drop = FALSE] - Q[i, , drop = FALSE] %*% QtG
   W <- qr.qty(qs, t(qr.qty(qs, ph_phi_dense(xs, xs))[-drop, , drop = FALSE]))[-drop, , drop = FALSE]
   ew <- eigen((W + t(W)) / 2, symmetric = TRUE)
   keep <- ew$values > 1e-8 * ew$values[1]
   M <- ew$vectors[, keep, drop = FALSE] %*% diag(1 / sqrt(ew$values[keep]), sum(keep))   # W^(-1/2)
-  # B = G M; B^T B = M^T (G^T G) M = V diag(l) V^T gives U = B V l^(-1/2) with one n x m product
-  eb <- eigen(crossprod(M, crossprod(G) %*% M), symmetric = TRUE)
+  # B = G M; B^T B = M^T (G^T G) M = V diag(l) V^T gives U = B V l^(-1/2) = G T
+  GtG <- crossprod(G)
+  eb <- eigen(crossprod(M, GtG %*% M), symmetric = TRUE)
   keep <- eb$values > 1e-8 * eb$values[1]
-  U <- G %*% (M %*% eb$vectors[, keep, drop = FALSE] %*% diag(1 / sqrt(eb$values[keep]), sum(keep)))
-  rm(G)
-  # U^T U = I only to ~1e-6 (the small l amplify rounding): one polar step
-  # U (U^T U)^(-1/2) makes it I to rounding, so that P^-1 is positive definite even where
-  # (l_min + s) / (l_1 + s) is that small (interpolation, s = 0).
-  eu <- eigen(crossprod(U), symmetric = TRUE)
-  U <- U %*% (eu$vectors %*% (t(eu$vectors) / sqrt(eu$values)))
-  list(U = U, l = eb$values[keep], centres = S)
+  T1 <- M %*% eb$vectors[, keep, drop = FALSE] %*% diag(1 / sqrt(eb$values[keep]), sum(keep))
+  k <- ncol(T1)
+  T1 <- cbind(T1, matrix(0, nrow(T1), ncol(G) - k))   # square, so that U fits in G's place
+  for (i in blocks) G[i, ] <- G[i, , drop = FALSE] %*% T1
+  if (k < ncol(G)) G <- G[, seq_len(k), drop = FALSE]   # (a copy only when directions were dropped)
+  # U^T U = I only to ~1e-6 (the small l amplify rounding): a polar step U (U^T U)^(-1/2),
+  # with U^T U computed from U itself, makes it I to rounding, so that P^-1 is positive
+  # definite even where (l_min + s) / (l_1 + s) is that small (interpolation, s = 0).
+  eu <- eigen(crossprod(G), symmetric = TRUE)
+  T2 <- eu$vectors %*% (t(eu$vectors) / sqrt(eu$values))
+  for (i in blocks) G[i, ] <- G[i, , drop = FALSE] %*% T2
+  list(U = G, l = eb$values[keep], centres = S)
 }
 
 ph_nystrom_apply <- function(pre, V, s) {
