@@ -297,10 +297,10 @@ polyharmonic_fit <- function(x, y, lambda, tol = 1e-8, max_iter = 1000, dtype = 
 # same one reduction per iteration). The same probes serve every lambda, so the estimated
 # curve is smooth in lambda and the search sees no probe noise between neighbours.
 # Search: a log grid of s, 2 per decade, from tr(Pi K Pi) (>= the largest eigenvalue of the
-# projected K: edf near d + 1) downwards, each solve warm-started from the previous one
-# (see below); it stops 2 points after the
-# current minimum has stopped improving (or after 11 decades) -- small lambdas are the
-# expensive solves, and GCV curves rise steadily past their minimum. Then optimize() on
+# projected K: edf near d + 1) downwards, each solve warm-started (see below); it stops 2
+# points after the current minimum has stopped improving (or after 11 decades) -- small
+# lambdas are the expensive solves (without the preconditioner, many times the others), and
+# GCV curves rise steadily past their minimum. Then optimize() on
 # log(s) between the grid neighbours of the minimum, to 10% in lambda (GCV is flat there:
 # the Hutchinson noise moves the minimum more than that). Progress through progressr if installed.
 # Warm starts: each solve starts from the last CONVERGED solution X0 (any X in range(Pi) is a
