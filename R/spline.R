@@ -26,6 +26,12 @@
 #'
 #' `"polyharmonic"` is the thin-plate (polyharmonic) spline, \eqn{r^2 \log r} in 2-D and
 #' \eqn{r^3} otherwise, with an affine polynomial part (field `poly`); it has no `sigma`.
+#' Its radial basis carries the constants of Duchon and Wahba (\eqn{1/(8\pi)} in 2-D,
+#' \eqn{1/12} in 1-D), so \eqn{\|f\|^2} is the usual bending energy and `lambda` is the
+#' `lambda` of `fields::Tps(x, y, lambda = lambda, scale.type = "unscaled")`: the two give
+#' the same fit (Tps rescales each column of x to \[0, 1\] by default; kernops does not).
+#' The saddle-point system \eqn{[K + \lambda I, P; P^T, 0]} is solved by conjugate gradients
+#' projected on \eqn{P^T a = 0} (P = \[1, x\]), preconditioned by a Nystrom approximation.
 #'
 #' @section Choosing lambda:
 #' `lambda = "gcv"` (the default) minimises the generalised cross-validation criterion

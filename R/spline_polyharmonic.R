@@ -9,23 +9,24 @@
 #   phi(r) = A_d r^3        (d != 2: the cubic smoothing spline for d = 1; in other
 #                            dimensions the polyharmonic spline of Duchon's order
 #                            m = (d + 3) / 2, still with an affine null space),
-# minimising (1/n) sum_i (y_i - f(x_i))^2 + lambda J(f), J the semi-norm whose reproducing
+# minimising sum_i (y_i - f(x_i))^2 + lambda J(f), J the semi-norm whose reproducing
 # (generalized) kernel is phi. The constants A_d are Duchon's/Wahba's (those of
 # fields::radbas.constant(m, d)): A_2 = 1 / (8 pi), A_1 = 1 / 12, in general
 # A_d = Gamma(d/2 - m) / (2^(2m) pi^(d/2) Gamma(m)) for r^3 (m = (d + 3) / 2). With them J is
 # the usual energy, for d = 2 the bending energy
 #   J(f) = integral of f_11^2 + 2 f_12^2 + f_22^2,
 # and for d = 1 the integral of f''^2. The minimiser solves the saddle-point system
-#   [K + n lambda I, P] [c]   [y]
+#   [K + lambda I,   P] [c]   [y]
 #   [P^T,          0 ] [d] = [0],   K_ij = phi(|x_i - x_j|), P = [1, x] (n x (d + 1)).
 #
 # Mapping to fields::Tps (fields 14.1, read from its source: Tps -> Krig with Rad.cov, whose
 # matrix includes radbas.constant, and the system (K + lambda_fields I) for unit weights):
-# fields minimises sum_i (y_i - f(x_i))^2 + lambda_fields J(f), the sum, not the mean, so
-#   lambda_fields = n * lambda   (kernops' lambda = lambda_fields / n).
+# fields minimises sum_i (y_i - f(x_i))^2 + lambda_fields J(f), the sum, as kernops does, so
+#   lambda_fields = lambda,
+# and the system is (K + lambda I), as for every kernel of kernel_spline() and kernel_solve().
 # Two more differences to compare like with like: Tps scales x by default (scale.type =
 # "range": each column to [0, 1]), kernops does not, so compare with
-# Tps(x, y, lambda = n * lambda, scale.type = "unscaled"), or fit kernops on the scaled x;
+# Tps(x, y, lambda = lambda, scale.type = "unscaled"), or fit kernops on the scaled x;
 # and fields uses r^3 only for d = 1 (for d = 3 its default m = 2 gives phi = r), so outside
 # d = 1, 2 the two are different splines. Tests: test-spline_polyharmonic.R.
 
@@ -211,9 +212,9 @@ ph_phi_dense <- function(x, z, block = 8192L) {
 
 # Fit of the polyharmonic spline at a given lambda (>= 0) or lambda = "gcv".
 #   x: n x d double matrix (checked by the caller), y: n numbers.
-#   lambda: kernops' convention (see the header; fields::Tps's lambda is n * lambda).
-#   tol: on the relative residual |Pi (y - (K + n lambda I) c)| / |y| of the system, which
-#     is the full saddle-point residual |y - (K + n lambda) c - P d| / |y| once d is the
+#   lambda: the diagonal shift of K (see the header; equal to fields::Tps's lambda).
+#   tol: on the relative residual |Pi (y - (K + lambda I) c)| / |y| of the system, which
+#     is the full saddle-point residual |y - (K + lambda) c - P d| / |y| once d is the
 #     least-squares solution (P^T c = 0 holds by construction). It is the TRUE residual,
 #     recomputed with one more product after CG; if CG's recursive residual drifted from it,
 #     CG restarts from there (while that still halves it). In float32 the products carry
@@ -255,7 +256,7 @@ polyharmonic_fit <- function(x, y, lambda, tol = 1e-8, max_iter = 1000, dtype = 
     lambda <- sel$lambda
     X0 <- sel$c
   }
-  s <- n * lambda
+  s <- lambda
   # The final solve, restarted from the true residual while CG's recursive one has drifted.
   R0 <- if (is.null(X0)) NULL else proj(y - kmv(X0) - s * X0)
   iters <- 0L
@@ -289,7 +290,7 @@ polyharmonic_fit <- function(x, y, lambda, tol = 1e-8, max_iter = 1000, dtype = 
 
 # lambda by generalized cross-validation (Craven and Wahba 1979), as fields::Tps's default:
 # minimise V(lambda) = (1/n) RSS / (1 - tr(A)/n)^2, A the influence matrix (fitted = A y).
-# With s = n lambda and S = the map y -> c (S = Z (Z^T (K + s I) Z)^-1 Z^T, Z a basis of
+# With s = lambda and S = the map y -> c (S = Z (Z^T (K + s I) Z)^-1 Z^T, Z a basis of
 # range(Pi)), fitted = y - s c, so RSS = s^2 |c|^2 and tr(I - A) = s tr(S), hence
 #   V = n |c|^2 / tr(S)^2,   edf = tr(A) = n - s tr(S).
 # tr(S) is estimated by Hutchinson's estimator, mean of z^T S z over n_probes Rademacher
@@ -327,7 +328,7 @@ ph_gcv <- function(kmv, Q, y, n_probes, tol, max_iter, pre, call = NULL) {
   X0 <- NULL
   evals <- list()
   eval_at <- function(s) {
-    for (e in evals) if (e$lambda == s / n) return(e$gcv)   # optimize() may ask twice
+    for (e in evals) if (e$lambda == s) return(e$gcv)   # optimize() may ask twice
     cg <- if (is.null(X0)) {
       ph_cg(kmv, Q, B, s, tol, max_iter, bnorm = bnorm, pre = pre)
     } else {
@@ -337,9 +338,9 @@ ph_gcv <- function(kmv, Q, y, n_probes, tol, max_iter, pre, call = NULL) {
     cf <- cg$X[, 1]
     trS <- mean(colSums(Z * cg$X[, -1, drop = FALSE]))
     v <- n * sum(cf^2) / trS^2
-    evals[[length(evals) + 1L]] <<- data.frame(lambda = s / n, gcv = v, edf = n - s * trS,
+    evals[[length(evals) + 1L]] <<- data.frame(lambda = s, gcv = v, edf = n - s * trS,
                                                iterations = cg$iterations, converged = all(cg$res <= tol))
-    progress(sprintf("GCV: lambda = %.3g, V = %.4g, edf = %.1f (%d iterations)", s / n, v, n - s * trS, cg$iterations),
+    progress(sprintf("GCV: lambda = %.3g, V = %.4g, edf = %.1f (%d iterations)", s, v, n - s * trS, cg$iterations),
              amount = step)
     v
   }
@@ -363,5 +364,5 @@ ph_gcv <- function(kmv, Q, y, n_probes, tol, max_iter, pre, call = NULL) {
                       list(message = sprintf("%d of the %d GCV solves did not converge in `max_iter` = %d iterations (smallest lambda %.3g): their GCV values are approximate.",
                                              sum(!table$converged), nrow(table), max_iter, min(table$lambda[!table$converged])),
                            call = call, residual = NA_real_)))
-  list(lambda = s / n, c = if (!is.null(X0)) X0[, 1], table = table)  # c: a warm start for the final solve
+  list(lambda = s, c = if (!is.null(X0)) X0[, 1], table = table)  # c: a warm start for the final solve
 }

@@ -11,7 +11,7 @@ argv <- commandArgs(TRUE)
 n <- as.numeric(bench_arg(argv, "--n", "1e4"))
 dtype <- bench_arg(argv, "--dtype", "float64")
 # --lambda gcv: lambda chosen by GCV (Hutchinson trace); --fields: also fields::Tps with its
-# GCV on the same data (scale.type = "unscaled", lambda_fields = n lambda), same test points
+# GCV on the same data (scale.type = "unscaled", lambda_fields = lambda), same test points
 lambdas <- strsplit(bench_arg(argv, "--lambda", "1e-6"), ",")[[1]]
 lambdas <- if (identical(lambdas, "gcv")) list("gcv") else as.list(as.numeric(lambdas))
 tol <- as.numeric(bench_arg(argv, "--tol", "1e-8"))
@@ -45,6 +45,6 @@ if ("--fields" %in% argv) {
   t0 <- now()
   tps <- fields::Tps(x, y, scale.type = "unscaled")
   t_tps <- now() - t0
-  cat(sprintf("W6PH_FIELDS n=%g lambda=%g (fields %g) eff_df=%.1f fit_s=%.2f test_rmse=%.5f load=%s\n", n, tps$lambda / n,
+  cat(sprintf("W6PH_FIELDS n=%g lambda=%g (fields %g) eff_df=%.1f fit_s=%.2f test_rmse=%.5f load=%s\n", n, tps$lambda,
               tps$lambda, tps$eff.df, t_tps, sqrt(mean((predict(tps, xt) - ft)^2)), gsub(" ", "/", loadavg())))
 }

@@ -141,3 +141,33 @@ test_that("print, summary and plot describe the fit", {
   expect_identical(plot(f1, gridsize = 11), f1)
   expect_error(plot(kernel_spline(cbind(xs, xs[, 1]^2), ys, sigma = 0.3, lambda = 0.1)), class = "kernops_error_unsupported")
 })
+
+test_that("kernel = \"polyharmonic\" is fields::Tps at the same lambda: fit, predict and gradient", {
+  skip_if_not_installed("fields")
+  set.seed(21)
+  n <- 150
+  x <- matrix(runif(2 * n), n, 2)
+  y <- sin(3 * x[, 1]) * x[, 2] + rnorm(n, sd = 0.05)
+  fit <- kernel_spline(x, y, kernel = "polyharmonic", lambda = 1e-3, tol = 1e-10)
+  tps <- fields::Tps(x, y, lambda = 1e-3, scale.type = "unscaled")
+  expect_s3_class(fit, "kernops_spline")
+  expect_equal(fit$lambda, 1e-3)
+  expect_length(fit$poly, 3)
+  expect_equal(as.vector(fitted(fit)), as.vector(tps$fitted.values), tolerance = 1e-6)
+  expect_equal(as.vector(residuals(fit)), y - as.vector(tps$fitted.values), tolerance = 1e-5)
+  new <- matrix(runif(40), 20, 2)
+  expect_equal(as.vector(predict(fit, new)), as.vector(predict(tps, new)), tolerance = 1e-6)
+  # the gradient of the fit against central differences of predict()
+  g <- predict(fit, new, deriv = 1)
+  h <- 1e-5
+  for (k in 1:2) {
+    e <- matrix(0, 1, 2)
+    e[k] <- h
+    fd <- (predict(fit, sweep(new, 2, e, "+")) - predict(fit, sweep(new, 2, e, "-"))) / (2 * h)
+    expect_equal(as.vector(g[, k]), as.vector(fd), tolerance = 1e-6)
+  }
+  # at lambda = 0 it interpolates
+  f0 <- kernel_spline(x, y, kernel = "polyharmonic", lambda = 0, tol = 1e-11)
+  expect_equal(as.vector(fitted(f0)), y, tolerance = 1e-8)
+  expect_error(kernel_spline(x, y, kernel = "polyharmonic", sigma = 1), class = "kernops_error_input")
+})
