@@ -111,7 +111,7 @@ test_that("print() shows the reduction, formula, variables, dims, output, dtype 
   expect_output(print(op), "u +Vj +dim 3 +\\(argument 3\\)")
   expect_output(print(op), "g +Pm +dim 1 +\\(argument 4\\)")
   expect_output(print(op), "output: N x 3 matrix \\(N = rows of the Vi arguments\\)")
-  expect_output(print(op), "dtype: float64, backend: cpu")
+  expect_output(print(op), "dtype: float64, backend: auto")
   capture_output(expect_invisible(print(op)))
 
   op1 <- kernel_op("KMin_ArgKMin_Reduction(SqDist(x, y), 4, 1)", c("x = Vi(2)", "y = Vj(2)"),
