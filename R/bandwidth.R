@@ -45,7 +45,7 @@
 #' At n = 2e4 in 2-D (bench/w3_lscv_search.R), LSCV makes 17 passes over the pairs
 #' (Nelder-Mead made 24, and stopped at a higher objective, 2.4% away in `H`); 3.4 s on 2
 #' cores at load 1.6 (4.2 s before). Each evaluation runs
-#' compiled reductions on rescaled data, so the whole search compiles once. Selectors treat the sample as unweighted. When the
+#' compiled reductions on rescaled data, so the whole search compiles once. When the
 #' `progressr` package is installed, the cross-validation searches report each evaluation
 #' through it (shown inside `progressr::with_progress()` or with global handlers).
 #'
@@ -67,8 +67,27 @@
 #' It costs two passes over the n(n - 1)/2 pairs (1.1 s at n = 2e4 on 2 cores at load
 #' 1.8, where the binned `ks::Hpi.diag()` takes 0.8 s; the time grows as n^2).
 #'
+#' @section Weighted samples:
+#' `ks`' selectors have no weights (`ks::kde(w = )` selects its bandwidth from the
+#' unweighted sample); kernops' use them, as for the estimate
+#' \eqn{\hat f = \sum_j w_j K_H(\cdot - X_j)} with \eqn{\sum_j w_j = 1}, and reduce to
+#' the unweighted selectors for equal weights. Points of weight 0 are dropped. Moments are
+#' weighted: the mean \eqn{\sum_i w_i X_i}, the covariance
+#' \eqn{\sum_i w_i (X_i - \bar X)(X_i - \bar X)' / (1 - \sum_i w_i^2)} (that of
+#' `stats::cov.wt()`), quantiles interpolating the sorted points placed at the midpoints
+#' of their weights (R's default type 7 for equal weights); the sample size becomes the
+#' effective one, \eqn{n_{eff} = 1 / \sum_i w_i^2}. So `"ns"` and `"silverman"` are the
+#' rules above with these; `"pi"` estimates its functionals by
+#' \eqn{\sum_{i,j} w_i w_j D^r \phi_G(X_i - X_j)}; `"lscv"` and `"lcv"` use the weighted
+#' leave-one-out estimate \eqn{\hat f_{-i} = \sum_{j \ne i} w_j K_H(\cdot - X_j) / (1 - w_i)}:
+#' LSCV minimises \eqn{\int \hat f^2 - 2 \sum_i w_i \hat f_{-i}(X_i)}, LCV maximises
+#' \eqn{\sum_i w_i \log \hat f_{-i}(X_i)}. The weighted LSCV costs about twice the
+#' unweighted one (its cross-validation term is a bilinear form).
+#'
 #' @param x The sample: a numeric vector, or a matrix / data frame with one row per point.
 #' @param method The selector: `"pi"`, `"ns"`, `"silverman"`, `"lscv"` or `"lcv"`.
+#' @param weights `NULL` (uniform) or non-negative weights of the points (not all 0),
+#'   normalised to sum to 1; see "Weighted samples".
 #' @param dtype,backend Passed to the reductions (see [kernel_op()]).
 #' @return The d x d bandwidth matrix `H` (1 x 1 in 1-D, where `h = sqrt(H)`).
 #' @references Sheather, S. J. and Jones, M. C. (1991). A reliable data-based bandwidth
@@ -83,7 +102,9 @@
 #' y <- cbind(rnorm(100), rnorm(100, sd = 2))
 #' kde_bandwidth(y, "ns")
 #' kde(x, H = "lscv")
-kde_bandwidth <- function(x, method = c("pi", "ns", "silverman", "lscv", "lcv"),
+#' # weighted: points 151-200 count double
+#' sqrt(kde_bandwidth(x, "pi", weights = rep(1:2, c(150, 50))))
+kde_bandwidth <- function(x, method = c("pi", "ns", "silverman", "lscv", "lcv"), weights = NULL,
                           dtype = c("float64", "float32"), backend = c("auto", "cpu", "cuda")) {
   call <- sys.call()
   methods <- c("pi", "ns", "silverman", "lscv", "lcv")
@@ -91,27 +112,60 @@ kde_bandwidth <- function(x, method = c("pi", "ns", "silverman", "lscv", "lcv"),
   dtype <- match_choice(dtype, c("float64", "float32"), "dtype", call)
   backend <- resolve_backend(match_choice(backend, c("auto", "cpu", "cuda"), "backend", call), call)
   X <- kde_points(x, "x", call = call)
+  w <- normalise_weights(check_weights(weights, nrow(X), "weights", call), "weights", call)
+  # points of weight 0 take no part in any estimate: dropped, so that they cost nothing
+  if (any(w == 0)) { X <- X[w > 0, , drop = FALSE]; w <- w[w > 0] }
   n <- nrow(X)
   d <- ncol(X)
   if (n < 2)
-    abort_kernops(sprintf("`x` must have at least 2 points (rows), not %d.", n), "kernops_error_input", call = call)
-  S <- stats::var(X)
+    abort_kernops(sprintf("`x` must have at least 2 points (rows) of positive weight, not %d.", n), "kernops_error_input", call = call)
+  S <- weighted_var(X, w)
+  n_eff <- 1 / sum(w^2)
   if (any(diag(S) <= 0))
     abort_kernops("`x` has a constant column: its normal-scale bandwidth is 0.", "kernops_error_input", call = call)
-  Hns <- (4 / (n * (d + 2)))^(2 / (d + 4)) * S
+  Hns <- (4 / (n_eff * (d + 2)))^(2 / (d + 4)) * S
   H <- switch(method,
     ns = Hns,
-    silverman = if (d == 1) matrix(stats::bw.nrd0(X[, 1])^2) else diag(diag(Hns), d),
+    silverman = if (d == 1) matrix(bw_silverman(X[, 1], w)^2) else diag(diag(Hns), d),
     pi = {
       if (d > 2)
         abort_kernops(sprintf("The plug-in selector `method = \"pi\"` is implemented for d <= 2, not d = %d; use \"ns\", \"lscv\" or \"lcv\".", d),
                       "kernops_error_unsupported", call = call)
-      if (d == 1) matrix(bw_dpi(X[, 1], dtype, backend)^2) else hpi_diag2(X, dtype, backend)
+      if (d == 1) matrix(bw_dpi(X[, 1], w, dtype, backend)^2) else hpi_diag2(X, w, dtype, backend)
     },
-    lscv = cv_search(X, Hns, lscv_objective(X, dtype, backend), if (d > 1) lscv_gradient(X, dtype, backend)),
-    lcv = cv_search(X, Hns, lcv_objective(X, dtype, backend)))
+    lscv = cv_search(X, Hns, lscv_objective(X, w, dtype, backend), if (d > 1) lscv_gradient(X, w, dtype, backend)),
+    lcv = cv_search(X, Hns, lcv_objective(X, w, dtype, backend)))
   dimnames(H) <- NULL
   H
+}
+
+# The weighted covariance with the unbiased ("reliability weights") divisor 1 - sum(w^2),
+# w summing to 1: stats::var(X) for uniform weights.
+weighted_var <- function(X, w) {
+  if (all(w == w[1])) return(stats::var(X))
+  Xc <- sweep(X, 2, colSums(w * X))
+  crossprod(Xc * sqrt(w)) / (1 - sum(w^2))
+}
+
+# Weighted quantiles (w summing to 1) interpolating the sorted points placed at the
+# midpoints of their weights, rescaled so that the extremes sit at 0 and 1: positions
+# (k - 1) / (n - 1), R's default type 7, for uniform weights.
+weighted_quantile <- function(x, w, probs) {
+  if (all(w == w[1])) return(stats::quantile(x, probs, names = FALSE))
+  o <- order(x)
+  x <- x[o]; w <- w[o]
+  n <- length(x)
+  pos <- (cumsum(w) - w / 2 - w[1] / 2) / (1 - w[1] / 2 - w[n] / 2)
+  stats::approx(pos, x, probs, ties = "ordered", rule = 2)$y
+}
+
+# stats::bw.nrd0() with weighted moments and the effective sample size 1 / sum(w^2).
+bw_silverman <- function(x, w) {
+  hi <- sqrt(weighted_var(matrix(x), w)[1, 1])
+  iqr <- diff(weighted_quantile(x, w, c(1 / 4, 3 / 4)))
+  if (!(lo <- min(hi, iqr / 1.34)))
+    (lo <- hi) || (lo <- abs(x[1L])) || (lo <- 1)
+  0.9 * lo * (1 / sum(w^2))^(-0.2)
 }
 
 # Index variables of the leave-one-out reductions: Step(|i - j| - 1/2) is 0 on the
@@ -127,81 +181,66 @@ loo_index <- function(n, dtype) {
   as.double(seq_len(n))
 }
 
-# LSCV(H) for the Gaussian kernel, as a function of the standard deviations s (H = diag(s^2)):
-#   |H|^{-1/2} [ (4 pi)^{-d/2} (1 + S2/n) / n - 2 (2 pi)^{-d/2} S1 / (n (n - 1)) ],
-# S1 = sum_{i != j} exp(-|z_i - z_j|^2 / 2), S2 = the same with /4, z = x / s.
-lscv_objective <- function(X, dtype, backend) {
-  n <- nrow(X); d <- ncol(X)
-  pair_sum <- loo_pair_sum(n, d, dtype, backend)
+# LSCV(H) = int f^2 - 2 sum_i w_i f_{-i}(X_i) for the Gaussian kernel, with the weighted
+# leave-one-out estimate f_{-i} = sum_{j != i} w_j K_H(. - X_j) / (1 - w_i) (w summing to 1;
+# the usual one for w = 1/n), as a function of the standard deviations s (H = diag(s^2)):
+#   |H|^{-1/2} [ (4 pi)^{-d/2} (sum_i w_i^2 + S2) - 2 (2 pi)^{-d/2} S1 ],
+# S2 = sum_{i != j} w_i w_j exp(-|z_i - z_j|^2 / 4), S1 = sum_{i != j} u_i w_j
+# exp(-|z_i - z_j|^2 / 2), u_i = w_i / (1 - w_i), z = x / s. For uniform weights u is a
+# multiple of w and both are quadratic forms of w; otherwise S1 is a bilinear form.
+lscv_objective <- function(X, w, dtype, backend) {
+  d <- ncol(X)
+  pw <- cv_pair_weights(w)
+  pair_sum <- stat_pair_sum("GaussKernel(g,x,y,1)", d, 1L, dtype, backend, params = "g = Pm(1)")
   function(s) {
     Z <- sweep(X, 2, s, "/")
-    S1 <- pair_sum(Z, 0.5)
-    S2 <- pair_sum(Z, 0.25)
-    exp(-sum(log(s))) * ((4 * pi)^(-d / 2) * (1 + S2 / n) / n - 2 * (2 * pi)^(-d / 2) * S1 / (n * (n - 1)))
+    S1 <- pw$cv * sum(pair_sum(Z, pw$P, pw$Q, par = list(g = 0.5))[, pw$k])
+    S2 <- sum(pair_sum(Z, w, par = list(g = 0.25)))
+    exp(-sum(log(s))) * ((4 * pi)^(-d / 2) * (sum(w^2) + S2) - 2 * (2 * pi)^(-d / 2) * S1)
   }
+}
+
+# The pair weights of LSCV's cross-validation term sum_{i != j} u_i w_j k_ij: `cv` times
+# column `k` of stat_pair_sum(Z, P, Q). Uniform weights: u = w / (1 - w_1), a quadratic
+# form of w (P = w, Q = NULL); otherwise P = (w, u), Q = (w, w), whose first column is
+# int f^2's quadratic form (for lscv_gradient's one pass).
+cv_pair_weights <- function(w) {
+  if (all(w == w[1])) list(P = w, Q = NULL, k = 1L, cv = 1 / (1 - w[1]))
+  else list(P = cbind(w, w / (1 - w)), Q = cbind(w, w), k = 2L, cv = 1)
 }
 
 # LSCV and its gradient in t = log(s), for the diagonal search: one pass over the pairs
-# (i != j, by symmetry as loo_pair_sum) sums exp(-|dz|^2 / 2) and exp(-|dz|^2 / 4), each
-# also times the squared coordinate differences dz_k^2, since d S1 / d log s_k =
-# sum exp(-|dz|^2 / 2) dz_k^2 and d S2 / d log s_k = sum exp(-|dz|^2 / 4) dz_k^2 / 2.
-# The pass costs about what the two value-only sums cost, and gives BFGS the gradient.
-lscv_gradient <- function(X, dtype, backend) {
-  n <- nrow(X); d <- ncol(X)
+# (i != j, each pair once, by stat_pair_sum) sums exp(-|dz|^2 / 2) and exp(-|dz|^2 / 4),
+# each also times the squared coordinate differences dz_k^2, since d S1 / d log s_k =
+# sum u_i w_j exp(-|dz|^2 / 2) dz_k^2 and d S2 / d log s_k = sum w_i w_j exp(-|dz|^2 / 4)
+# dz_k^2 / 2. The pass costs about what the two value-only sums cost, and gives BFGS the
+# gradient.
+lscv_gradient <- function(X, w, dtype, backend) {
+  d <- ncol(X)
+  pw <- cv_pair_weights(w)
   body <- "Concat(Concat(Exp(-0.5*SqDist(x,y)),Exp(-0.5*SqDist(x,y))*Square(x-y)),Concat(Exp(-0.25*SqDist(x,y)),Exp(-0.25*SqDist(x,y))*Square(x-y)))"
-  pair_sums <- loo_pair_sum(n, d, dtype, backend, body = body)
+  pair_sums <- stat_pair_sum(body, d, 2L * d + 2L, dtype, backend)
   function(s) {
-    o <- pair_sums(sweep(X, 2, s, "/"))
-    S1 <- o[1]; T1 <- o[2:(d + 1)]; S2 <- o[d + 2]; T2 <- o[(d + 3):(2 * d + 2)]
+    o <- pair_sums(sweep(X, 2, s, "/"), pw$P, pw$Q)
+    S1 <- pw$cv * o[1, pw$k]; T1 <- pw$cv * o[2:(d + 1), pw$k]
+    S2 <- o[d + 2, 1]; T2 <- o[(d + 3):(2 * d + 2), 1]
     scale <- exp(-sum(log(s)))
-    value <- scale * ((4 * pi)^(-d / 2) * (1 + S2 / n) / n - 2 * (2 * pi)^(-d / 2) * S1 / (n * (n - 1)))
-    structure(value, gradient = -value + scale * ((4 * pi)^(-d / 2) * T2 / (2 * n^2) - 2 * (2 * pi)^(-d / 2) * T1 / (n * (n - 1))))
+    value <- scale * ((4 * pi)^(-d / 2) * (sum(w^2) + S2) - 2 * (2 * pi)^(-d / 2) * S1)
+    structure(value, gradient = -value + scale * ((4 * pi)^(-d / 2) * T2 / 2 - 2 * (2 * pi)^(-d / 2) * T1))
   }
 }
 
-# A function (Z, g) -> sum_{i != j} exp(-g |z_i - z_j|^2), by symmetry from the pairs
-# i < j: the rows are cut into blocks; block a against the blocks after it (every pair
-# once, doubled), and block a against itself with the pair i = j left out inside the
-# reduction. Both reductions take the engine's fused Gauss path, and about half of the
-# n^2 pairs are computed (with one n x n reduction per sum, W3's LSCV took 3.4 times longer).
-# With `body` (a formula in x, y, of any dimension, symmetric in x and y), the function
-# is Z -> the sums of body over the pairs i != j, one per dimension.
-loo_pair_sum <- function(n, d, dtype, backend, block = 2048L, body = NULL) {
-  xy <- c(sprintf("x = Vi(%d)", d), sprintf("y = Vj(%d)", d))
-  if (is.null(body)) {
-    full <- stat_op("Sum_Reduction(GaussKernel(g,x,y,1), 0)", c(xy, "g = Pm(1)"), dtype, backend)
-    loo <- stat_op("Sum_Reduction(IfElse(Abs(i-j)-0.5,GaussKernel(g,x,y,1),0), 0)", loo_args(d), dtype, backend)
-  } else {
-    full <- stat_op(sprintf("Sum_Reduction(%s, 0)", body), xy, dtype, backend)
-    loo <- stat_op(sprintf("Sum_Reduction(Step(Abs(i-j)-0.5)*%s, 0)", body), c(xy, "i = Vi(1)", "j = Vj(1)"), dtype, backend)
-  }
-  starts <- seq(1L, n, by = block)
-  function(Z, g = NULL) {
-    total <- 0
-    gp <- if (is.null(body)) list(g = g)
-    for (a in seq_along(starts)) {
-      rows <- starts[a]:min(n, starts[a] + block - 1L)
-      idx <- as.double(seq_along(rows))
-      Za <- Z[rows, , drop = FALSE]
-      total <- total + colSums(as.matrix(do.call(loo, c(list(x = Za, y = Za), gp, list(i = idx, j = idx)))))
-      last <- rows[length(rows)]
-      if (last < n)
-        total <- total + 2 * colSums(as.matrix(do.call(full, c(list(x = Za, y = Z[(last + 1L):n, , drop = FALSE]), gp))))
-    }
-    total
-  }
-}
-
-# Minus the leave-one-out log-likelihood, sum_i log f_{-i}(X_i), for H = diag(s^2). Per
-# point, so it cannot use the symmetry of loo_pair_sum(); a LogSumExp keeps isolated
-# points' terms finite.
-lcv_objective <- function(X, dtype, backend) {
+# Minus the weighted leave-one-out log-likelihood, sum_i w_i log f_{-i}(X_i) (f_{-i} as in
+# lscv_objective; n times smaller than the usual sum for w = 1/n, the same minimiser), for
+# H = diag(s^2). Per point, so it cannot use the symmetry of stat_pair_sum(); a LogSumExp
+# (weights w_j, zero for j = i) keeps isolated points' terms finite.
+lcv_objective <- function(X, w, dtype, backend) {
   n <- nrow(X); d <- ncol(X); idx <- loo_index(n, dtype)
-  op <- stat_op("LogSumExp_Reduction(-g*SqDist(x,y), 0, Step(Abs(i-j)-0.5))", loo_args(d), dtype, backend)
+  op <- stat_op("LogSumExp_Reduction(-g*SqDist(x,y), 0, Step(Abs(i-j)-0.5)*w)", c(loo_args(d), "w = Vj(1)"), dtype, backend)
   function(s) {
     Z <- sweep(X, 2, s, "/")
-    lse <- sum(op(x = Z, y = Z, g = 0.5, i = idx, j = idx))
-    -(lse - n * log(n - 1) - n * d / 2 * log(2 * pi) - n * sum(log(s)))
+    lse <- op(x = Z, y = Z, g = 0.5, i = idx, j = idx, w = w)
+    -(sum(w * (lse - log1p(-w))) - d / 2 * log(2 * pi) - sum(log(s)))
   }
 }
 
@@ -246,31 +285,33 @@ cv_search <- function(X, Hns, objective, gradient = NULL) {
   diag((s1 * exp(opt$par))^2, ncol(X))
 }
 
-# The two-stage direct plug-in bandwidth (KernSmooth::dpik, level 2, without binning).
-bw_dpi <- function(x, dtype, backend) {
-  n <- length(x)
-  scale <- min((stats::quantile(x, 3 / 4, names = FALSE) - stats::quantile(x, 1 / 4, names = FALSE)) / 1.349,
-               stats::sd(x))
+# The two-stage direct plug-in bandwidth (KernSmooth::dpik, level 2, without binning), for
+# a weighted sample: weighted scale estimates, functionals sum_{i,j} w_i w_j (...), and the
+# effective sample size 1 / sum(w^2) in place of n (all equal to the unweighted ones for
+# w = 1/n).
+bw_dpi <- function(x, w, dtype, backend) {
+  n <- 1 / sum(w^2)
+  q <- weighted_quantile(x, w, c(1 / 4, 3 / 4))
+  scale <- min((q[2] - q[1]) / 1.349, sqrt(weighted_var(matrix(x), w)[1, 1]))
   if (!(scale > 0))
     abort_kernops("`x` has a zero scale estimate (min(sd, IQR/1.349) = 0).", "kernops_error_input", call = NULL)
-  sx <- (x - mean(x)) / scale
+  sx <- (x - sum(w * x)) / scale
   alpha <- (2 * sqrt(2)^9 / (7 * n))^(1 / 9)
-  psi6 <- psi_functional(sx, 6L, alpha, dtype, backend)
+  psi6 <- psi_functional(sx, w, 6L, alpha, dtype, backend)
   alpha <- (-3 * sqrt(2 / pi) / (psi6 * n))^(1 / 7)
-  psi4 <- psi_functional(sx, 4L, alpha, dtype, backend)
+  psi4 <- psi_functional(sx, w, 4L, alpha, dtype, backend)
   scale * (1 / (2 * sqrt(pi) * psi4 * n))^(1 / 5)
 }
 
-# psi_r = n^-2 sum_{i,j} phi_a^(r)(x_i - x_j) (diagonal included), phi_a^(r)(u) =
+# psi_r = sum_{i,j} w_i w_j phi_a^(r)(x_i - x_j) (diagonal included), phi_a^(r)(u) =
 # a^{-r-1} phi^(r)(u / a), with phi^(4)(u) = (u^4 - 6u^2 + 3) phi(u) and
-# phi^(6)(u) = (u^6 - 15u^4 + 45u^2 - 15) phi(u): one reduction, the polynomial's
-# coefficients a Pm.
-psi_functional <- function(x, r, a, dtype, backend) {
-  op <- stat_op("Sum_Reduction((Elem(c,0)+SqDist(x,y)*(Elem(c,1)+SqDist(x,y)*(Elem(c,2)+SqDist(x,y)*Elem(c,3))))*Exp(-0.5*SqDist(x,y)), 0)",
-                c("x = Vi(1)", "y = Vj(1)", "c = Pm(4)"), dtype, backend)
+# phi^(6)(u) = (u^6 - 15u^4 + 45u^2 - 15) phi(u): one reduction over the pairs i <= j
+# (stat_pair_sum), the polynomial's coefficients a Pm.
+psi_functional <- function(x, w, r, a, dtype, backend) {
+  pairs <- stat_pair_sum("(Elem(c,0)+SqDist(x,y)*(Elem(c,1)+SqDist(x,y)*(Elem(c,2)+SqDist(x,y)*Elem(c,3))))*Exp(-0.5*SqDist(x,y))",
+                         1L, 1L, dtype, backend, diagonal = TRUE, params = "c = Pm(4)")
   coef <- switch(as.character(r), "4" = c(3, -6, 1, 0), "6" = c(-15, 45, -15, 1))
-  t <- x / a
-  sum(op(x = t, y = t, c = coef)) / (length(x)^2 * a^(r + 1) * sqrt(2 * pi))
+  sum(pairs(matrix(x / a), w, par = list(c = coef))) / (a^(r + 1) * sqrt(2 * pi))
 }
 
 # The diagonal plug-in H of ks::Hpi.diag() in 2-D (its default there: two stages, SAMSE
@@ -279,22 +320,22 @@ psi_functional <- function(x, r, a, dtype, backend) {
 # exactly by hermite_functionals(). Stage 1 picks the pilot g6 from normal-scale
 # functionals of order 8; stage 2 picks g4 from the estimated 6th-order functionals; the
 # 4th-order ones at g4 give H in closed form.
-hpi_diag2 <- function(X, dtype, backend) {
-  n <- nrow(X)
-  s <- sqrt(diag(stats::var(X)))
+hpi_diag2 <- function(X, w, dtype, backend) {
+  n <- 1 / sum(w^2)   # the effective sample size (n for uniform weights)
+  s <- sqrt(diag(weighted_var(X, w)))
   Z <- sweep(X, 2, s, "/")
-  S <- stats::var(Z)
+  S <- weighted_var(Z, w)
   r6 <- list(c(6, 0), c(4, 2), c(2, 4), c(0, 6))
   psi8 <- vapply(r6, function(r) normal_deriv0(r + c(2, 0), 2 * S) + normal_deriv0(r + c(0, 2), 2 * S), 0)
   g6 <- samse_pilot(n, 6L, psi8)
-  p6 <- hermite_functionals(Z, list(c(6, 0), c(5, 1), c(4, 2)), g6, dtype, backend)
+  p6 <- hermite_functionals(Z, w, list(c(6, 0), c(5, 1), c(4, 2)), g6, dtype, backend)
   # ks (1.14.0) looks the functionals psi_{r + 2 e_j} up by their row in its list of
   # distinct 6th-order indices (6,0), (5,1), ..., (0,6), but in the vector of all 2^6
   # ordered indices; the entries it reads are psi_60, psi_51, psi_51, psi_42. kernops
   # reads the same ones, so that H agrees with ks'; the pilot stays a consistent
   # order-n^{-1/10} bandwidth either way (the correct entries change H by 6-20%).
   g4 <- samse_pilot(n, 4L, c(p6[1] + p6[2], 2 * p6[2], p6[2] + p6[3]))
-  p4 <- hermite_functionals(Z, list(c(4, 0), c(2, 2), c(0, 4)), g4, dtype, backend)
+  p4 <- hermite_functionals(Z, w, list(c(4, 0), c(2, 2), c(0, 4)), g4, dtype, backend)
   h1 <- (p4[3]^(3 / 4) / (4 * pi) / (p4[1]^(3 / 4) * (sqrt(p4[1] * p4[3]) + p4[2]) * n))^(1 / 6)
   h2 <- (p4[1] / p4[3])^(1 / 4) * h1
   if (!all(is.finite(c(h1, h2))) || h1 <= 0 || h2 <= 0)
@@ -326,10 +367,12 @@ samse_pilot <- function(n, modr, psi) {
   (gamma1 * n)^(-1 / (modr + d + 2))
 }
 
-# psi_r = n^-2 sum_{i,j} D^r phi_{g^2 I}(X_i - X_j) for several multi-indices r (in 2-D)
-# in one reduction over all pairs: with t = (X_i - X_j) / g, D^r phi_{g^2 I} =
-# g^{-|r|-2} He_{r1}(t1) He_{r2}(t2) phi(t) (|r| even), He the Hermite polynomials.
-hermite_functionals <- function(Z, rs, g, dtype, backend) {
+# psi_r = sum_{i,j} w_i w_j D^r phi_{g^2 I}(X_i - X_j) (n^-2 sum_{i,j} for uniform
+# weights) for several multi-indices r (in 2-D) in one reduction over the pairs i <= j
+# (stat_pair_sum; the terms are even in X_i - X_j): with t = (X_i - X_j) / g,
+# D^r phi_{g^2 I} = g^{-|r|-2} He_{r1}(t1) He_{r2}(t2) phi(t) (|r| even), He the Hermite
+# polynomials.
+hermite_functionals <- function(Z, w, rs, g, dtype, backend) {
   # He_k(t) as formula text, by Horner in t^2 (odd k: t times a polynomial in t^2)
   he_coef <- list(1, 1, c(-1, 1), c(-3, 1), c(3, -6, 1), c(15, -10, 1), c(-15, 45, -15, 1))
   he_text <- function(k, v) {
@@ -340,11 +383,6 @@ hermite_functionals <- function(Z, rs, g, dtype, backend) {
   }
   terms <- vapply(rs, function(r) sprintf("%s*%s", he_text(r[1], "Elem(x-y,0)"), he_text(r[2], "Elem(x-y,1)")), "")
   body <- sprintf("%s*Exp(-0.5*SqDist(x,y))", Reduce(function(a, b) sprintf("Concat(%s,%s)", a, b), terms))
-  # the terms are even in x - y: the pairs i < j once, doubled, then the n pairs i = j,
-  # where each term is He_{r1}(0) He_{r2}(0)
-  n <- nrow(Z)
-  pairs <- loo_pair_sum(n, 2L, dtype, backend, body = body)
-  at0 <- vapply(rs, function(r) prod(vapply(r, function(k) if (k %% 2 == 0) he_coef[[k + 1]][1] else 0, 0)), 0)
-  sums <- pairs(Z / g) + n * at0
-  sums / (n^2 * g^(vapply(rs, sum, 0) + 2) * 2 * pi)
+  pairs <- stat_pair_sum(body, 2L, length(rs), dtype, backend, diagonal = TRUE)
+  as.vector(pairs(Z / g, w)) / (g^(vapply(rs, sum, 0) + 2) * 2 * pi)
 }

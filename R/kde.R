@@ -38,7 +38,8 @@
 #' `ks::Hpi()`, which kernops does not implement (pass `H = ks::Hpi(x)` to get it); in
 #' d > 2 the normal-scale selector. `H` (or `h`) may also be the name of a selector,
 #' e.g. `H = "lscv"`.
-#' Selectors assume the Gaussian kernel and ignore the weights.
+#' Selectors assume the Gaussian kernel and use the weights (see [kde_bandwidth()]); ks'
+#' selectors ignore them.
 #'
 #' @param x The sample: a numeric vector (d = 1), or a matrix or data frame with one row
 #'   per point (d columns). At least 2 rows, all finite.
@@ -111,7 +112,7 @@ kde <- function(x, H, h, eval.points, weights = NULL,
   if (missing(H) && (missing(h) || is.null(h))) H <- if (d <= 2) "pi" else "ns"
   if (!missing(H) && is.character(H)) {
     selector <- match_choice(H, c("pi", "ns", "silverman", "lscv", "lcv"), if (missing(h)) "H" else "h", ecall)
-    H <- kde_bandwidth(X, method = H, dtype = dtype, backend = backend)
+    H <- kde_bandwidth(X, method = H, weights = w, dtype = dtype, backend = backend)
     if (d == 1) hval <- sqrt(H[1, 1])
   } else if (!missing(h) && !is.null(h)) {
     check_bandwidth(h, "h", call = ecall)
