@@ -16,13 +16,22 @@
 #'   `ks::hpi()` (`KernSmooth::dpik()`) and `stats::bw.SJ(method = "dpi")`: the pilot
 #'   functionals \eqn{\psi_6} and \eqn{\psi_4} are sums of Gaussian derivatives over all
 #'   pairs, the scale is `min(sd, IQR / 1.349)`.
-#' * `"pi"` (2-D): the diagonal plug-in `H` of `ks::Hpi.diag()` with its defaults there
-#'   (two stages, SAMSE pilot bandwidths, data scaled by their standard deviations): the
-#'   estimated density derivative functionals \eqn{\psi_r} of orders 6 and 4 are sums
-#'   of products of Hermite polynomials times \eqn{\exp(-|X_i - X_j|^2 / 2g^2)} over all
-#'   pairs (each pair once, by symmetry), one pass per stage; `H` is then in closed
-#'   form. Not available for d > 2 (`ks::Hpi.diag()` switches to another pilot there,
-#'   which kernops does not implement).
+#' * `"pi"` (2-D): the full (unconstrained) plug-in `H` of `ks::Hpi()` with its defaults
+#'   there, the default selector of `ks::kde()` in 2-D: the data are sphered
+#'   (\eqn{Z = X S^{-1/2}}), the five 4th-order density derivative functionals
+#'   \eqn{\psi_r} are estimated at SAMSE pilot bandwidths (two stages, as below), and the
+#'   estimated AMISE \eqn{(4\pi)^{-1} |H|^{-1/2} / n + vec(H)' \Psi_4 vec(H) / 4} is
+#'   minimised over \eqn{H = M M} (M symmetric) by [stats::optim()] (BFGS) from the
+#'   normal-scale `H`, as ks does; `H` is then transformed back.
+#' * `"pi_diag"` (2-D; in 1-D the same as `"pi"`): the diagonal plug-in `H` of
+#'   `ks::Hpi.diag()` with its defaults there (two stages, SAMSE pilot bandwidths, data
+#'   scaled by their standard deviations): the estimated density derivative functionals
+#'   \eqn{\psi_r} of orders 6 and 4 are sums of products of Hermite polynomials times
+#'   \eqn{\exp(-|X_i - X_j|^2 / 2g^2)} over all pairs (each pair once, by symmetry), one
+#'   pass per stage; `H` is then in closed form.
+#'
+#'   Neither plug-in is available for d > 2 (`ks::Hpi()` and `ks::Hpi.diag()` switch to
+#'   another pilot there, "dscalar", which kernops does not implement).
 #' * `"ns"`: the normal-scale rule of `ks::hns()` / `ks::Hns()` (Scott's rule),
 #'   \eqn{H = (4 / (n (d + 2)))^{2/(d+4)} \hat\Sigma}.
 #' * `"silverman"`: `stats::bw.nrd0()` squared in 1-D; in d dimensions the diagonal of
@@ -60,7 +69,11 @@
 #' rounding, and the diagonal `H` is within 0.1% of `ks::Hlscv.diag()` at n = 100;
 #' at n = 1000 the two differ by 4-36% in some entries because LSCV has several local
 #' minima: there kernops' `H` has the lower objective (e.g. -0.047878 against -0.047854).
-#' In 2-D, `"pi"` equals `ks::Hpi.diag(binned = FALSE)` to 1e-15 relative (a
+#' In 2-D, `"pi"` equals `ks::Hpi(binned = FALSE)` to 2e-13 relative (correlated normal
+#' and two-cluster samples, n = 100 and 1000, five seeds, ks 1.14.0: the same functionals
+#' and the same BFGS path), see bench/w3_hpi.R and bench/RESULTS.md for its time and its
+#' distance to the binned default `ks::Hpi()`. `"pi_diag"` equals
+#' `ks::Hpi.diag(binned = FALSE)` to 1e-15 relative (a
 #' correlated normal and a two-cluster sample, n = 100 to 5000, five seeds, ks 1.14.0;
 #' kernops reproduces ks' choice of 6th-order functionals in its second pilot stage, see
 #' the source), and is within 1% of the default `ks::Hpi.diag()`, which bins for n > 500.
@@ -104,10 +117,10 @@
 #' kde(x, H = "lscv")
 #' # weighted: points 151-200 count double
 #' sqrt(kde_bandwidth(x, "pi", weights = rep(1:2, c(150, 50))))
-kde_bandwidth <- function(x, method = c("pi", "ns", "silverman", "lscv", "lcv"), weights = NULL,
+kde_bandwidth <- function(x, method = c("pi", "pi_diag", "ns", "silverman", "lscv", "lcv"), weights = NULL,
                           dtype = c("float64", "float32"), backend = c("auto", "cpu", "cuda")) {
   call <- sys.call()
-  methods <- c("pi", "ns", "silverman", "lscv", "lcv")
+  methods <- c("pi", "pi_diag", "ns", "silverman", "lscv", "lcv")
   method <- match_choice(method, methods, "method", call)
   dtype <- match_choice(dtype, c("float64", "float32"), "dtype", call)
   backend <- resolve_backend(match_choice(backend, c("auto", "cpu", "cuda"), "backend", call), call)
@@ -127,11 +140,13 @@ kde_bandwidth <- function(x, method = c("pi", "ns", "silverman", "lscv", "lcv"),
   H <- switch(method,
     ns = Hns,
     silverman = if (d == 1) matrix(bw_silverman(X[, 1], w)^2) else diag(diag(Hns), d),
-    pi = {
+    pi = ,
+    pi_diag = {
       if (d > 2)
-        abort_kernops(sprintf("The plug-in selector `method = \"pi\"` is implemented for d <= 2, not d = %d; use \"ns\", \"lscv\" or \"lcv\".", d),
+        abort_kernops(sprintf("The plug-in selector `method = \"%s\"` is implemented for d <= 2, not d = %d; use \"ns\", \"lscv\" or \"lcv\".", method, d),
                       "kernops_error_unsupported", call = call)
-      if (d == 1) matrix(bw_dpi(X[, 1], w, dtype, backend)^2) else hpi_diag2(X, w, dtype, backend)
+      if (d == 1) matrix(bw_dpi(X[, 1], w, dtype, backend)^2)
+      else if (method == "pi") hpi_full2(X, w, dtype, backend) else hpi_diag2(X, w, dtype, backend)
     },
     lscv = cv_search(X, Hns, lscv_objective(X, w, dtype, backend), if (d > 1) lscv_gradient(X, w, dtype, backend)),
     lcv = cv_search(X, Hns, lcv_objective(X, w, dtype, backend)))
@@ -316,14 +331,27 @@ psi_functional <- function(x, w, r, a, dtype, backend) {
 
 # The diagonal plug-in H of ks::Hpi.diag() in 2-D (its default there: two stages, SAMSE
 # pilots, data scaled by the standard deviations), with the kernel functional estimates
-# psi_r = n^-2 sum_{i,j} D^r phi_{g^2 I}(X_i - X_j) (diagonal included, as ks) computed
-# exactly by hermite_functionals(). Stage 1 picks the pilot g6 from normal-scale
-# functionals of order 8; stage 2 picks g4 from the estimated 6th-order functionals; the
-# 4th-order ones at g4 give H in closed form.
+# psi_r = sum_{i,j} w_i w_j D^r phi_{g^2 I}(X_i - X_j) (diagonal included, as ks; n^-2
+# sum_{i,j} for uniform weights) computed exactly by samse_psi4(); H is then in closed form.
 hpi_diag2 <- function(X, w, dtype, backend) {
   n <- 1 / sum(w^2)   # the effective sample size (n for uniform weights)
   s <- sqrt(diag(weighted_var(X, w)))
   Z <- sweep(X, 2, s, "/")
+  p4 <- samse_psi4(Z, w, list(c(4, 0), c(2, 2), c(0, 4)), dtype, backend)
+  h1 <- (p4[3]^(3 / 4) / (4 * pi) / (p4[1]^(3 / 4) * (sqrt(p4[1] * p4[3]) + p4[2]) * n))^(1 / 6)
+  h2 <- (p4[1] / p4[3])^(1 / 4) * h1
+  if (!all(is.finite(c(h1, h2))) || h1 <= 0 || h2 <= 0)
+    abort_kernops("The plug-in selector failed (its 4th-order functional estimates are not positive); use \"lscv\" or \"ns\".",
+                  "kernops_error_input", call = NULL)
+  diag((s * c(h1, h2))^2, 2)
+}
+
+# The 4th-order functionals psi_r (multi-indices `rs`) of the 2-D plug-in selectors at the
+# SAMSE pilot bandwidth of ks (ks:::psifun2, two stages) for the pre-transformed data Z:
+# stage 1 picks the pilot g6 from normal-scale functionals of order 8; stage 2 picks g4
+# from the estimated 6th-order functionals; the functionals are estimated at g4.
+samse_psi4 <- function(Z, w, rs, dtype, backend) {
+  n <- 1 / sum(w^2)
   S <- weighted_var(Z, w)
   r6 <- list(c(6, 0), c(4, 2), c(2, 4), c(0, 6))
   psi8 <- vapply(r6, function(r) normal_deriv0(r + c(2, 0), 2 * S) + normal_deriv0(r + c(0, 2), 2 * S), 0)
@@ -335,13 +363,49 @@ hpi_diag2 <- function(X, w, dtype, backend) {
   # reads the same ones, so that H agrees with ks'; the pilot stays a consistent
   # order-n^{-1/10} bandwidth either way (the correct entries change H by 6-20%).
   g4 <- samse_pilot(n, 4L, c(p6[1] + p6[2], 2 * p6[2], p6[2] + p6[3]))
-  p4 <- hermite_functionals(Z, w, list(c(4, 0), c(2, 2), c(0, 4)), g4, dtype, backend)
-  h1 <- (p4[3]^(3 / 4) / (4 * pi) / (p4[1]^(3 / 4) * (sqrt(p4[1] * p4[3]) + p4[2]) * n))^(1 / 6)
-  h2 <- (p4[1] / p4[3])^(1 / 4) * h1
-  if (!all(is.finite(c(h1, h2))) || h1 <= 0 || h2 <= 0)
-    abort_kernops("The plug-in selector failed (its 4th-order functional estimates are not positive); use \"lscv\" or \"ns\".",
+  hermite_functionals(Z, w, rs, g4, dtype, backend)
+}
+
+# The full (unconstrained) plug-in H of ks::Hpi() in 2-D, its defaults there: the data
+# sphered (Z = X S^{-1/2}), the 4th-order functionals at the SAMSE pilot (samse_psi4(), all
+# five distinct ones, psi_31 and psi_13 included), then the AMISE
+#   (4 pi)^{-1} |H|^{-1/2} / n + vec(H)' Psi4 vec(H) / 4
+# minimised over H = M M, M symmetric, by stats::optim(BFGS) on vech(M) from the
+# normal-scale H, as ks does (so that the result agrees with ks' to the optimiser's
+# rounding, not only to its tolerance), and H = S^{1/2} H_Z S^{1/2}.
+hpi_full2 <- function(X, w, dtype, backend) {
+  n <- 1 / sum(w^2)
+  S <- weighted_var(X, w)
+  S12 <- sym_sqrt(S)
+  Z <- X %*% sym_sqrt(chol2inv(chol(S)))
+  p4 <- samse_psi4(Z, w, list(c(4, 0), c(3, 1), c(2, 2), c(1, 3), c(0, 4)), dtype, backend)
+  # Psi4[k, l] = psi of the ordered 4-index (a, b) + (c, e) with k = 1 + a + 2b, l = 1 + c + 2e
+  # (indices in {0, 1}: the number of 2s is the bits set): it only depends on the count of 2s
+  twos <- vapply(0:3, function(k) sum(bitwAnd(k, c(1L, 2L)) > 0), 0)
+  Psi <- matrix(p4[outer(twos, twos, "+") + 1], 4, 4)
+  unvech <- function(v) matrix(v[c(1, 2, 2, 3)], 2, 2)
+  amise <- function(v) {
+    M <- unvech(v)
+    H <- M %*% M
+    vH <- as.vector(H)
+    (4 * pi)^(-1) / (sqrt(det(H)) * n) + sum(vH * (Psi %*% vH)) / 4
+  }
+  M0 <- sym_sqrt((4 / (n * 4))^(2 / 6) * weighted_var(Z, w))
+  opt <- stats::optim(M0[c(1, 2, 4)], amise, method = "BFGS")
+  M <- unvech(opt$par)
+  H <- S12 %*% (M %*% M) %*% S12
+  ev <- eigen(H, symmetric = TRUE, only.values = TRUE)$values
+  if (!all(is.finite(ev)) || min(ev) <= 0)
+    abort_kernops("The plug-in selector failed (no positive definite minimiser of its AMISE estimate); use \"pi_diag\", \"lscv\" or \"ns\".",
                   "kernops_error_input", call = NULL)
-  diag((s * c(h1, h2))^2, 2)
+  (H + t(H)) / 2
+}
+
+# The symmetric square root of a symmetric positive semi-definite matrix, by the SVD as
+# ks:::matrix.sqrt (the same rounding as ks).
+sym_sqrt <- function(A) {
+  sv <- svd(A)
+  sv$u %*% diag(sqrt(sv$d), nrow(A)) %*% t(sv$v)
 }
 
 # D^r phi_Sigma(0) for a multi-index r of even order m: (-1)^{m/2} phi_Sigma(0) times the

@@ -33,10 +33,10 @@
 #'
 #' @section Bandwidth selection:
 #' A missing `H` (and `h`) selects the bandwidth with [kde_bandwidth()]: the plug-in
-#' selector: in 1-D as `ks::kde()`, which calls `ks::hpi()`; in 2-D the diagonal plug-in
-#' of `ks::Hpi.diag()`, whereas `ks::kde()`'s default is the full (unconstrained) plug-in
-#' `ks::Hpi()`, which kernops does not implement (pass `H = ks::Hpi(x)` to get it); in
-#' d > 2 the normal-scale selector. `H` (or `h`) may also be the name of a selector,
+#' selector, as `ks::kde()`: in 1-D that of `ks::hpi()`, in 2-D the full (unconstrained)
+#' plug-in `H` of `ks::Hpi()` (equal to `ks::Hpi(binned = FALSE)` to about 1e-13; the
+#' diagonal one of `ks::Hpi.diag()` is `H = "pi_diag"`); in d > 2, where ks' default
+#' (`ks::Hpi()` with its "dscalar" pilot) is not implemented, the normal-scale selector. `H` (or `h`) may also be the name of a selector,
 #' e.g. `H = "lscv"`.
 #' Selectors assume the Gaussian kernel and use the weights (see [kde_bandwidth()]); ks'
 #' selectors ignore them.
@@ -44,7 +44,7 @@
 #' @param x The sample: a numeric vector (d = 1), or a matrix or data frame with one row
 #'   per point (d columns). At least 2 rows, all finite.
 #' @param H The bandwidth matrix (d x d, symmetric positive definite; a positive number in
-#'   1-D), or a selector name for [kde_bandwidth()]: `"pi"`, `"ns"`, `"silverman"`,
+#'   1-D), or a selector name for [kde_bandwidth()]: `"pi"`, `"pi_diag"`, `"ns"`, `"silverman"`,
 #'   `"lscv"`, `"lcv"`.
 #' @param h A scale for `H = h^2 I` (the usual argument in 1-D); give `H` or `h`, not both.
 #' @param eval.points Where to evaluate: a vector (d = 1) or a matrix / data frame with d
@@ -111,7 +111,7 @@ kde <- function(x, H, h, eval.points, weights = NULL,
   if (!missing(h) && is.character(h)) { H <- h; h <- NULL }
   if (missing(H) && (missing(h) || is.null(h))) H <- if (d <= 2) "pi" else "ns"
   if (!missing(H) && is.character(H)) {
-    selector <- match_choice(H, c("pi", "ns", "silverman", "lscv", "lcv"), if (missing(h)) "H" else "h", ecall)
+    selector <- match_choice(H, c("pi", "pi_diag", "ns", "silverman", "lscv", "lcv"), if (missing(h)) "H" else "h", ecall)
     H <- kde_bandwidth(X, method = H, weights = w, dtype = dtype, backend = backend)
     if (d == 1) hval <- sqrt(H[1, 1])
   } else if (!missing(h) && !is.null(h)) {

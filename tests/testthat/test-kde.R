@@ -168,10 +168,31 @@ test_that("the 2-D plug-in's functionals are the dense sums; H equals ks::Hpi.di
   expect_equal(kernops:::normal_deriv0(c(2, 2), S), (A[1, 1] * A[2, 2] + 2 * A[1, 2]^2) / (2 * pi * sqrt(det(S))))
   y <- cbind(kx1, kx1 + rnorm(100))
   expect_equal(kde(y, eval.points = y[1:3, ])$H, kde_bandwidth(y, "pi"))
+  expect_equal(kde(y, H = "pi_diag", eval.points = y[1:3, ])$H, kde_bandwidth(y, "pi_diag"))
+  expect_equal(kde_bandwidth(kx1, "pi_diag"), kde_bandwidth(kx1, "pi"))
   skip_if_not_installed("ks")
-  expect_equal(kde_bandwidth(y, "pi"), unname(ks::Hpi.diag(y, binned = FALSE)), tolerance = 1e-10)
-  expect_equal(kde_bandwidth(kx2, "pi"), unname(ks::Hpi.diag(kx2, binned = FALSE)), tolerance = 1e-10)
+  expect_equal(kde_bandwidth(y, "pi_diag"), unname(ks::Hpi.diag(y, binned = FALSE)), tolerance = 1e-10)
+  expect_equal(kde_bandwidth(kx2, "pi_diag"), unname(ks::Hpi.diag(kx2, binned = FALSE)), tolerance = 1e-10)
+  expect_equal(kde_bandwidth(kx2, "pi_diag", dtype = "float32"), kde_bandwidth(kx2, "pi_diag"), tolerance = 1e-4)
+})
+
+test_that("the full 2-D plug-in H (kde's default) equals ks::Hpi(binned = FALSE)", {
+  # the odd functionals psi_31, psi_13 are the dense sums too
+  g <- 0.4
+  t1 <- outer(kx2[, 1], kx2[, 1], "-") / g
+  t2 <- outer(kx2[, 2], kx2[, 2], "-") / g
+  expect_equal(kernops:::hermite_functionals(kx2, rep(1 / 80, 80), list(c(1, 3)), g, "float64", "cpu"),
+               sum(t1 * (t2^3 - 3 * t2) * exp(-(t1^2 + t2^2) / 2)) / (80^2 * g^6 * 2 * pi), tolerance = 1e-12)
+  y <- cbind(kx1, kx1 + rnorm(100))
+  H <- kde_bandwidth(y, "pi")
+  expect_true(H[1, 2] != 0)   # unconstrained: the correlation shows
+  expect_equal(kde(y, eval.points = y[1:3, ])$H, H)
   expect_equal(kde_bandwidth(kx2, "pi", dtype = "float32"), kde_bandwidth(kx2, "pi"), tolerance = 1e-4)
+  skip_if_not_installed("ks")
+  expect_equal(H, unname(ks::Hpi(y, binned = FALSE)), tolerance = 1e-10)
+  expect_equal(kde_bandwidth(kx2, "pi"), unname(ks::Hpi(kx2, binned = FALSE)), tolerance = 1e-10)
+  two <- rbind(kx2, kx2 + 3)
+  expect_equal(kde_bandwidth(two, "pi"), unname(ks::Hpi(two, binned = FALSE)), tolerance = 1e-10)
 })
 
 test_that("cross-validation reports progress through progressr", {
@@ -247,10 +268,10 @@ test_that("weighted selectors: the dense weighted objectives, moments and functi
   wq <- kernops:::weighted_quantile(kx1, w, c(0.25, 0.75))
   h_s <- 0.9 * min(sqrt(stats::cov.wt(matrix(kx1), w)$cov[1, 1]), diff(wq) / 1.34) * n_eff^(-0.2)
   expect_equal(sqrt(kde_bandwidth(kx1, "silverman", weights = w))[1, 1], h_s, tolerance = 1e-12)
-  for (m in c("ns", "silverman", "pi", "lscv"))
+  for (m in c("ns", "silverman", "pi", "pi_diag", "lscv"))
     expect_equal(kde_bandwidth(c(kx1, 50, -50), m, weights = c(w, 0, 0)), kde_bandwidth(kx1, m, weights = w), info = m)
   # uniform weights are the unweighted selectors
-  for (m in c("ns", "silverman", "pi", "lscv", "lcv"))
+  for (m in c("ns", "silverman", "pi", "pi_diag", "lscv", "lcv"))
     expect_equal(kde_bandwidth(x, m, weights = rep(3, 100)), kde_bandwidth(x, m), tolerance = 1e-12, info = m)
   # the plug-in's functionals: psi_r = sum_{i,j} w_i w_j phi_a^(r)(x_i - x_j)
   a <- 0.3
