@@ -124,7 +124,7 @@ kde_bandwidth <- function(x, method = c("pi", "pi_diag", "ns", "silverman", "lsc
   method <- match_choice(method, methods, "method", call)
   dtype <- match_choice(dtype, c("float64", "float32"), "dtype", call)
   backend <- resolve_backend(match_choice(backend, c("auto", "cpu", "cuda"), "backend", call), call)
-  X <- kde_points(x, "x", call = call)
+  X <- stat_points(x, "x", call = call)
   w <- normalise_weights(check_weights(weights, nrow(X), "weights", call), "weights", call)
   # points of weight 0 take no part in any estimate: dropped, so that they cost nothing
   if (any(w == 0)) { X <- X[w > 0, , drop = FALSE]; w <- w[w > 0] }

@@ -61,6 +61,52 @@ check_bandwidth <- function(sigma, arg = "sigma", call = NULL) {
   invisible(sigma)
 }
 
+# k(x, y) times the weight b (a Vj of any width): the engine's named kernels take it as
+# their last argument (their fused radial path), other formulas are multiplied by it.
+stat_weighted_kernel <- function(formula) {
+  if (grepl("^[A-Za-z]+Kernel\\(.*,1\\)$", formula)) sub(",1)$", ",b)", formula) else sprintf("(%s)*b", formula)
+}
+
+# sum_j k(x_i, y_j) b_j for a kernel formula of the table (b of p columns), in d dimensions:
+# the one reduction of kde() (b the sample weights, on whitened data) and of kernel norms
+# and MMD (b the weights, or the permutation test's labellings).
+stat_sum_formula <- function(formula) sprintf("Sum_Reduction(%s,0)", stat_weighted_kernel(formula))
+stat_sum_args <- function(d, p = 1L) c(sprintf("x = Vi(%d)", d), sprintf("y = Vj(%d)", d), sprintf("b = Vj(%d)", p), "g = Pm(1)")
+
+# The points of a statistics function as a finite double matrix, one row per point: from
+# a numeric vector (points on the line; a vector of length d is one point when the
+# dimension d > 1 is given), matrix or numeric data frame; at least `min_n` rows and, when
+# given, `d` columns. Errors name the argument `arg`. (The engine's own coercion,
+# as_kernel_data() in kernel_op.R, has other rules.)
+stat_points <- function(x, arg, d = NULL, min_n = 1L, call = NULL) {
+  if (is.data.frame(x)) {
+    if (!all(vapply(x, is.numeric, logical(1))))
+      abort_kernops(sprintf("`%s` is a data frame with non-numeric columns.", arg), "kernops_error_input", call = call)
+    x <- as.matrix(x)
+  }
+  if (!(is.double(x) || is.integer(x)) || is.factor(x) || (!is.null(dim(x)) && length(dim(x)) != 2))
+    abort_kernops(sprintf("`%s` must be a numeric matrix (rows are points) or vector, not %s.", arg, describe_type(x)),
+                  "kernops_error_input", call = call)
+  # as doubles under the memory limit (a compact 1:3e9 would otherwise be written out unchecked)
+  dims <- if (is.matrix(x)) dim(x) else {
+    cols <- if (!is.null(d) && d > 1 && length(x) == d) d else 1L
+    c(length(x) %/% cols, cols)
+  }
+  x <- as_double_data(x, sprintf("`%s`", arg), call)
+  dim(x) <- dims
+  if (nrow(x) < min_n || ncol(x) < 1)
+    abort_kernops(sprintf("`%s` must have at least %d point%s (rows), not %d.", arg, min_n,
+                          if (min_n > 1) "s" else "", nrow(x)), "kernops_error_input", call = call)
+  if (!is.null(d) && ncol(x) != d)
+    abort_kernops(sprintf("`%s` must have %d column%s (the dimension of `x`), not %d.", arg, d,
+                          if (d > 1) "s" else "", ncol(x)), "kernops_error_dimension", call = call)
+  bad <- which(!is.finite(x))
+  if (length(bad))
+    abort_kernops(sprintf("`%s` has a non-finite value (%s) in row %d: remove or impute such rows first.",
+                          arg, format(x[bad[1]]), (bad[1] - 1L) %% nrow(x) + 1L), "kernops_error_input", call = call)
+  x
+}
+
 # Compiled reductions, cached for the session by formula, declarations, dtype and backend:
 # the statistics functions (kde, bandwidth selectors, mmd) call them in loops with new data
 # and bandwidths (a Pm), never recompiling.
@@ -112,8 +158,8 @@ stat_pair_sum <- function(body, d, dim = 1L, dtype, backend, diagonal = FALSE, p
     # (uniform ones, folded in afterwards), as a product with b costs a generic body
     # about as much as the body itself
     wb <- if (width == 0) body
-          else if (dim == 1 && grepl("^[A-Za-z]+Kernel\\(.*,1\\)$", body)) sub(",1)$", ",b)", body)
-          else if (dim == 1 || width == 1) sprintf("(%s)*b", body)
+          else if (dim == 1) stat_weighted_kernel(body)
+          else if (width == 1) sprintf("(%s)*b", body)
           else sprintf("TensorProd(%s,b)", body)
     args <- c(xy, if (width > 0) sprintf("b = Vj(%d)", width))
     list(full = stat_op(sprintf("Sum_Reduction(%s,0)", wb), args, dtype, backend),

@@ -101,6 +101,17 @@ test_that("predict gives the density, a stable log-density and the gradient", {
   }
 })
 
+test_that("the fit keeps its whitening (A A' = H^-1), which predict() uses", {
+  fit <- kde(kx2, H = kH2, eval.points = kE2)
+  expect_equal(fit$whitening$A %*% t(fit$whitening$A), solve(kH2), tolerance = 1e-12)
+  expect_equal(fit$whitening$z, kx2 %*% fit$whitening$A)
+  expect_equal(predict(fit, kE2), kde_dense(kx2, kE2, kH2), tolerance = 1e-12)
+  fit$whitening$log_const <- fit$whitening$log_const + log(2)   # the stored constant is the one used
+  expect_equal(predict(fit, kE2), 2 * kde_dense(kx2, kE2, kH2), tolerance = 1e-12)
+  fit$whitening <- NULL                                          # an older fit without it
+  expect_equal(predict(fit, kE2, log = TRUE), log(kde_dense(kx2, kE2, kH2)), tolerance = 1e-12)
+})
+
 test_that("mean shift with the gradient finds the modes of a two-bump sample", {
   set.seed(5)
   x <- rbind(matrix(rnorm(100, sd = 0.3), 50, 2), matrix(rnorm(100, 3, 0.3), 50, 2))
