@@ -318,6 +318,27 @@ test_that("the LSCV gradient (one pass with the value) is the derivative in log 
   expect_lt(max(abs(attr(grad(s_hat), "gradient"))), 1e-4 * abs(obj(s_hat)))
 })
 
+test_that("the LSCV Hessian (one pass) is the derivative of the gradient; Newton stops at the minimum", {
+  x <- cbind(kx1, 0.5 * kx1 + rnorm(100))
+  for (w in list(rep(0.01, 100), runif(100) / 50)) {
+    w <- w / sum(w)
+    grad <- kernops:::lscv_gradient(x, w, "float64", "cpu")
+    hess <- kernops:::lscv_hessian(x, w, "float64", "cpu")
+    s <- c(0.4, 0.7)
+    v <- hess(s)
+    expect_equal(as.numeric(v), as.numeric(grad(s)), tolerance = 1e-13)
+    expect_equal(attr(v, "gradient"), attr(grad(s), "gradient"), tolerance = 1e-12)
+    num <- sapply(1:2, function(l) { t <- c(0, 0); t[l] <- 1e-5
+      (attr(grad(s * exp(t)), "gradient") - attr(grad(s * exp(-t)), "gradient")) / 2e-5 })
+    expect_equal(attr(v, "hessian"), num, tolerance = 1e-6)
+    # Newton from the normal-scale H: the gradient vanishes at its H, relative to the objective
+    s_hat <- kernops:::newton_search(sqrt(diag(kde_bandwidth(x, "ns", weights = w))), hess, 1e-12)
+    expect_lt(max(abs(attr(grad(s_hat), "gradient"))), 1e-7 * abs(as.numeric(grad(s_hat))))
+  }
+  # the stopping tolerance scales as 1/n (the objective's noise level; see lscv_reltol)
+  expect_equal(kernops:::lscv_reltol(2e4) / kernops:::lscv_reltol(1e5), 5)
+})
+
 test_that("leave-one-out sums exclude i = j inside the reduction (an isolated point)", {
   # a far point's leave-one-out density is ~exp(-500): subtracting the diagonal would give 0
   x <- c(seq(0, 1, length.out = 20), 30)
