@@ -35,8 +35,10 @@
 #' A missing `H` (and `h`) selects the bandwidth with [kde_bandwidth()]: the plug-in
 #' selector, as `ks::kde()`: in 1-D that of `ks::hpi()`, in 2-D the full (unconstrained)
 #' plug-in `H` of `ks::Hpi()` (equal to `ks::Hpi(binned = FALSE)` to about 1e-13; the
-#' diagonal one of `ks::Hpi.diag()` is `H = "pi_diag"`); in d > 2, where ks' default
-#' (`ks::Hpi()` with its "dscalar" pilot) is not implemented, the normal-scale selector. `H` (or `h`) may also be the name of a selector,
+#' diagonal one of `ks::Hpi.diag()` is `H = "pi_diag"`), in d = 3 and 4 that of
+#' `ks::Hpi()` with its "dscalar" pilot (equal to `ks::Hpi(binned = FALSE)` to 5e-13); in
+#' d > 4, where the plug-in's set-up takes tens of seconds, the normal-scale selector
+#' (pass `H = "pi"` for ks' default). `H` (or `h`) may also be the name of a selector,
 #' e.g. `H = "lscv"`.
 #' Selectors assume the Gaussian kernel and use the weights (see [kde_bandwidth()]); ks'
 #' selectors ignore them.
@@ -106,7 +108,9 @@ kde <- function(x, H, h, eval.points, weights = NULL,
   if (!missing(H) && !missing(h))
     abort_kernops("Give the bandwidth as `H` or as `h`, not both.", "kernops_error_input", call = ecall)
   if (!missing(h) && is.character(h)) { H <- h; h <- NULL }
-  if (missing(H) && (missing(h) || is.null(h))) H <- if (d <= 2) "pi" else "ns"
+  # ks::kde's default selector in every dimension is the plug-in; beyond d = 4 its set-up
+  # here (the normal-scale 8th-order functionals) costs too much for a default
+  if (missing(H) && (missing(h) || is.null(h))) H <- if (d <= 4) "pi" else "ns"
   if (!missing(H) && is.character(H)) {
     selector <- match_choice(H, c("pi", "pi_diag", "ns", "silverman", "lscv", "lcv"), if (missing(h)) "H" else "h", ecall)
     H <- kde_bandwidth(X, method = H, weights = w, dtype = dtype, backend = backend)

@@ -141,8 +141,8 @@ test_that("selectors: normal scale, plug-in, LSCV, LCV against ks and stats", {
   expect_equal(sqrt(kde_bandwidth(kx1, "pi"))[1, 1], stats::bw.SJ(kx1, method = "dpi"), tolerance = 0.02)
   expect_equal(kde(kx1)$selector, "pi")
   expect_equal(kde(kx2)$selector, "pi")
-  expect_equal(kde(cbind(kx2, kx2[, 1] + rnorm(80)))$selector, "ns")
-  expect_error(kde_bandwidth(cbind(kx2, rnorm(80)), "pi"), class = "kernops_error_unsupported")
+  expect_equal(kde(cbind(kx2, kx2[, 1] + rnorm(80)))$selector, "pi")
+  expect_equal(kde(cbind(kx2, matrix(rnorm(240), 80)))$selector, "ns")   # d > 4
   h_lcv <- sqrt(kde_bandwidth(kx1, "lcv"))[1, 1]
   # the LCV criterion, densely: h_lcv maximises it
   lcv <- function(h) sum(log(sapply(seq_along(kx1), function(i) mean(dnorm(kx1[i], kx1[-i], h)))))
@@ -204,6 +204,23 @@ test_that("the full 2-D plug-in H (kde's default) equals ks::Hpi(binned = FALSE)
   expect_equal(kde_bandwidth(kx2, "pi"), unname(ks::Hpi(kx2, binned = FALSE)), tolerance = 1e-10)
   two <- rbind(kx2, kx2 + 3)
   expect_equal(kde_bandwidth(two, "pi"), unname(ks::Hpi(two, binned = FALSE)), tolerance = 1e-10)
+})
+
+test_that("the plug-in in d > 2 (ks' dscalar pilot) equals ks::Hpi / ks::Hpi.diag (binned = FALSE)", {
+  x3 <- cbind(kx2, 0.3 * kx2[, 2] + rnorm(80))
+  w <- rep(1 / 80, 80)
+  # the multi-indices and the triple-Laplacian functional, densely
+  expect_length(kernops:::multi_indices(4L, 3L), choose(6, 2))
+  g <- 0.8
+  D2 <- as.matrix(dist(x3))^2 / g^2
+  dense_eta <- sum(exp(-D2 / 2) * (D2^3 - 21 * D2^2 + 105 * D2 - 105)) / (80^2 * g^9 * (2 * pi)^1.5)
+  expect_equal(kernops:::laplacian3_functional(x3, w, g, "float64", "cpu"), dense_eta, tolerance = 1e-12)
+  expect_equal(kde(x3, eval.points = x3[1:2, ])$H, kde_bandwidth(x3, "pi"))
+  expect_equal(kde(x3, eval.points = x3[1:2, ])$selector, "pi")
+  skip_if_not_installed("ks")
+  expect_equal(dense_eta, ks:::Qr(x = x3, deriv.order = 6, Sigma = g^2 * diag(3), inc = 1), tolerance = 1e-12)
+  expect_equal(kde_bandwidth(x3, "pi"), unname(ks::Hpi(x3, binned = FALSE)), tolerance = 1e-10)
+  expect_equal(kde_bandwidth(x3, "pi_diag"), unname(ks::Hpi.diag(x3, binned = FALSE)), tolerance = 1e-10)
 })
 
 test_that("cross-validation reports progress through progressr", {
