@@ -108,7 +108,7 @@
 #' unweighted one (its cross-validation term is a bilinear form).
 #'
 #' @param x The sample: a numeric vector, or a matrix / data frame with one row per point.
-#' @param method The selector: `"pi"`, `"ns"`, `"silverman"`, `"lscv"` or `"lcv"`.
+#' @param method The selector: `"pi"`, `"pi_diag"`, `"ns"`, `"silverman"`, `"lscv"` or `"lcv"`.
 #' @param weights `NULL` (uniform) or non-negative weights of the points (not all 0),
 #'   normalised to sum to 1; see "Weighted samples".
 #' @param dtype,backend Passed to the reductions (see [kernel_op()]).
