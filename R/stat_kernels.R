@@ -141,9 +141,9 @@ stat_grad_op <- function(formula, args, dtype, backend, wrt) {
 # the rows are cut into B = min(16, ceiling(n / block)) blocks of equal sizes; block a is
 # reduced against the rows after it with both orders of each pair folded in (weight
 # columns Q_j and P_j, or 2 P_j when Q = P) and against itself, where the pair i = j is
-# dropped inside the reduction (IfElse on |i - j| - 1/2: subtracting the diagonal
-# afterwards would lose every digit of a leave-one-out sum far in the tails) or, with
-# diagonal = TRUE, in the same reduction as the later rows. That is (1 + 1/B) / 2 of the
+# dropped inside the reduction (Step(|i - j| - 1/2): subtracting the diagonal afterwards
+# would lose every digit of a leave-one-out sum far in the tails) or, with diagonal = TRUE,
+# kept (weighted: in the same reduction as the later rows). That is (1 + 1/B) / 2 of the
 # n^2 pairs with B blocks. Used by the bandwidth selectors (LSCV, the plug-in functionals)
 # and by kernel norms / MMD (a' K a, and the permutation test's labellings as columns).
 # `params`: declarations of the body's parameters (values passed to the returned function
