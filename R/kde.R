@@ -33,17 +33,20 @@
 #'
 #' @section Bandwidth selection:
 #' A missing `H` (and `h`) selects the bandwidth with [kde_bandwidth()]: the plug-in
-#' selector: in 1-D as `ks::kde()`, which calls `ks::hpi()`; in 2-D the diagonal plug-in
-#' of `ks::Hpi.diag()`, whereas `ks::kde()`'s default is the full (unconstrained) plug-in
-#' `ks::Hpi()`, which kernops does not implement (pass `H = ks::Hpi(x)` to get it); in
-#' d > 2 the normal-scale selector. `H` (or `h`) may also be the name of a selector,
+#' selector, as `ks::kde()`: in 1-D that of `ks::hpi()`, in 2-D the full (unconstrained)
+#' plug-in `H` of `ks::Hpi()` (equal to `ks::Hpi(binned = FALSE)` to about 1e-13; the
+#' diagonal one of `ks::Hpi.diag()` is `H = "pi_diag"`), in d = 3 and 4 that of
+#' `ks::Hpi()` with its "dscalar" pilot (equal to `ks::Hpi(binned = FALSE)` to 5e-13); in
+#' d > 4, where the plug-in's set-up takes tens of seconds, the normal-scale selector
+#' (pass `H = "pi"` for ks' default). `H` (or `h`) may also be the name of a selector,
 #' e.g. `H = "lscv"`.
-#' Selectors assume the Gaussian kernel and ignore the weights.
+#' Selectors assume the Gaussian kernel and use the weights (see [kde_bandwidth()]); ks'
+#' selectors ignore them.
 #'
 #' @param x The sample: a numeric vector (d = 1), or a matrix or data frame with one row
 #'   per point (d columns). At least 2 rows, all finite.
 #' @param H The bandwidth matrix (d x d, symmetric positive definite; a positive number in
-#'   1-D), or a selector name for [kde_bandwidth()]: `"pi"`, `"ns"`, `"silverman"`,
+#'   1-D), or a selector name for [kde_bandwidth()]: `"pi"`, `"pi_diag"`, `"ns"`, `"silverman"`,
 #'   `"lscv"`, `"lcv"`.
 #' @param h A scale for `H = h^2 I` (the usual argument in 1-D); give `H` or `h`, not both.
 #' @param eval.points Where to evaluate: a vector (d = 1) or a matrix / data frame with d
@@ -59,7 +62,7 @@
 #'   (a matrix), `eval.points` (a matrix), `estimate`, `h` (1-D and scalar `h` only,
 #'   else `NULL`), `H`, `gridded = FALSE`, `binned = FALSE`, `names`, `w` (the weights,
 #'   summing to 1), and `kernel`, `selector` (the selector name, or `NULL`), `dtype`,
-#'   `backend`, `call`. Methods: `print`, `summary`, [predict()][predict.kernops_kde]
+#'   `backend`, `call`, `whitening` (the Cholesky whitening of `H`, kept for [predict()][predict.kernops_kde]; a changed `H` needs a new fit). Methods: `print`, `summary`, [predict()][predict.kernops_kde]
 #'   (density, log-density or gradient at new points), [plot()][plot.kernops_kde].
 #' @seealso [kde_bandwidth()] for the selectors, [stat_kernels] for the bandwidth convention.
 #' @export
@@ -94,11 +97,8 @@ kde <- function(x, H, h, eval.points, weights = NULL,
   kern <- stat_kernel(kernel, allowed = c("gaussian", "epanechnikov", "laplace", "cauchy"), call = ecall)
   dtype <- match_choice(dtype, c("float64", "float32"), "dtype", ecall)
   backend <- resolve_backend(match_choice(backend, c("auto", "cpu", "cuda"), "backend", ecall), ecall)
-  X <- kde_points(x, "x", call = ecall)
+  X <- stat_points(x, "x", min_n = 2L, call = ecall)
   d <- ncol(X)
-  if (nrow(X) < 2)
-    abort_kernops(sprintf("`x` must have at least 2 points (rows), not %d.", nrow(X)),
-                  "kernops_error_input", call = ecall)
   if (kern$name == "cauchy" && d > 1)
     abort_kernops(sprintf("The \"cauchy\" kernel 1/(1+r^2) is not integrable in %d dimensions; use it for d = 1 only.", d),
                   "kernops_error_input", call = ecall)
@@ -108,10 +108,12 @@ kde <- function(x, H, h, eval.points, weights = NULL,
   if (!missing(H) && !missing(h))
     abort_kernops("Give the bandwidth as `H` or as `h`, not both.", "kernops_error_input", call = ecall)
   if (!missing(h) && is.character(h)) { H <- h; h <- NULL }
-  if (missing(H) && (missing(h) || is.null(h))) H <- if (d <= 2) "pi" else "ns"
+  # ks::kde's default selector in every dimension is the plug-in; beyond d = 4 its set-up
+  # here (the normal-scale 8th-order functionals) costs too much for a default
+  if (missing(H) && (missing(h) || is.null(h))) H <- if (d <= 4) "pi" else "ns"
   if (!missing(H) && is.character(H)) {
-    selector <- match_choice(H, c("pi", "ns", "silverman", "lscv", "lcv"), if (missing(h)) "H" else "h", ecall)
-    H <- kde_bandwidth(X, method = H, dtype = dtype, backend = backend)
+    selector <- match_choice(H, c("pi", "pi_diag", "ns", "silverman", "lscv", "lcv"), if (missing(h)) "H" else "h", ecall)
+    H <- kde_bandwidth(X, method = H, weights = w, dtype = dtype, backend = backend)
     if (d == 1) hval <- sqrt(H[1, 1])
   } else if (!missing(h) && !is.null(h)) {
     check_bandwidth(h, "h", call = ecall)
@@ -121,12 +123,13 @@ kde <- function(x, H, h, eval.points, weights = NULL,
     H <- check_H(H, d, ecall)
     if (d == 1) hval <- sqrt(H[1, 1])
   }
-  E <- if (missing(eval.points)) X else kde_points(eval.points, "eval.points", d, ecall)
+  E <- if (missing(eval.points)) X else stat_points(eval.points, "eval.points", d, call = ecall)
   fit <- structure(list(x = X, eval.points = E, estimate = NULL, h = hval, H = H,
                         gridded = FALSE, binned = FALSE, names = colnames(X), w = w,
                         kernel = kern$name, selector = selector, dtype = dtype,
                         backend = backend, call = call),
                    class = "kernops_kde")
+  fit$whitening <- kde_whitening(fit)
   fit$estimate <- kde_eval(fit, E, log = FALSE, call = ecall)
   fit
 }
@@ -139,35 +142,6 @@ check_no_dots <- function(dots, call = NULL) {
                           paste0("`", ifelse(nzchar(nm), nm, "<unnamed>"), "`", collapse = ", ")),
                   "kernops_error_input", call = call)
   }
-}
-
-# A finite numeric matrix with `d` columns (d = NULL: any), from a vector, matrix or data frame.
-kde_points <- function(x, arg, d = NULL, call = NULL) {
-  if (is.data.frame(x)) {
-    if (!all(vapply(x, is.numeric, logical(1))))
-      abort_kernops(sprintf("`%s` is a data frame with non-numeric columns.", arg), "kernops_error_input", call = call)
-    x <- as.matrix(x)
-  }
-  if (!is.numeric(x) || is.object(x) && !is.matrix(x))
-    abort_kernops(sprintf("`%s` must be a numeric vector, matrix or data frame, not %s.", arg, describe_type(x)),
-                  "kernops_error_input", call = call)
-  # as doubles under the memory limit (a compact 1:3e9 would otherwise be written out unchecked)
-  dims <- if (is.matrix(x)) dim(x) else {
-    cols <- if (!is.null(d) && d > 1 && length(x) == d) d else 1L
-    c(length(x) %/% cols, cols)
-  }
-  x <- as_double_data(x, sprintf("`%s`", arg), call)
-  dim(x) <- dims
-  if (nrow(x) == 0 || ncol(x) == 0)
-    abort_kernops(sprintf("`%s` has no points.", arg), "kernops_error_input", call = call)
-  if (!is.null(d) && ncol(x) != d)
-    abort_kernops(sprintf("`%s` must have %d column%s (the dimension of `x`), not %d.", arg, d,
-                          if (d > 1) "s" else "", ncol(x)), "kernops_error_dimension", call = call)
-  bad <- which(!is.finite(rowSums(x)))
-  if (length(bad))
-    abort_kernops(sprintf("`%s` has NA, NaN or Inf values (row%s %s).", arg, if (length(bad) > 1) "s" else "",
-                          paste(utils::head(bad, 5), collapse = ", ")), "kernops_error_input", call = call)
-  x
 }
 
 # Weights normalised to sum to 1 (NULL: uniform).
@@ -207,17 +181,13 @@ kde_log_const <- function(kernel, d, H) {
   logc - 0.5 * as.numeric(determinant(H, logarithm = TRUE)$modulus)
 }
 
-# The whitening map: z = x %*% A with A = R^{-1}, H = R'R.
-kde_whitener <- function(H) backsolve(chol(H), diag(nrow(H)))
-
-# The kernel of the table with weight w_j: a named kernel takes w as its last argument
-# (the fused radial path multiplies by it), the others are multiplied by it.
-kde_formula <- function(kernel) {
-  f <- stat_kernel_table[[kernel]]$formula
-  if (grepl(",1)$", f)) sub(",1)$", ",w)", f) else sprintf("(%s)*w", f)
+# The whitening of a fit, computed once by kde() and kept in the fit (predict() is called
+# in loops, e.g. mean shift): A = R^{-1} with H = R'R, so that z = x %*% A; the log of the
+# normalising constant; and the whitened sample z = x A.
+kde_whitening <- function(fit) {
+  A <- backsolve(chol(fit$H), diag(nrow(fit$H)))
+  list(A = A, log_const = kde_log_const(fit$kernel, ncol(fit$x), fit$H), z = fit$x %*% A)
 }
-
-kde_args <- function(d) c(sprintf("x = Vi(%d)", d), sprintf("y = Vj(%d)", d), "w = Vj(1)", "g = Pm(1)")
 
 # g of the whitened kernel (sigma = 1).
 kde_g <- function(kernel) stat_kernel_table[[kernel]]$g(1)
@@ -225,28 +195,26 @@ kde_g <- function(kernel) stat_kernel_table[[kernel]]$g(1)
 # The density (or its log) of `fit` at the rows of E.
 kde_eval <- function(fit, E, log = FALSE, call = NULL) {
   d <- ncol(fit$x)
-  A <- kde_whitener(fit$H)
-  lc <- kde_log_const(fit$kernel, d, fit$H)
-  Z <- fit$x %*% A
-  ZE <- E %*% A
+  wh <- fit$whitening %||% kde_whitening(fit)
+  ZE <- E %*% wh$A
   if (log && fit$kernel == "gaussian") {
     # log sum_j w_j exp(-|z - z_j|^2 / 2), stable far from the sample (no underflow to -Inf)
-    op <- stat_op("LogSumExp_Reduction(-g*SqDist(x,y), 0, w)", kde_args(d), fit$dtype, fit$backend)
-    return(as.vector(op(x = ZE, y = Z, w = fit$w, g = kde_g("gaussian"))) + lc)
+    op <- stat_op("LogSumExp_Reduction(-g*SqDist(x,y), 0, b)", stat_sum_args(d), fit$dtype, fit$backend)
+    return(as.vector(op(x = ZE, y = wh$z, b = fit$w, g = kde_g("gaussian"))) + wh$log_const)
   }
-  op <- stat_op(sprintf("Sum_Reduction(%s, 0)", kde_formula(fit$kernel)), kde_args(d), fit$dtype, fit$backend)
-  s <- as.vector(op(x = ZE, y = Z, w = fit$w, g = kde_g(fit$kernel)))
-  if (log) log(s) + lc else s * exp(lc)
+  op <- stat_op(stat_sum_formula(stat_kernel_table[[fit$kernel]]$formula), stat_sum_args(d), fit$dtype, fit$backend)
+  s <- as.vector(op(x = ZE, y = wh$z, b = fit$w, g = kde_g(fit$kernel)))
+  if (log) log(s) + wh$log_const else s * exp(wh$log_const)
 }
 
 # The gradient of the density at the rows of E (one row per point).
 kde_gradient <- function(fit, E) {
   d <- ncol(fit$x)
-  A <- kde_whitener(fit$H)
-  gop <- stat_grad_op(sprintf("Sum_Reduction(%s, 0)", kde_formula(fit$kernel)), kde_args(d), fit$dtype, fit$backend, "x")
-  gz <- gop(x = E %*% A, y = fit$x %*% A, w = fit$w, g = kde_g(fit$kernel), e = matrix(1, nrow(E), 1))
+  wh <- fit$whitening %||% kde_whitening(fit)
+  gop <- stat_grad_op(stat_sum_formula(stat_kernel_table[[fit$kernel]]$formula), stat_sum_args(d), fit$dtype, fit$backend, "x")
+  gz <- gop(x = E %*% wh$A, y = wh$z, b = fit$w, g = kde_g(fit$kernel), e = matrix(1, nrow(E), 1))
   # f(x) = F(x A): grad_x f = grad_z F A'
-  (gz %*% t(A)) * exp(kde_log_const(fit$kernel, d, fit$H))
+  (gz %*% t(wh$A)) * exp(wh$log_const)
 }
 
 #' Predict a kernel density estimate at new points
@@ -279,7 +247,7 @@ predict.kernops_kde <- function(object, newdata, log = FALSE, deriv = 0, ...) {
   if (missing(newdata) && "x" %in% names(dots)) { newdata <- dots$x; dots$x <- NULL }
   check_no_dots(dots, call)
   d <- ncol(object$x)
-  E <- if (missing(newdata)) object$x else kde_points(newdata, "newdata", d, call)
+  E <- if (missing(newdata)) object$x else stat_points(newdata, "newdata", d, call = call)
   if (!identical(deriv, 0) && !identical(deriv, 1) && !identical(deriv, 0L) && !identical(deriv, 1L))
     abort_kernops("`deriv` must be 0 (density) or 1 (gradient).", "kernops_error_input", call = call)
   if (!is.logical(log) || length(log) != 1 || is.na(log))

@@ -278,29 +278,9 @@ stat_setup <- function(x, y, kernel, sigma, dtype, backend, min_n, call) {
        g = kern$g(sigma), dtype = dtype, backend = backend)
 }
 
-# A double matrix with at least `min_n` finite rows, or a kernops_error_input naming `name`.
-check_sample <- function(x, name, min_n, call) {
-  if (is.data.frame(x)) {
-    if (!all(vapply(x, is.numeric, logical(1))))
-      abort_kernops(sprintf("`%s` is a data frame with non-numeric columns.", name), "kernops_error_input", call = call)
-    x <- as.matrix(x)
-  }
-  if (!(is.double(x) || is.integer(x)) || is.factor(x) || (!is.null(dim(x)) && length(dim(x)) != 2))
-    abort_kernops(sprintf("`%s` must be a numeric matrix (rows are points) or vector, not %s.", name, describe_type(x)),
-                  "kernops_error_input", call = call)
-  # as doubles under the memory limit (a compact 1:3e9 would otherwise be written out unchecked)
-  dims <- if (is.matrix(x)) dim(x) else c(length(x), 1L)
-  x <- as_double_data(x, sprintf("`%s`", name), call)
-  dim(x) <- dims
-  if (nrow(x) < min_n || ncol(x) < 1)
-    abort_kernops(sprintf("`%s` must have at least %d point%s (rows), not %d.", name, min_n,
-                          if (min_n > 1) "s" else "", nrow(x)), "kernops_error_input", call = call)
-  bad <- which(!is.finite(x))
-  if (length(bad))
-    abort_kernops(sprintf("`%s` has a non-finite value (%s) in row %d: remove or impute such rows first.",
-                          name, format(x[bad[1]]), (bad[1] - 1L) %% nrow(x) + 1L), "kernops_error_input", call = call)
-  x
-}
+# A double matrix with at least `min_n` finite rows, or a kernops_error_input naming `name`
+# (also used by sinkhorn.R).
+check_sample <- function(x, name, min_n, call) stat_points(x, name, min_n = min_n, call = call)
 
 # Weights of `n` points: NULL -> 1/n each; else n finite non-negative numbers.
 check_weights <- function(w, n, name, call) {
@@ -340,38 +320,21 @@ median_heuristic <- function(x, y, size = 1000L) {
 
 # sum_j k(x_i, y_j) b_j with b of `p` columns, and its gradient with respect to x: compiled
 # once per kernel, dimension, width, dtype and backend (stat_op() in stat_kernels.R).
-stat_sum_formula <- function(s) sprintf("Sum_Reduction((%s)*b,0)", s$kernel$formula)
-stat_sum_args <- function(s, p) c(sprintf("x = Vi(%d)", s$d), sprintf("y = Vj(%d)", s$d), sprintf("b = Vj(%d)", p), "g = Pm(1)")
-stat_sum_op <- function(s, p) stat_op(stat_sum_formula(s), stat_sum_args(s, p), s$dtype, s$backend)
+stat_sum_op <- function(s, p) stat_op(stat_sum_formula(s$kernel$formula), stat_sum_args(s$d, p), s$dtype, s$backend)
 
 # sum_j Grad_x k(x_i, y_j) b_j e_i: the gradient of <e, K b> with respect to x.
-mmd_grad_op <- function(s) stat_grad_op(stat_sum_formula(s), stat_sum_args(s, 1L), s$dtype, s$backend, "x")
+mmd_grad_op <- function(s) stat_grad_op(stat_sum_formula(s$kernel$formula), stat_sum_args(s$d, 1L), s$dtype, s$backend, "x")
+
+# a' K a for the symmetric K = K(x, x) (all pairs, i = j included), for each column of the
+# weight matrix `a`: stat_pair_sum(), each pair of distinct blocks of rows once.
+self_quad <- function(s, x, a) {
+  pairs <- stat_pair_sum(s$kernel$formula, s$d, 1L, s$dtype, s$backend, diagonal = TRUE, params = "g = Pm(1)")
+  as.vector(pairs(x, a, par = list(g = s$g)))
+}
 
 # a' Kxx a, a' Kxy b and b' Kyy b: three reductions (the symmetric ones by blocks).
 norm_parts <- function(s, a, b) {
-  op <- stat_sum_op(s, 1L)
-  list(xx = self_quad(op, s$x, a, s$g), xy = sum(a * op(s$x, s$y, b, s$g)), yy = self_quad(op, s$y, b, s$g))
-}
-
-# a' K a for the symmetric K = K(x, x), with each pair of distinct blocks of rows reduced
-# once and counted twice: block p of B (at least `block_rows` rows each, B <= 16) against
-# blocks p..B, weights doubled beyond block p. B reductions of (B + 1) / (2B) of the n^2
-# pairs in all: 0.6 at n = 1e4 (B = 5), 0.53 at n = 1e5 (B = 16). For a matrix `a` (one
-# weight vector a column, in one reduction), the quadratic form of each column.
-self_quad <- function(op, x, a, g, block_rows = 2000L) {
-  a <- as.matrix(a)
-  n <- nrow(x)
-  B <- max(1L, min(16L, n %/% block_rows))
-  if (B == 1L) return(colSums(a * op(x, x, a, g)))
-  first <- floor(seq(0, n, length.out = B + 1))  # block p is rows first[p] + 1 .. first[p + 1]
-  total <- 0
-  for (p in seq_len(B)) {
-    rows <- (first[p] + 1):first[p + 1]
-    cols <- (first[p] + 1):n
-    w <- a[cols, , drop = FALSE] * ifelse(cols > first[p + 1], 2, 1)
-    total <- total + colSums(a[rows, , drop = FALSE] * op(x[rows, , drop = FALSE], x[cols, , drop = FALSE], w, g))
-  }
-  total
+  list(xx = self_quad(s, s$x, a), xy = sum(a * stat_sum_op(s, 1L)(s$x, s$y, b, s$g)), yy = self_quad(s, s$y, b))
 }
 
 # The gradient with respect to x of cx a'Kxx a - 2 a'Kxy b + b'Kyy b: x appears on both
@@ -411,7 +374,6 @@ permutation_null <- function(s, unbiased, n_perm, block_values = 2^22) {
   # Every block has `block` columns (the last one padded with zero labellings, whose values
   # are dropped), so one compiled operation serves every block and every n_perm: the op
   # cache is keyed by the width and never emptied.
-  op <- stat_sum_op(s, block)
   for (k0 in starts) {
     cols <- k0:min(total, k0 + block - 1L)
     e <- matrix(0, N, block)
@@ -420,7 +382,7 @@ permutation_null <- function(s, unbiased, n_perm, block_values = 2^22) {
       e[idx, k] <- 1
     }
     used <- seq_along(cols)
-    values[cols] <- stat(e[, used, drop = FALSE], self_quad(op, z, e, s$g)[used])
+    values[cols] <- stat(e[, used, drop = FALSE], self_quad(s, z, e)[used])
     progress()
   }
   list(statistic = values[1], null = values[-1])
@@ -457,11 +419,10 @@ gamma_null <- function(s, call) {
   list(statistic = stat, p.value = p)
 }
 
-# k(x_i, y_i) for the paired points, in R (n values, no reduction needed).
+# k(x_i, y_i) for the paired points: the kernel's formula of the table with x and y both
+# indexed by i, reduced over one dummy j (n values, no n^2 work).
 kernel_pairs <- function(s) {
-  r2 <- rowSums((s$x - s$y)^2)
-  switch(s$kernel$name,
-         gaussian = exp(-s$g * r2),
-         laplace = exp(-sqrt(s$g * r2)),
-         cauchy = 1 / (1 + s$g * r2))
+  op <- stat_op(stat_sum_formula(s$kernel$formula),
+                c(sprintf("x = Vi(%d)", s$d), sprintf("y = Vi(%d)", s$d), "b = Vj(1)", "g = Pm(1)"), s$dtype, s$backend)
+  as.vector(op(s$x, s$y, 1, s$g))
 }

@@ -14,7 +14,7 @@
 # one timed call for ks::kde(binned = FALSE), which is slow); max |difference| / max
 # density of kernops float64 and ks' binned estimate against ks' unbinned one, and of
 # float32 against float64; the kernops LSCV time (one call: a line search, then
-# Nelder-Mead, each evaluation two sums over all pairs).
+# Newton with the exact Hessian, each evaluation one or two sums over the pairs).
 
 source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1])), "common.R"))
 

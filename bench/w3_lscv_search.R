@@ -1,9 +1,10 @@
 #!/usr/bin/env Rscript
 # bench/w3_lscv_search.R -- the exact LSCV selector of W3 (bench/w3_kde.R's sample, n points
-# in 2-D): the current search (a line search along the normal-scale H, then BFGS with the
-# gradient from the same pass as the value) against the previous one (the same line search,
-# then Nelder-Mead on values only, still reachable as cv_search() without a gradient), in
-# the same run, alternating. Counts the evaluations (passes over the pairs) of each.
+# in 2-D): the current search (a line search along the normal-scale H, then Newton with the
+# exact gradient and Hessian from one pass, stopping at a tolerance of 1e-3 / n) against the
+# previous one (the same line search, then BFGS with the gradient at a fixed relative
+# tolerance of 1e-10, still reachable as cv_search() without a Hessian), in the same run,
+# alternating. Counts the evaluations (passes over the pairs) of each.
 #
 # Usage: Rscript bench/w3_lscv_search.R [--n 2e4] [--runs 2] [--append]
 
@@ -22,10 +23,12 @@ set.seed(4)
 x <- gen(n)
 ns <- asNamespace("kernops")
 Hns <- kde_bandwidth(x, "ns")
-obj <- ns$lscv_objective(x, "float64", "auto")
+w <- rep(1 / n, n)
+obj <- ns$lscv_objective(x, w, "float64", "auto")
 searches <- list(
-  "line search + BFGS with gradient (current)" = function() kde_bandwidth(x, "lscv"),
-  "line search + Nelder-Mead (before)" = function() ns$cv_search(x, Hns, obj))
+  "line search + Newton, tolerance 1e-3/n (current)" = function() kde_bandwidth(x, "lscv"),
+  "line search + BFGS, reltol 1e-10 (before)" = function() ns$cv_search(x, Hns, obj, ns$lscv_gradient(x, w, "float64", "auto"),
+                                                                        reltol = 1e-10))
 rows <- list()
 for (r in seq_len(runs)) for (what in names(searches)) {
   evals <- 0L

@@ -41,21 +41,25 @@ test_that("kernel_norm() agrees with the dense three-term formula, every kernel,
 })
 
 test_that("the symmetric terms a' K a, reduced by blocks, agree with dense R", {
-  op <- kernops:::stat_sum_op(list(kernel = kernops:::stat_kernel("gaussian"), d = 2L, dtype = "float64",
-                                   backend = "cpu"), 1L)
-  for (rows in c(3L, 7L, 10L, 100L)) {  # 16, 7, 5 and 1 blocks of the 53 points
-    xx <- rbind(x, y[1:23, ])
-    a <- runif(53)
-    expect_equal(kernops:::self_quad(op, xx, a, 0.5, block_rows = rows),
-                 sum(a * dense_k(xx, xx, sigma = 1) %*% a), tolerance = 1e-12)
-  }
-  # several weight columns in one reduction (the permutation test's labellings)
-  op3 <- kernops:::stat_sum_op(list(kernel = kernops:::stat_kernel("gaussian"), d = 2L, dtype = "float64",
-                                    backend = "cpu"), 3L)
+  st <- list(kernel = kernops:::stat_kernel("gaussian"), d = 2L, dtype = "float64", backend = "cpu", g = 0.5)
   xx <- rbind(x, y[1:23, ])
-  A <- matrix(rbinom(53 * 3, 1, 0.5), 53, 3)
-  expect_equal(kernops:::self_quad(op3, xx, A, 0.5, block_rows = 7L),
-               colSums(A * dense_k(xx, xx, sigma = 1) %*% A), tolerance = 1e-12)
+  for (block in c(3L, 7L, 10L, 100L)) {  # 16, 8, 6 and 1 blocks of the 53 points
+    pairs <- kernops:::stat_pair_sum("GaussKernel(g,x,y,1)", 2L, 1L, "float64", "cpu", diagonal = TRUE,
+                                     params = "g = Pm(1)", block = block)
+    a <- runif(53)
+    expect_equal(as.vector(pairs(xx, a, par = list(g = 0.5))), sum(a * dense_k(xx, xx, sigma = 1) %*% a), tolerance = 1e-12)
+    # several weight columns in one reduction (the permutation test's labellings)
+    A <- matrix(rbinom(53 * 3, 1, 0.5), 53, 3)
+    expect_equal(as.vector(pairs(xx, A, par = list(g = 0.5))), colSums(A * dense_k(xx, xx, sigma = 1) %*% A), tolerance = 1e-12)
+  }
+  expect_equal(kernops:::self_quad(st, xx, a), sum(a * dense_k(xx, xx, sigma = 1) %*% a), tolerance = 1e-12)
+  # k(x_i, y_i) of the paired points, from the kernel table's formulas
+  for (k in c("gaussian", "laplace", "cauchy")) {
+    sk <- list(kernel = kernops:::stat_kernel(k), d = 2L, dtype = "float64", backend = "cpu", g = kernops:::stat_kernel(k)$g(0.7),
+               x = x[1:25, ], y = y)
+    expect_equal(kernops:::kernel_pairs(sk), sapply(1:25, function(i) dense_k(x[i, , drop = FALSE], y[i, , drop = FALSE], k, 0.7)),
+                 tolerance = 1e-13, info = k)
+  }
 })
 
 test_that("mmd() gives the U- and V-statistics of dense R, weighted and not", {
