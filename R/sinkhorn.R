@@ -48,7 +48,16 @@
 #' @param blur The length scale of the regularisation, in the units of the data:
 #'   \eqn{\varepsilon = blur^p}.
 #' @param eps The regularisation \eqn{\varepsilon} (default `blur^p`); give either.
-#' @param p The exponent of the cost \eqn{|x - y|^p / p}: 1 or 2.
+#' @param p The exponent of the cost \eqn{|x - y|^p / p}: 1 or 2. With a custom `cost`, `p`
+#'   still sets \eqn{\varepsilon = blur^p} and the schedule (as in GeomLoss).
+#' @param cost `NULL` (default) for \eqn{|x - y|^p / p}, or a scalar cost \eqn{C(x, y)}:
+#'   a formula string in the variables `x` and `y` (`"SqDist(x,y)/2"`,
+#'   `"Sqrt(SqDist(x,y)+0.25)"`; see [kernel_op()]), a one-sided R formula or a
+#'   `function(x, y)` written with the LazyTensor functions (`~ sqrt(sqdist(x, y) + 0.25)`),
+#'   or a LazyTensor of one `Vi()` and one `Vj()` variable (their data are not used). It
+#'   is compiled into the soft-min reduction once, like the default. With
+#'   `debias = TRUE` it must be symmetric, \eqn{C(x, y) = C(y, x)} (checked on a few pairs
+#'   of points): the symmetric problems are solved with one potential.
 #' @param scaling The factor (in (0, 1)) by which `blur` decreases at each step of the
 #'   schedule; closer to 1 is slower but starts the final iterations nearer convergence.
 #' @param debias `TRUE` for the Sinkhorn divergence \eqn{S_\varepsilon}, `FALSE` for
@@ -87,7 +96,7 @@
 #' # one gradient step moves x towards y
 #' gr <- sinkhorn(x, y, blur = 0.1, grad = TRUE)$gradient
 #' sinkhorn(x - 50 * gr, y, blur = 0.1)$value
-sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2, scaling = 0.5,
+sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2, cost = NULL, scaling = 0.5,
                      debias = TRUE, tol = 1e-4, max_iter = 1000L, grad = FALSE,
                      dtype = c("float64", "float32"), backend = c("auto", "cpu", "cuda")) {
   call <- sys.call()
@@ -123,8 +132,12 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
   check_flag(debias, "debias", call)
   check_flag(grad, "grad", call)
 
-  s <- list(d = ncol(x), p = p, dtype = dtype, backend = backend)
+  gc <- ot_ground_cost(cost, p, ncol(x), debias, call)
+  if (debias && !isTRUE(gc$symmetric)) ot_check_symmetric(gc, x, y, call)
+  s <- list(d = ncol(x), p = p, dtype = dtype, backend = backend, cost = gc)
   sm <- ot_softmin(s)
+  # g_j = softmin_i C(x_i, y_j): the same op for the default (symmetric) cost
+  sm_t <- if (gc$default) sm else ot_softmin(s, transpose = TRUE)
   # The schedule: D^p, then blur_k^p for blur_k from D down to blur by the factor scaling.
   diam <- sqrt(sum((pmax(apply(x, 2, max), apply(y, 2, max)) - pmin(apply(x, 2, min), apply(y, 2, min)))^2))
   # (GeomLoss lists D^p twice, once more after its initialisation at D^p; once is enough.)
@@ -133,7 +146,7 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
   } else eps
 
   e0 <- schedule[1]
-  g <- sm(y, x, a, NULL, e0)
+  g <- sm_t(y, x, a, NULL, e0)
   f <- sm(x, y, b, NULL, e0)
   if (debias) {
     f_aa <- sm(x, x, a, NULL, e0)
@@ -147,7 +160,7 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
   for (e in schedule) {           # symmetrised, averaged updates (GeomLoss)
     progress(sprintf("Sinkhorn: eps = %.3g", e))
     ft <- sm(x, y, b, g, e)
-    gt <- sm(y, x, a, f, e)
+    gt <- sm_t(y, x, a, f, e)
     f <- (f + ft) / 2
     g <- (g + gt) / 2
     if (debias) {
@@ -176,7 +189,7 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
       g_bb <- (g_bb + gt_bb) / 2
     }
     err <- err + err_sym
-    g <- sm(y, x, a, f, eps)
+    g <- sm_t(y, x, a, f, eps)
     progress(sprintf("Sinkhorn at eps = %.3g: iteration %d, marginal error %.3g", eps, iter, err), amount = 0)
     if (err < tol || iter >= max_iter) break
     iter <- iter + 1L
@@ -194,39 +207,150 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
               f = f, g = g, f_aa = if (debias) f_aa, g_bb = if (debias) g_bb,
               eps = eps, blur = blur, p = p, debias = debias, eps_schedule = schedule,
               iterations = iter, marginal_error = err, converged = converged, tol = tol,
-              x = x, y = y, a = a, b = b, dtype = dtype, backend = backend)
+              ground_cost = gc, x = x, y = y, a = a, b = b, dtype = dtype, backend = backend)
   if (grad) {
     # Envelope theorem: d OT(a,b)/dx_i = sum_j pi_ij Grad_1 C(x_i, y_j), which is -eps times
     # the gradient of <a, LSE_j(g_j/eps - C(x_i, y_j)/eps + log b_j)> in x_i (one reduction);
     # OT(a,a) has x on both sides of the symmetric C, hence twice its first-side gradient.
     gop <- stat_grad_op(ot_lse_formula(s), ot_lse_args(s), dtype, backend, "x")
-    gr <- -eps * gop(x, y, g / eps, b, 1 / (p * eps), a)
-    if (debias) gr <- gr + eps * gop(x, x, f_aa / eps, a, 1 / (p * eps), a)
+    gr <- -eps * gop(x, y, g / eps, b, gc$scale / eps, a)
+    if (debias) gr <- gr + eps * gop(x, x, f_aa / eps, a, gc$scale / eps, a)
     out$gradient <- gr
   }
   structure(out, class = "kernops_ot")
 }
 
-# The cost in the engine: C(x, y) / eps = ie * |x - y|^p with ie = 1 / (p eps) a parameter.
-ot_cost_term <- function(p) if (p == 2) "SqDist(x,y)" else "Norm2(x-y)"
-ot_lse_formula <- function(s) sprintf("LogSumExp_Reduction(h-ie*%s,0,w)", ot_cost_term(s$p))
-ot_lse_args <- function(s) c(sprintf("x = Vi(%d)", s$d), sprintf("y = Vj(%d)", s$d), "h = Vj(1)", "w = Vj(1)", "ie = Pm(1)")
+# The ground cost in the engine: `term`, a KeOps formula in x (Vi) and y (Vj) of dimension
+# 1, times `scale`; the reductions compute h - ie * term with ie = scale / eps a parameter.
+# The default |x - y|^p / p keeps 1 / p in the parameter (one product less per pair).
+ot_ground_cost <- function(cost, p, d, debias, call) {
+  if (is.null(cost)) {
+    return(list(term = if (p == 2) "SqDist(x,y)" else "Norm2(x-y)", scale = 1 / p, default = TRUE,
+                symmetric = TRUE, label = sprintf("|x - y|^%g / %g", p, p)))
+  }
+  term <- if (is.character(cost)) {
+    if (length(cost) != 1 || is.na(cost) || !nzchar(trimws(cost)))
+      abort_kernops("`cost` must be a single formula string in x and y, such as \"SqDist(x,y)/2\".",
+                    "kernops_error_input", call = call)
+    cost
+  } else if (inherits(cost, "formula") || is.function(cost)) {
+    ot_cost_from_r(cost, d, call)
+  } else if (inherits(cost, "kernops_lazy")) {
+    ot_cost_from_lazy(cost, call)
+  } else {
+    abort_kernops(sprintf("`cost` must be NULL, a formula string in x and y, a `~` formula, a function(x, y) or a LazyTensor, not %s.",
+                          describe_type(cost)), "kernops_error_input", call = call)
+  }
+  decl <- c(sprintf("x = Vi(%d)", d), sprintf("y = Vj(%d)", d))
+  op <- tryCatch(stat_op(sprintf("Sum_Reduction(%s,0)", term), decl, "float64", "cpu"),
+                 kernops_error = function(e)
+                   abort_kernops(c(sprintf("`cost` is not a formula in x and y (points of dimension %d): \"%s\".", d, term),
+                                   conditionMessage(e)), "kernops_error_input", call = call))
+  fd <- environment(op)$.kernops_state$formula_dim
+  if (fd != 1)
+    abort_kernops(sprintf("`cost` must be a scalar C(x, y) (dimension 1), but \"%s\" has dimension %d.", term, fd),
+                  "kernops_error_dimension", call = call)
+  list(term = term, scale = 1, default = FALSE, symmetric = NA, label = term)
+}
+
+# A `~` formula or a function(x, y) written with the LazyTensor functions, evaluated on
+# symbolic x (Vi) and y (Vj): its formula string.
+ot_cost_from_r <- function(cost, d, call) {
+  xs <- symbolic_leaf("i", d, "x")
+  ys <- symbolic_leaf("j", d, "y")
+  res <- tryCatch({
+    if (is.function(cost)) cost(xs, ys) else {
+      if (length(cost) != 2)
+        abort_kernops("`cost` as an R formula must be one-sided: ~ sqdist(x, y) / 2.", "kernops_error_input", call = call)
+      vars <- new.env(parent = formula_helpers(environment(cost) %||% globalenv()))
+      assign("x", xs, envir = vars)
+      assign("y", ys, envir = vars)
+      eval(cost[[2]], vars)
+    }
+  }, error = function(e) {
+    if (inherits(e, "kernops_error")) stop(e)
+    abort_kernops(c("Evaluating `cost` failed:", conditionMessage(e)), "kernops_error_input", call = call)
+  })
+  if (!inherits(res, "kernops_lazy") || inherits(res, "kernops_lazy_reduction"))
+    abort_kernops(sprintf("`cost` must evaluate to a LazyTensor expression of x and y (no reduction), not %s.",
+                          describe_type(res)), "kernops_error_input", call = call)
+  ot_cost_from_lazy(res, call)
+}
+
+# A LazyTensor of one Vi variable (x) and one Vj variable (y): their data are not used (the
+# ops run on the clouds given to sinkhorn()); numbers turned into parameters are written in.
+ot_cost_from_lazy <- function(cost, call) {
+  lv <- cost$leaves
+  cats <- vapply(lv, function(l) l$cat, "")
+  labels <- vapply(lv, function(l) {
+    if (l$cat == "i") "x" else if (l$cat == "j") "y"
+    else if (length(l$data) == 1) lazy_const(l$data)$f else NA_character_
+  }, "")
+  if (sum(cats == "i") > 1 || sum(cats == "j") > 1 || anyNA(labels))
+    abort_kernops(c("`cost` must be an expression of one Vi variable (x) and one Vj variable (y) only.",
+                    sprintf("It has %d Vi, %d Vj and %d vector parameter variable(s).", sum(cats == "i"),
+                            sum(cats == "j"), sum(is.na(labels)))), "kernops_error_input", call = call)
+  name_tokens(cost$f, labels)
+}
+
+# For debiasing the cost must be symmetric (OT(a, a) is solved with one potential, and its
+# gradient is twice the one-sided one, as in GeomLoss): checked on the pairs (x_k, y_k).
+ot_check_symmetric <- function(gc, x, y, call) {
+  k <- seq_len(min(nrow(x), nrow(y), 256L))
+  d <- ncol(x)
+  op <- stat_op(sprintf("Sum_Reduction((%s)*u,0)", gc$term), c(sprintf("x = Vi(%d)", d), sprintf("y = Vi(%d)", d), "u = Vj(1)"),
+                "float64", "cpu")
+  xk <- x[k, , drop = FALSE]
+  yk <- y[k, , drop = FALSE]
+  c1 <- op(xk, yk, 1)
+  c2 <- op(yk, xk, 1)
+  if (any(abs(c1 - c2) > 1e-10 * pmax(abs(c1), abs(c2)) + 1e-300))
+    abort_kernops(c(sprintf("`debias = TRUE` needs a symmetric cost, C(x, y) = C(y, x), but \"%s\" is not (e.g. %s against %s).",
+                            gc$term, format(c1[which.max(abs(c1 - c2))], digits = 6), format(c2[which.max(abs(c1 - c2))], digits = 6)),
+                    "Use `debias = FALSE` for the entropic transport cost OT_eps alone."),
+                  "kernops_error_input", call = call)
+}
+
+ot_cost_expr <- function(gc) if (gc$default) gc$term else sprintf("(%s)", gc$term)
+ot_lse_formula <- function(s) sprintf("LogSumExp_Reduction(h-ie*%s,0,w)", ot_cost_expr(s$cost))
+# `transpose`: y indexed by i and x by j, for the update g_j = softmin_i C(x_i, y_j) of a
+# cost that is not known to be symmetric.
+ot_lse_args <- function(s, transpose = FALSE) {
+  xy <- c(sprintf("x = Vi(%d)", s$d), sprintf("y = Vj(%d)", s$d))
+  if (transpose) xy <- c(sprintf("y = Vi(%d)", s$d), sprintf("x = Vj(%d)", s$d))
+  c(xy, "h = Vj(1)", "w = Vj(1)", "ie = Pm(1)")
+}
 
 # The soft-min: pot_i = -eps log sum_j w_j exp((h_j - C(x_i, y_j)) / eps) with h the
 # potential on y (0 when NULL), one weighted LogSumExp reduction with h / eps as data and
-# 1 / eps as a parameter (nothing recompiles when eps changes).
-ot_softmin <- function(s) {
-  op <- stat_op(ot_lse_formula(s), ot_lse_args(s), s$dtype, s$backend)
+# 1 / eps as a parameter (nothing recompiles when eps changes). With `transpose` the first
+# argument is the cloud in the second slot of C (pot_j = softmin_i C(x_i, y_j)).
+ot_softmin <- function(s, transpose = FALSE) {
+  op <- stat_op(ot_lse_formula(s), ot_lse_args(s, transpose), s$dtype, s$backend)
   function(x, y, w, h, eps) {
     if (is.null(h)) h <- numeric(nrow(y))
-    -eps * as.vector(op(x, y, h / eps, w, 1 / (s$p * eps)))
+    -eps * as.vector(op(x, y, h / eps, w, s$cost$scale / eps))
   }
+}
+
+# The dense cost matrix C(x_i, y_j) of a small problem (transport_plan()).
+ot_dense_cost <- function(ot) {
+  gc <- ot$ground_cost
+  if (gc$default) {
+    D2 <- pmax(outer(rowSums(ot$x^2), rowSums(ot$y^2), "+") - 2 * tcrossprod(ot$x, ot$y), 0)
+    return(if (ot$p == 2) D2 / 2 else sqrt(D2))
+  }
+  d <- ncol(ot$x)
+  op <- stat_op(sprintf("Sum_Reduction(%s,0)", gc$term), c(sprintf("x = Vi(%d)", d), sprintf("y = Vj(%d)", d)),
+                "float64", "cpu")
+  # one column per point of y: n x 1 reductions, O(n m) in all
+  vapply(seq_len(nrow(ot$y)), function(j) as.vector(op(ot$x, ot$y[j, , drop = FALSE])), numeric(nrow(ot$x)))
 }
 
 #' @export
 print.kernops_ot <- function(x, digits = getOption("digits"), ...) {
-  cat(sprintf("Entropic optimal transport (Sinkhorn), cost |x - y|^%g / %g, eps = %s (blur %s)\n",
-              x$p, x$p, format(x$eps, digits = 4), format(x$blur, digits = 4)))
+  cat(sprintf("Entropic optimal transport (Sinkhorn), cost %s, eps = %s (blur %s)\n",
+              x$ground_cost$label, format(x$eps, digits = 4), format(x$blur, digits = 4)))
   cat(sprintf("  %d x %d points in dimension %d, %s, %s\n", nrow(x$x), nrow(x$y), ncol(x$x), x$dtype, x$backend))
   if (x$debias) cat(sprintf("  Sinkhorn divergence S_eps: %s\n", format(x$divergence, digits = digits)))
   cat(sprintf("  OT_eps(a, b):              %s\n", format(x$cost, digits = digits)))
@@ -291,11 +415,11 @@ print.summary.kernops_ot <- function(x, digits = getOption("digits"), ...) {
 barycentric_map <- function(ot) {
   check_ot(ot, sys.call())
   d <- ncol(ot$x)
-  op <- stat_op(sprintf("SumSoftMaxWeight_Reduction(h-ie*%s,0,v)", ot_cost_term(ot$p)),
+  op <- stat_op(sprintf("SumSoftMaxWeight_Reduction(h-ie*%s,0,v)", ot_cost_expr(ot$ground_cost)),
                 c(sprintf("x = Vi(%d)", d), sprintf("y = Vj(%d)", d), "h = Vj(1)", sprintf("v = Vj(%d)", d + 1L), "ie = Pm(1)"),
                 ot$dtype, ot$backend)
   # v = (b_j y_j, b_j): the ratio of the first d columns to the last is the b-weighted mean.
-  r <- op(ot$x, ot$y, ot$g / ot$eps, cbind(ot$b * ot$y, ot$b), 1 / (ot$p * ot$eps))
+  r <- op(ot$x, ot$y, ot$g / ot$eps, cbind(ot$b * ot$y, ot$b), ot$ground_cost$scale / ot$eps)
   r[, seq_len(d), drop = FALSE] / r[, d + 1L]
 }
 
@@ -310,9 +434,7 @@ transport_plan <- function(ot, max_size = 1e7) {
     abort_kernops(sprintf("The dense plan would have %s entries, above `max_size` = %s; use barycentric_map() or raise `max_size`.",
                           format(as.double(n) * m, big.mark = ","), format(max_size)), "kernops_error_memory",
                   call = call)
-  D2 <- pmax(outer(rowSums(ot$x^2), rowSums(ot$y^2), "+") - 2 * tcrossprod(ot$x, ot$y), 0)
-  C <- if (ot$p == 2) D2 / 2 else sqrt(D2)
-  outer(ot$a, ot$b) * exp((outer(ot$f, ot$g, "+") - C) / ot$eps)
+  outer(ot$a, ot$b) * exp((outer(ot$f, ot$g, "+") - ot_dense_cost(ot)) / ot$eps)
 }
 
 check_ot <- function(ot, call) {

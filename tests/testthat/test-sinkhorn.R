@@ -12,8 +12,9 @@ dense_softmin <- function(C, w, h, eps) {
   -eps * (mx + log(as.vector(exp(M - mx) %*% w)))
 }
 # Plain alternating Sinkhorn at eps (symmetric problems: averaged updates), to convergence.
-dense_ot <- function(x, y, a, b, eps, p, debias, iters = 5000) {
-  Cxy <- dense_cost(x, y, p)
+# (costf: a custom cost, function(x, y) giving the n x m matrix C(x_i, y_j))
+dense_ot <- function(x, y, a, b, eps, p, debias, iters = 5000, costf = function(x, y) dense_cost(x, y, p)) {
+  Cxy <- costf(x, y)
   f <- numeric(nrow(x)); g <- numeric(nrow(y))
   for (k in seq_len(iters)) {
     f_old <- f
@@ -24,7 +25,7 @@ dense_ot <- function(x, y, a, b, eps, p, debias, iters = 5000) {
   cost <- sum(a * f) + sum(b * g)
   if (!debias) return(cost)
   sym <- function(z, w) {
-    C <- dense_cost(z, z, p); h <- numeric(nrow(z))
+    C <- costf(z, z); h <- numeric(nrow(z))
     for (k in seq_len(iters)) {
       h_new <- (h + dense_softmin(C, w, h, eps)) / 2
       if (max(abs(h_new - h)) < 1e-14) break
@@ -53,6 +54,65 @@ test_that("sinkhorn matches a dense log-domain Sinkhorn in float64 (p = 2 and 1,
   expect_equal(colSums(P), b, tolerance = 1e-10)
   expect_equal(ot$cost, sum(P * dense_cost(x, y, 2)) + 0.3^2 * sum(P * log(P / outer(a, b))), tolerance = 1e-8)
   expect_equal(barycentric_map(ot), unname(P %*% y / rowSums(P)), tolerance = 1e-10)
+})
+
+test_that("a custom cost (string, ~ formula, function, LazyTensor) matches the dense Sinkhorn", {
+  set.seed(21)
+  x <- matrix(rnorm(30), 15, 2)
+  y <- matrix(rnorm(24, mean = 0.5), 12, 2)
+  a <- runif(15); a <- a / sum(a)
+  b <- runif(12); b <- b / sum(b)
+  # the default costs written out give the default values
+  expect_equal(sinkhorn(x, y, a, b, blur = 0.4, cost = "SqDist(x,y)/2", tol = 1e-12)$value,
+               sinkhorn(x, y, a, b, blur = 0.4, tol = 1e-12)$value, tolerance = 1e-10)
+  expect_equal(sinkhorn(x, y, a, b, blur = 0.4, p = 1, cost = "Sqrt(SqDist(x,y))", tol = 1e-12)$value,
+               sinkhorn(x, y, a, b, blur = 0.4, p = 1, tol = 1e-12)$value, tolerance = 1e-10)
+  # a symmetric cost of its own, debiased, in its four forms
+  hyp <- function(x, y) sqrt(dense_cost(x, y, 2) * 2 + 0.5)
+  ref <- dense_ot(x, y, a, b, eps = 0.16, p = 2, debias = TRUE, costf = hyp)
+  x0 <- x; y0 <- y
+  for (cost in list("Sqrt(SqDist(x,y)+0.5)", ~ sqrt(sqdist(x, y) + 0.5), function(x, y) sqrt(sqdist(x, y) + 0.5),
+                    sqrt(sqdist(Vi(x0), Vj(y0)) + 0.5))) {
+    ot <- sinkhorn(x, y, a, b, blur = 0.4, cost = cost, tol = 1e-12)
+    expect_true(ot$converged)
+    expect_equal(ot$value, ref, tolerance = 1e-8)
+  }
+  expect_output(print(ot), "Sqrt\\(SqDist\\(x,y\\)\\+0.5\\)")
+  # a cost that is not symmetric: OT_eps (the g update reduces over the first slot of C)
+  skew <- function(x, y) dense_cost(x, 2 * y, 2)
+  ot <- sinkhorn(x, y, a, b, blur = 1, cost = "SqDist(x,2*y)/2", debias = FALSE, tol = 1e-12)
+  expect_equal(ot$value, dense_ot(x, y, a, b, eps = 1, p = 2, debias = FALSE, costf = skew), tolerance = 1e-8)
+  P <- transport_plan(ot)
+  expect_equal(rowSums(P), a, tolerance = 1e-9)
+  expect_equal(colSums(P), b, tolerance = 1e-9)
+  expect_equal(barycentric_map(ot), unname(P %*% y / rowSums(P)), tolerance = 1e-9)
+  expect_error(sinkhorn(x, y, cost = "SqDist(x,2*y)/2"), class = "kernops_error_input", regexp = "symmetric")
+  # errors name `cost`
+  expect_error(sinkhorn(x, y, cost = "SqDist(x,z)"), class = "kernops_error_input", regexp = "`cost`.*unknown variable 'z'")
+  expect_error(sinkhorn(x, y, cost = "x-y"), class = "kernops_error_dimension", regexp = "`cost`.*dimension 2")
+  expect_error(sinkhorn(x, y, cost = ~ x - y), class = "kernops_error_dimension", regexp = "`cost`")
+  expect_error(sinkhorn(x, y, cost = 2), class = "kernops_error_input", regexp = "`cost`")
+  expect_error(sinkhorn(x, y, cost = ~ sqdist(x, z)), class = "kernops_error_input", regexp = "`cost`")
+  expect_error(sinkhorn(x, y, cost = sqdist(Vi(x0), Vj(y0)) + Vi(x0)[1]), class = "kernops_error_input",
+               regexp = "one Vi variable")
+})
+
+test_that("the gradient with a custom cost matches finite differences", {
+  set.seed(22)
+  x <- matrix(rnorm(12), 6, 2)
+  y <- matrix(rnorm(14, mean = 0.5), 7, 2)
+  for (debias in c(TRUE, FALSE)) {
+    cost <- if (debias) "Sqrt(SqDist(x,y)+0.5)" else "SqDist(x,2*y)/2+Sum(x*y)"
+    val <- function(z) sinkhorn(z, y, blur = 0.5, cost = cost, debias = debias, tol = 1e-13)$value
+    gr <- sinkhorn(x, y, blur = 0.5, cost = cost, debias = debias, tol = 1e-13, grad = TRUE)$gradient
+    num <- x
+    for (k in seq_along(x)) {
+      e <- x; e[k] <- e[k] + 1e-5
+      e2 <- x; e2[k] <- e2[k] - 1e-5
+      num[k] <- (val(e) - val(e2)) / 2e-5
+    }
+    expect_equal(gr, num, tolerance = 1e-6)
+  }
 })
 
 test_that("zero weights, and eps given instead of blur", {
