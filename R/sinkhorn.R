@@ -40,11 +40,35 @@
 #' Each iteration costs one reduction per potential: \eqn{O((n + m)^2 d)} operations and
 #' \eqn{O((n + m) d)} memory.
 #'
+#' @section Unbalanced transport:
+#' With `reach` given, the marginal constraints are relaxed into penalties
+#' \eqn{\rho\, KL(\pi 1 | a) + \rho\, KL(\pi^T 1 | b)}, \eqn{\rho = reach^p}, with the
+#' generalised \eqn{KL(p | q) = \sum p \log(p / q) - p + q} (Sejourne et al., 2019):
+#' mass may be created or destroyed at a price, so `a` and `b` may have different totals,
+#' and points farther than about `reach` from the other cloud are transported only in
+#' part. Every soft-min update is damped by the factor \eqn{1 / (1 + \varepsilon / \rho)}
+#' (GeomLoss), and after each update of \eqn{(f, g)} the constant shift
+#' \eqn{(f + c, g - c)}, which leaves the plan unchanged, is set to its optimal value
+#' \eqn{c = \rho/2 \log(\langle a, e^{-f/\rho}\rangle / \langle b, e^{-g/\rho}\rangle)}
+#' (the translation-invariant Sinkhorn of Sejourne et al., 2022: without it a large `reach`
+#' needs thousands of iterations). The values are GeomLoss' dual formulas:
+#' \deqn{OT_{\varepsilon,\rho} = (\rho + \varepsilon/2) \left(\sum_i a_i (1 - e^{-f_i/\rho})
+#' + \sum_j b_j (1 - e^{-g_j/\rho})\right),}
+#' \deqn{S_{\varepsilon,\rho} = (\rho + \varepsilon/2) \left(\sum_i a_i (e^{-f^{aa}_i/\rho}
+#' - e^{-f_i/\rho}) + \sum_j b_j (e^{-g^{bb}_j/\rho} - e^{-g_j/\rho})\right),}
+#' that is \eqn{S = OT(\alpha, \beta) - (OT(\alpha, \alpha) + OT(\beta, \beta)) / 2}. Here
+#' \eqn{OT_{\varepsilon,\rho}} is the primal minimum plus
+#' \eqn{\varepsilon ((m_a + m_b)/2 - m_a m_b)} (\eqn{m_a = \sum a_i}; 0 for probability
+#' measures), so that \eqn{S} includes the term \eqn{\varepsilon (m_a - m_b)^2 / 2} that
+#' makes it non-negative. The marginal error compares the plan's marginals with their
+#' optimal values \eqn{a_i e^{-f_i/\rho}} and \eqn{b_j e^{-g_j/\rho}}. As
+#' `reach` grows the values tend to the balanced ones.
+#'
 #' @param x,y Numeric matrices (rows are points, the same number of columns), vectors
 #'   (points on the line) or numeric data frames; finite values, at least one point each.
 #' @param a,b Non-negative weights of the points of `x` and `y`; `NULL` (default) is
-#'   uniform, \eqn{1/n} and \eqn{1/m}. Both must have the same total mass (balanced
-#'   transport).
+#'   uniform, \eqn{1/n} and \eqn{1/m}. Both must have the same total mass unless `reach`
+#'   is given.
 #' @param blur The length scale of the regularisation, in the units of the data:
 #'   \eqn{\varepsilon = blur^p}.
 #' @param eps The regularisation \eqn{\varepsilon} (default `blur^p`); give either.
@@ -62,6 +86,8 @@
 #'   schedule; closer to 1 is slower but starts the final iterations nearer convergence.
 #' @param debias `TRUE` for the Sinkhorn divergence \eqn{S_\varepsilon}, `FALSE` for
 #'   \eqn{OT_\varepsilon}.
+#' @param reach `NULL` (default) for balanced transport, or the length scale (in the units
+#'   of the data) of unbalanced transport, \eqn{\rho = reach^p}: see "Unbalanced transport".
 #' @param tol Tolerance on the marginal error (see "Algorithm"). The error of the value is
 #'   of second order in the marginal error: on the W5 benchmark (5000 + 5000 points,
 #'   blur 0.1) `tol = 1e-2` already gives the converged value to 1e-6 relative.
@@ -77,10 +103,17 @@
 #'   `debias`, else \eqn{OT_\varepsilon}), `cost` (\eqn{OT_\varepsilon(\alpha, \beta)}),
 #'   `divergence` (\eqn{S_\varepsilon} or `NA`), the potentials `f` (length n) and `g`
 #'   (length m) of \eqn{OT_\varepsilon(\alpha, \beta)}, `f_aa` and `g_bb` (of the
-#'   symmetric problems, or `NULL`), `eps`, `blur`, `p`, `eps_schedule`, `iterations`
+#'   symmetric problems, or `NULL`), `eps`, `blur`, `p`, `reach`, `rho` (`Inf` when
+#'   balanced), `eps_schedule`, `iterations`
 #'   (after the schedule), `marginal_error`, `converged`, the inputs `x`, `y`, `a`, `b`,
 #'   `dtype`, `backend`, and with `grad = TRUE` `gradient`, an `nrow(x)` x `ncol(x)` matrix.
-#' @references Feydy, J., Sejourne, T., Vialard, F.-X., Amari, S., Trouve, A. and Peyre, G.
+#' @references Sejourne, T., Feydy, J., Vialard, F.-X., Trouve, A. and Peyre, G. (2019).
+#'   Sinkhorn divergences for unbalanced optimal transport. arXiv:1910.12958.
+#'
+#'   Sejourne, T., Vialard, F.-X. and Peyre, G. (2022). Faster unbalanced optimal transport:
+#'   translation invariant Sinkhorn and 1-D Frank-Wolfe. *AISTATS 2022*, PMLR 151, 4995--5021.
+#'
+#'   Feydy, J., Sejourne, T., Vialard, F.-X., Amari, S., Trouve, A. and Peyre, G.
 #'   (2019). Interpolating between optimal transport and MMD using Sinkhorn divergences.
 #'   *AISTATS 2019*, PMLR 89, 2681--2690.
 #' @seealso [barycentric_map()], [transport_plan()]; [mmd()] for kernel norms.
@@ -97,7 +130,7 @@
 #' gr <- sinkhorn(x, y, blur = 0.1, grad = TRUE)$gradient
 #' sinkhorn(x - 50 * gr, y, blur = 0.1)$value
 sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2, cost = NULL, scaling = 0.5,
-                     debias = TRUE, tol = 1e-4, max_iter = 1000L, grad = FALSE,
+                     debias = TRUE, reach = NULL, tol = 1e-4, max_iter = 1000L, grad = FALSE,
                      dtype = c("float64", "float32"), backend = c("auto", "cpu", "cuda")) {
   call <- sys.call()
   dtype <- match_choice(dtype, c("float64", "float32"), "dtype", call)
@@ -113,14 +146,26 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
   a <- check_weights(a, nrow(x), "a", call)
   b <- check_weights(b, nrow(y), "b", call)
   if (!(sum(a) > 0)) abort_kernops("`a` are all 0: at least one weight must be positive.", "kernops_error_input", call = call)
-  if (abs(sum(a) - sum(b)) > 1e-8 * max(sum(a), sum(b)))
-    abort_kernops(sprintf("`a` and `b` must have the same total mass for balanced transport (sum(a) = %s, sum(b) = %s).",
+  if (!(sum(b) > 0)) abort_kernops("`b` are all 0: at least one weight must be positive.", "kernops_error_input", call = call)
+  if (!is.null(reach)) check_bandwidth(reach, "reach", call)
+  if (is.null(reach) && abs(sum(a) - sum(b)) > 1e-8 * max(sum(a), sum(b)))
+    abort_kernops(sprintf("`a` and `b` must have the same total mass for balanced transport (sum(a) = %s, sum(b) = %s); give `reach` for unbalanced transport.",
                           format(sum(a)), format(sum(b))), "kernops_error_input", call = call)
   if (!missing(eps) && !missing(blur))
     abort_kernops("Give `blur` or `eps`, not both (eps = blur^p).", "kernops_error_input", call = call)
   if (missing(eps)) check_bandwidth(blur, "blur", call)
   check_bandwidth(eps, "eps", call)
   blur <- eps^(1 / p)
+  # rho = Inf is the balanced case: the damping is 1 and exp(-f / rho) is 1
+  rho <- if (is.null(reach)) Inf else as.double(reach)^p
+  damp <- function(e) 1 / (1 + e / rho)
+  # Unbalanced Sinkhorn is slow along (f + c, g - c), which leaves the plan unchanged but
+  # moves the dual objective only through the KL terms (contraction 1 / (1 + eps / rho) per
+  # iteration: thousands of iterations for a large reach). The best shift c has a closed
+  # form, c = rho / 2 log(<a, exp(-f / rho)> / <b, exp(-g / rho)>) (the translation
+  # invariant Sinkhorn of Sejourne et al., 2022); it is applied after each (f, g) update.
+  lse_w <- function(w, v) { k <- w > 0; m <- max(v[k]); m + log(sum(w[k] * exp(v[k] - m))) }
+  best_shift <- function(f, g) (rho / 2) * (lse_w(a, -f / rho) - lse_w(b, -g / rho))
   if (!is.numeric(scaling) || length(scaling) != 1 || is.na(scaling) || scaling <= 0 || scaling >= 1)
     abort_kernops(sprintf("`scaling` must be a number in (0, 1) (got %s).",
                           if (is.numeric(scaling) && length(scaling) == 1) format(scaling) else describe_type(scaling)),
@@ -146,11 +191,11 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
   } else eps
 
   e0 <- schedule[1]
-  g <- sm_t(y, x, a, NULL, e0)
-  f <- sm(x, y, b, NULL, e0)
+  g <- damp(e0) * sm_t(y, x, a, NULL, e0)
+  f <- damp(e0) * sm(x, y, b, NULL, e0)
   if (debias) {
-    f_aa <- sm(x, x, a, NULL, e0)
-    g_bb <- sm(y, y, b, NULL, e0)
+    f_aa <- damp(e0) * sm(x, x, a, NULL, e0)
+    g_bb <- damp(e0) * sm(y, y, b, NULL, e0)
   }
   # progress through progressr when installed: a step per eps of the schedule, a message per
   # iteration at the target eps (their number is not known in advance), a last step at the end
@@ -159,19 +204,23 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
   } else function(...) NULL
   for (e in schedule) {           # symmetrised, averaged updates (GeomLoss)
     progress(sprintf("Sinkhorn: eps = %.3g", e))
-    ft <- sm(x, y, b, g, e)
-    gt <- sm_t(y, x, a, f, e)
+    ft <- damp(e) * sm(x, y, b, g, e)
+    gt <- damp(e) * sm_t(y, x, a, f, e)
     f <- (f + ft) / 2
     g <- (g + gt) / 2
+    if (is.finite(rho)) { sh <- best_shift(f, g); f <- f + sh; g <- g - sh }
     if (debias) {
-      f_aa <- (f_aa + sm(x, x, a, f_aa, e)) / 2
-      g_bb <- (g_bb + sm(y, y, b, g_bb, e)) / 2
+      f_aa <- (f_aa + damp(e) * sm(x, x, a, f_aa, e)) / 2
+      g_bb <- (g_bb + damp(e) * sm(y, y, b, g_bb, e)) / 2
     }
   }
   # At the target eps until the marginals are met: alternating updates for (f, g) (after the
   # g update the marginal on y is exact, so the error is that on x), averaged ones for the
   # symmetric problems (whose error is measured on the one marginal).
-  marg <- function(w, pot, new) sum(abs(w * expm1((pot - new) / eps)))
+  # The marginal of the plan on x is w_i exp((pot_i - s_i) / eps) with s the (undamped)
+  # soft-min; its target is w_i exp(-pot_i / rho) (w_i when balanced).
+  marg <- function(w, pot, s) sum(abs(w * exp(-pot / rho) * expm1((pot - s) / eps + pot / rho)))
+  de <- damp(eps)
   # The symmetric problems converge much faster than (f, g): once their error is below
   # tol / 10 they are left as they are (their error kept in the total), saving half the
   # reductions of the remaining iterations.
@@ -180,16 +229,24 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
   repeat {
     ft <- sm(x, y, b, g, eps)
     err <- marg(a, f, ft)
-    f <- ft
+    f <- de * ft
     if (err_sym >= tol / 10) {
       ft_aa <- sm(x, x, a, f_aa, eps)
       gt_bb <- sm(y, y, b, g_bb, eps)
       err_sym <- marg(a, f_aa, ft_aa) + marg(b, g_bb, gt_bb)
-      f_aa <- (f_aa + ft_aa) / 2
-      g_bb <- (g_bb + gt_bb) / 2
+      f_aa <- (f_aa + de * ft_aa) / 2
+      g_bb <- (g_bb + de * gt_bb) / 2
     }
     err <- err + err_sym
-    g <- sm_t(y, x, a, f, eps)
+    g <- de * sm_t(y, x, a, f, eps)
+    if (is.finite(rho)) {
+      # the shift leaves the plan as it is but moves the targets a exp(-f / rho) and
+      # b exp(-g / rho): its error on y (exact before it) is added
+      sh <- best_shift(f, g)
+      f <- f + sh
+      g <- g - sh
+      err <- err + abs(expm1(-sh / rho)) * sum(b * exp(-g / rho))
+    }
     progress(sprintf("Sinkhorn at eps = %.3g: iteration %d, marginal error %.3g", eps, iter, err), amount = 0)
     if (err < tol || iter >= max_iter) break
     iter <- iter + 1L
@@ -200,21 +257,30 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
     warning(structure(class = c("kernops_warning_convergence", "kernops_warning", "warning", "condition"),
                       list(message = sprintf("Sinkhorn did not converge in %d iterations: marginal error %.3g > tol = %.3g. Increase `max_iter` or `blur`.",
                                              iter, err, tol), call = call, marginal_error = err)))
-  cost <- sum(a * f) + sum(b * g)
-  # OT(a, a) = sum(a f_aa) + sum(a f_aa) in the same convention, so S = cost - sum(a f_aa) - sum(b g_bb).
-  divergence <- if (debias) cost - sum(a * f_aa) - sum(b * g_bb) else NA_real_
+  if (is.finite(rho)) {
+    # GeomLoss' dual formulas (Sejourne et al., 2019, Prop. 12): see "Unbalanced transport"
+    wr <- rho + eps / 2
+    cost <- wr * (sum(a * -expm1(-f / rho)) + sum(b * -expm1(-g / rho)))
+    divergence <- if (debias) wr * (sum(a * (exp(-f_aa / rho) - exp(-f / rho))) + sum(b * (exp(-g_bb / rho) - exp(-g / rho))))
+                  else NA_real_
+  } else {
+    cost <- sum(a * f) + sum(b * g)
+    # OT(a, a) = sum(a f_aa) + sum(a f_aa) in the same convention, so S = cost - sum(a f_aa) - sum(b g_bb).
+    divergence <- if (debias) cost - sum(a * f_aa) - sum(b * g_bb) else NA_real_
+  }
   out <- list(value = if (debias) divergence else cost, cost = cost, divergence = divergence,
               f = f, g = g, f_aa = if (debias) f_aa, g_bb = if (debias) g_bb,
-              eps = eps, blur = blur, p = p, debias = debias, eps_schedule = schedule,
+              eps = eps, blur = blur, p = p, reach = reach, rho = rho, debias = debias, eps_schedule = schedule,
               iterations = iter, marginal_error = err, converged = converged, tol = tol,
               ground_cost = gc, x = x, y = y, a = a, b = b, dtype = dtype, backend = backend)
   if (grad) {
     # Envelope theorem: d OT(a,b)/dx_i = sum_j pi_ij Grad_1 C(x_i, y_j), which is -eps times
     # the gradient of <a, LSE_j(g_j/eps - C(x_i, y_j)/eps + log b_j)> in x_i (one reduction);
     # OT(a,a) has x on both sides of the symmetric C, hence twice its first-side gradient.
+    # The direction is the plan's marginal on x, a_i exp(-f_i / rho) (a when balanced).
     gop <- stat_grad_op(ot_lse_formula(s), ot_lse_args(s), dtype, backend, "x")
-    gr <- -eps * gop(x, y, g / eps, b, gc$scale / eps, a)
-    if (debias) gr <- gr + eps * gop(x, x, f_aa / eps, a, gc$scale / eps, a)
+    gr <- -eps * gop(x, y, g / eps, b, gc$scale / eps, a * exp(-f / rho))
+    if (debias) gr <- gr + eps * gop(x, x, f_aa / eps, a, gc$scale / eps, a * exp(-f_aa / rho))
     out$gradient <- gr
   }
   structure(out, class = "kernops_ot")
@@ -352,6 +418,9 @@ print.kernops_ot <- function(x, digits = getOption("digits"), ...) {
   cat(sprintf("Entropic optimal transport (Sinkhorn), cost %s, eps = %s (blur %s)\n",
               x$ground_cost$label, format(x$eps, digits = 4), format(x$blur, digits = 4)))
   cat(sprintf("  %d x %d points in dimension %d, %s, %s\n", nrow(x$x), nrow(x$y), ncol(x$x), x$dtype, x$backend))
+  if (is.finite(x$rho %||% Inf))
+    cat(sprintf("  unbalanced: reach %s (rho = %s), masses %s and %s\n", format(x$reach, digits = 4),
+                format(x$rho, digits = 4), format(sum(x$a), digits = 4), format(sum(x$b), digits = 4)))
   if (x$debias) cat(sprintf("  Sinkhorn divergence S_eps: %s\n", format(x$divergence, digits = digits)))
   cat(sprintf("  OT_eps(a, b):              %s\n", format(x$cost, digits = digits)))
   cat(sprintf("  %s after %d iterations (+ %d-step eps schedule), marginal error %.3g\n",
@@ -400,7 +469,8 @@ print.summary.kernops_ot <- function(x, digits = getOption("digits"), ...) {
 #'   above it `transport_plan()` signals a `kernops_error_memory` error.
 #' @return `barycentric_map()`: an `nrow(x)` x `ncol(x)` matrix. `transport_plan()`: the
 #'   plan, an `nrow(x)` x `nrow(y)` matrix whose row sums are `a` and column sums `b` (up
-#'   to the marginal error).
+#'   to the marginal error; \eqn{a_i e^{-f_i/\rho}} and \eqn{b_j e^{-g_j/\rho}} with
+#'   `reach`).
 #' @seealso [sinkhorn()]
 #' @export
 #' @examples

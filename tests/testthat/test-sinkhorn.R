@@ -115,6 +115,85 @@ test_that("the gradient with a custom cost matches finite differences", {
   }
 })
 
+# Unbalanced (KL-relaxed marginals, rho = reach^p): damped alternating updates to
+# convergence, then GeomLoss' dual formulas; the plan for the primal check.
+dense_uot <- function(x, y, a, b, eps, rho, p = 2, iters = 20000) {
+  damp <- 1 / (1 + eps / rho)
+  pot <- function(C, wa, wb) {
+    f <- numeric(nrow(C)); g <- numeric(ncol(C))
+    for (k in seq_len(iters)) {
+      f_old <- f
+      f <- damp * dense_softmin(C, wb, g, eps)
+      g <- damp * dense_softmin(t(C), wa, f, eps)
+      if (max(abs(f - f_old)) < 1e-14) break
+    }
+    list(f = f, g = g)
+  }
+  C <- dense_cost(x, y, p)
+  ab <- pot(C, a, b)
+  aa <- pot(dense_cost(x, x, p), a, a)   # f = g for the symmetric problems
+  bb <- pot(dense_cost(y, y, p), b, b)
+  w <- rho + eps / 2
+  list(cost = w * (sum(a * (1 - exp(-ab$f / rho))) + sum(b * (1 - exp(-ab$g / rho)))),
+       divergence = w * (sum(a * (exp(-aa$f / rho) - exp(-ab$f / rho))) + sum(b * (exp(-bb$g / rho) - exp(-ab$g / rho)))),
+       f = ab$f, g = ab$g, P = outer(a, b) * exp((outer(ab$f, ab$g, "+") - C) / eps), C = C)
+}
+gen_kl <- function(p, q) sum(ifelse(p > 0, p * log(p / q), 0) - p + q)
+
+test_that("unbalanced OT (reach) matches a dense unbalanced Sinkhorn, its primal value, and the balanced limit", {
+  set.seed(31)
+  x <- matrix(rnorm(36), 18, 2)
+  y <- matrix(rnorm(28, mean = 0.8), 14, 2)
+  a <- runif(18); a <- 1.3 * a / sum(a)        # unequal masses: 1.3 and 0.8
+  b <- runif(14); b <- 0.8 * b / sum(b)
+  eps <- 0.25; reach <- 0.7; rho <- reach^2
+  ref <- dense_uot(x, y, a, b, eps, rho)
+  ot <- sinkhorn(x, y, a, b, blur = 0.5, reach = reach, tol = 1e-13, max_iter = 5000)
+  expect_true(ot$converged)
+  expect_equal(ot$f, ref$f, tolerance = 1e-8)
+  expect_equal(ot$g, ref$g, tolerance = 1e-8)
+  expect_equal(ot$cost, ref$cost, tolerance = 1e-8)
+  expect_equal(ot$value, ref$divergence, tolerance = 1e-8)
+  # strong duality: the cost is the primal objective of the plan, plus GeomLoss' mass term
+  # eps ((m(a) + m(b)) / 2 - m(a) m(b)) (0 for probability measures)
+  P <- ref$P
+  primal <- sum(P * ref$C) + eps * gen_kl(P, outer(a, b)) + rho * gen_kl(rowSums(P), a) + rho * gen_kl(colSums(P), b)
+  expect_equal(ot$cost, primal + eps * ((1.3 + 0.8) / 2 - 1.3 * 0.8), tolerance = 1e-8)
+  expect_equal(transport_plan(ot), P, tolerance = 1e-8)
+  expect_output(print(ot), "unbalanced: reach 0.7")
+  # S_eps >= 0 (with the term eps / 2 (m(a) - m(b))^2 included), 0 for equal measures
+  expect_gt(ot$value, 0)
+  expect_equal(sinkhorn(x, x, a, a, blur = 1, reach = reach, tol = 1e-12)$value, 0, tolerance = 1e-10)
+  # reach -> Inf: the balanced value (equal masses)
+  b1 <- b / sum(b)
+  a1 <- a / sum(a)
+  bal <- sinkhorn(x, y, a1, b1, blur = 0.5, tol = 1e-12)$value
+  err <- vapply(c(3, 30, 1000), function(r) abs(sinkhorn(x, y, a1, b1, blur = 0.5, reach = r, tol = 1e-8)$value - bal), 0)
+  expect_true(all(diff(err) < 0))
+  expect_lt(err[3], 1e-5 * bal)
+  # unequal masses without reach, or a bad reach: classed errors
+  expect_error(sinkhorn(x, y, a, b), class = "kernops_error_input", regexp = "reach")
+  expect_error(sinkhorn(x, y, a, b, reach = -1), class = "kernops_error_input", regexp = "`reach`")
+  expect_error(sinkhorn(x, y, a, b * 0, reach = 1), class = "kernops_error_input", regexp = "`b`")
+})
+
+test_that("the unbalanced gradient with respect to x matches finite differences", {
+  set.seed(32)
+  x <- matrix(rnorm(12), 6, 2)
+  y <- matrix(rnorm(16, mean = 0.5), 8, 2)
+  for (debias in c(TRUE, FALSE)) {
+    val <- function(z) sinkhorn(z, y, blur = 0.5, reach = 0.8, debias = debias, tol = 1e-13)$value
+    gr <- sinkhorn(x, y, blur = 0.5, reach = 0.8, debias = debias, tol = 1e-13, grad = TRUE)$gradient
+    num <- x
+    for (k in seq_along(x)) {
+      e <- x; e[k] <- e[k] + 1e-5
+      e2 <- x; e2[k] <- e2[k] - 1e-5
+      num[k] <- (val(e) - val(e2)) / 2e-5
+    }
+    expect_equal(gr, num, tolerance = 1e-6)
+  }
+})
+
 test_that("zero weights, and eps given instead of blur", {
   set.seed(3)
   x <- matrix(rnorm(24), 12, 2); y <- matrix(rnorm(20, 0.5), 10, 2)
