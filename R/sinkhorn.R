@@ -64,6 +64,20 @@
 #' optimal values \eqn{a_i e^{-f_i/\rho}} and \eqn{b_j e^{-g_j/\rho}}. As
 #' `reach` grows the values tend to the balanced ones.
 #'
+#' @section Gradients:
+#' With `grad = TRUE` the gradients of `value` come from the potentials (envelope theorem:
+#' the potentials are optimal, so their own variation does not count). With respect to
+#' the points, \eqn{\partial OT / \partial x_i = \sum_j \pi_{ij} \nabla_x C(x_i, y_j)}, one
+#' reduction (through [kernel_grad()], so a custom `cost` is differentiated symbolically);
+#' debiased, minus the same for \eqn{OT(\alpha, \alpha)} (twice its one-sided gradient, over
+#' two). With respect to the weights, as in GeomLoss: \eqn{f} (`gradient_a`) and \eqn{g}
+#' (`gradient_b`), debiased \eqn{f - f^{aa}} and \eqn{g - g^{bb}}; in balanced transport
+#' only directions that keep the total mass are allowed, and along them these are the
+#' derivatives (a constant added to them changes nothing). With `reach`: the exact
+#' derivatives of the values above, \eqn{(\rho + \varepsilon)(1 - e^{-f_i/\rho}) -
+#' \varepsilon/2} (GeomLoss' backward pass omits the constant \eqn{-\varepsilon/2}) and, debiased,
+#' \eqn{(\rho + \varepsilon)(e^{-f^{aa}_i/\rho} - e^{-f_i/\rho})}, in any direction.
+#'
 #' @param x,y Numeric matrices (rows are points, the same number of columns), vectors
 #'   (points on the line) or numeric data frames; finite values, at least one point each.
 #' @param a,b Non-negative weights of the points of `x` and `y`; `NULL` (default) is
@@ -95,7 +109,8 @@
 #'   schedule. Progress (a step per \eqn{\varepsilon} of the schedule, then the marginal
 #'   error of each iteration) is reported through \pkg{progressr} when it is installed:
 #'   wrap the call in `progressr::with_progress()`.
-#' @param grad If `TRUE`, also compute the gradient of the value with respect to `x`.
+#' @param grad If `TRUE`, also compute the gradient of the value with respect to `x` and
+#'   the weights `a` and `b` (see "Gradients").
 #' @param dtype `"float64"` (default) or `"float32"`, passed to the reductions
 #'   ([kernel_op()]); the potentials are accumulated in R in double precision.
 #' @param backend `"auto"`, `"cpu"` or `"cuda"`, passed to the reductions.
@@ -106,7 +121,8 @@
 #'   symmetric problems, or `NULL`), `eps`, `blur`, `p`, `reach`, `rho` (`Inf` when
 #'   balanced), `eps_schedule`, `iterations`
 #'   (after the schedule), `marginal_error`, `converged`, the inputs `x`, `y`, `a`, `b`,
-#'   `dtype`, `backend`, and with `grad = TRUE` `gradient`, an `nrow(x)` x `ncol(x)` matrix.
+#'   `dtype`, `backend`, and with `grad = TRUE` `gradient`, an `nrow(x)` x `ncol(x)` matrix,
+#'   and `gradient_a`, `gradient_b`, vectors of lengths n and m.
 #' @references Sejourne, T., Feydy, J., Vialard, F.-X., Trouve, A. and Peyre, G. (2019).
 #'   Sinkhorn divergences for unbalanced optimal transport. arXiv:1910.12958.
 #'
@@ -282,6 +298,17 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
     gr <- -eps * gop(x, y, g / eps, b, gc$scale / eps, a * exp(-f / rho))
     if (debias) gr <- gr + eps * gop(x, x, f_aa / eps, a, gc$scale / eps, a * exp(-f_aa / rho))
     out$gradient <- gr
+    # The weights: the partial derivatives of the dual objective at the optimal potentials
+    # (envelope theorem). Balanced: f (debiased: f - f_aa, OT(a, a) having a on both
+    # sides), defined up to a constant since only mass-preserving directions are allowed.
+    # Unbalanced: d/da_i of GeomLoss' value, (rho + eps) (1 - exp(-f_i / rho)) - eps / 2;
+    # debiased the constants cancel: (rho + eps) (exp(-f_aa,i / rho) - exp(-f_i / rho)).
+    wgrad <- function(pot, sym) {
+      if (!is.finite(rho)) return(if (debias) pot - sym else pot)
+      if (debias) (rho + eps) * (exp(-sym / rho) - exp(-pot / rho)) else -(rho + eps) * expm1(-pot / rho) - eps / 2
+    }
+    out$gradient_a <- wgrad(f, if (debias) f_aa)
+    out$gradient_b <- wgrad(g, if (debias) g_bb)
   }
   structure(out, class = "kernops_ot")
 }

@@ -194,6 +194,28 @@ test_that("the unbalanced gradient with respect to x matches finite differences"
   }
 })
 
+test_that("the gradients with respect to the weights match finite differences", {
+  set.seed(33)
+  x <- matrix(rnorm(14), 7, 2)
+  y <- matrix(rnorm(12, mean = 0.5), 6, 2)
+  a <- runif(7) + 0.2; a <- a / sum(a)
+  b <- runif(6) + 0.2; b <- b / sum(b)
+  # balanced: directions that keep the mass; unbalanced (reach): any direction
+  da <- rnorm(7); db <- rnorm(6)
+  h <- 1e-6
+  for (reach in list(NULL, 0.8)) for (debias in c(TRUE, FALSE)) {
+    if (is.null(reach)) { da <- da - mean(da); db <- db - mean(db) }
+    val <- function(a, b) sinkhorn(x, y, a, b, blur = 0.5, reach = reach, debias = debias, tol = 1e-13)$value
+    ot <- sinkhorn(x, y, a, b, blur = 0.5, reach = reach, debias = debias, tol = 1e-13, grad = TRUE)
+    expect_equal(sum(ot$gradient_a * da), (val(a + h * da, b) - val(a - h * da, b)) / (2 * h), tolerance = 1e-6)
+    expect_equal(sum(ot$gradient_b * db), (val(a, b + h * db) - val(a, b - h * db)) / (2 * h), tolerance = 1e-6)
+  }
+  # GeomLoss' convention: f (debiased f - f_aa)
+  ot <- sinkhorn(x, y, a, b, blur = 0.5, tol = 1e-13, grad = TRUE)
+  expect_equal(ot$gradient_a, ot$f - ot$f_aa)
+  expect_equal(ot$gradient_b, ot$g - ot$g_bb)
+})
+
 test_that("zero weights, and eps given instead of blur", {
   set.seed(3)
   x <- matrix(rnorm(24), 12, 2); y <- matrix(rnorm(20, 0.5), 10, 2)
