@@ -37,6 +37,15 @@
 #' are once their error is below `tol / 10`) is below `tol`, or `max_iter` iterations; a
 #' warning of class
 #' `kernops_warning_convergence` gives the error reached if it is not.
+#' The alternating updates are over-relaxed, \eqn{f \leftarrow (1 - w) f + w\,
+#' \mathrm{softmin}(g)} (Thibault et al., 2021): plain Sinkhorn contracts the error by a
+#' rate \eqn{r} per iteration that tends to 1 as `blur` decreases (0.986 at blur 0.02 on
+#' 2-D clouds in the unit square), and SOR theory gives the best factor
+#' \eqn{w = 2 / (1 + \sqrt{1 - r})}. With `overrelax = TRUE`, \eqn{r} is estimated from the
+#' observed rate whenever it is steady and \eqn{w} raised accordingly (up to 1.9; back to 1
+#' if the error ever grows tenfold): at blur 0.02, 51 iterations instead of 389 to
+#' `tol = 1e-4` on W5-like data (bench/RESULTS.md); at blur 0.1, where plain Sinkhorn is
+#' fast, \eqn{w} stays near 1. The converged values do not depend on it.
 #' Each iteration costs one reduction per potential: \eqn{O((n + m)^2 d)} operations and
 #' \eqn{O((n + m) d)} memory.
 #'
@@ -109,6 +118,9 @@
 #'   schedule. Progress (a step per \eqn{\varepsilon} of the schedule, then the marginal
 #'   error of each iteration) is reported through \pkg{progressr} when it is installed:
 #'   wrap the call in `progressr::with_progress()`.
+#' @param overrelax `TRUE` (default) for the adaptive over-relaxation of the iterations at
+#'   the target \eqn{\varepsilon} (see "Algorithm"), `FALSE` for plain alternating
+#'   updates, or a fixed factor in \[1, 2).
 #' @param grad If `TRUE`, also compute the gradient of the value with respect to `x` and
 #'   the weights `a` and `b` (see "Gradients").
 #' @param dtype `"float64"` (default) or `"float32"`, passed to the reductions
@@ -120,10 +132,13 @@
 #'   (length m) of \eqn{OT_\varepsilon(\alpha, \beta)}, `f_aa` and `g_bb` (of the
 #'   symmetric problems, or `NULL`), `eps`, `blur`, `p`, `reach`, `rho` (`Inf` when
 #'   balanced), `eps_schedule`, `iterations`
-#'   (after the schedule), `marginal_error`, `converged`, the inputs `x`, `y`, `a`, `b`,
+#'   (after the schedule), `marginal_error`, `converged`, `overrelax` (the final factor), the inputs `x`, `y`, `a`, `b`,
 #'   `dtype`, `backend`, and with `grad = TRUE` `gradient`, an `nrow(x)` x `ncol(x)` matrix,
 #'   and `gradient_a`, `gradient_b`, vectors of lengths n and m.
-#' @references Sejourne, T., Feydy, J., Vialard, F.-X., Trouve, A. and Peyre, G. (2019).
+#' @references Thibault, A., Chizat, L., Dossal, C. and Papadakis, N. (2021). Overrelaxed
+#'   Sinkhorn-Knopp algorithm for regularized optimal transport. *Algorithms* 14(5), 143.
+#'
+#'   Sejourne, T., Feydy, J., Vialard, F.-X., Trouve, A. and Peyre, G. (2019).
 #'   Sinkhorn divergences for unbalanced optimal transport. arXiv:1910.12958.
 #'
 #'   Sejourne, T., Vialard, F.-X. and Peyre, G. (2022). Faster unbalanced optimal transport:
@@ -146,7 +161,7 @@
 #' gr <- sinkhorn(x, y, blur = 0.1, grad = TRUE)$gradient
 #' sinkhorn(x - 50 * gr, y, blur = 0.1)$value
 sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2, cost = NULL, scaling = 0.5,
-                     debias = TRUE, reach = NULL, tol = 1e-4, max_iter = 1000L, grad = FALSE,
+                     debias = TRUE, reach = NULL, tol = 1e-4, max_iter = 1000L, overrelax = TRUE, grad = FALSE,
                      dtype = c("float64", "float32"), backend = c("auto", "cpu", "cuda")) {
   call <- sys.call()
   dtype <- match_choice(dtype, c("float64", "float32"), "dtype", call)
@@ -191,6 +206,9 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
   if (!is.numeric(max_iter) || length(max_iter) != 1 || is.na(max_iter) || max_iter < 0 || max_iter != round(max_iter))
     abort_kernops("`max_iter` must be a single whole number >= 0.", "kernops_error_input", call = call)
   check_flag(debias, "debias", call)
+  if (!(isTRUE(overrelax) || isFALSE(overrelax) ||
+        (is.numeric(overrelax) && length(overrelax) == 1 && !is.na(overrelax) && overrelax >= 1 && overrelax < 2)))
+    abort_kernops("`overrelax` must be TRUE (adaptive), FALSE (none) or a number in [1, 2).", "kernops_error_input", call = call)
   check_flag(grad, "grad", call)
 
   gc <- ot_ground_cost(cost, p, ncol(x), debias, call)
@@ -230,13 +248,37 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
       g_bb <- (g_bb + damp(e) * sm(y, y, b, g_bb, e)) / 2
     }
   }
-  # At the target eps until the marginals are met: alternating updates for (f, g) (after the
-  # g update the marginal on y is exact, so the error is that on x), averaged ones for the
-  # symmetric problems (whose error is measured on the one marginal).
+  # At the target eps until the marginals are met: alternating updates for (f, g),
+  # over-relaxed (below), and averaged ones for the symmetric problems.
   # The marginal of the plan on x is w_i exp((pot_i - s_i) / eps) with s the (undamped)
-  # soft-min; its target is w_i exp(-pot_i / rho) (w_i when balanced).
+  # soft-min of the other potential; its target is w_i exp(-pot_i / rho) (w_i when
+  # balanced). Each soft-min gives the exact error of the current pair on its side, so the
+  # error of (f, g) is that on x (from the f update) plus that on y (from the g update).
   marg <- function(w, pot, s) sum(abs(w * exp(-pot / rho) * expm1((pot - s) / eps + pot / rho)))
   de <- damp(eps)
+  shift <- function() {
+    if (is.finite(rho)) {
+      sh <- best_shift(f, g)
+      f <<- f + sh
+      g <<- g - sh
+      s_y <<- s_y - sh  # the plan is unchanged: so is g - s_y
+    }
+  }
+  s_y <- sm_t(y, x, a, f, eps)   # a plain g update first: no error on y
+  g <- de * s_y
+  shift()
+  err_y <- marg(b, g, s_y)
+  # Over-relaxation, pot <- (1 - w) pot + w T(pot): plain Sinkhorn contracts the error by a
+  # rate r per iteration, close to 1 at small blur (0.986 at blur 0.02 on W5); SOR theory
+  # gives the best w = 2 / (1 + sqrt(1 - r)). r is estimated from the observed rate mu
+  # whenever it is steady (two successive ratios within 2%), undoing the current w:
+  # r = (mu + w - 1)^2 / (w^2 mu); w only grows, up to 1.9, and falls back to 1 for good if
+  # the error ever grows to 10 times its minimum (a change of w alone makes it jump by ~3:
+  # the relaxed g leaves an error on y).
+  w <- if (is.numeric(overrelax)) as.double(overrelax) else 1
+  adapt <- isTRUE(overrelax)
+  errs <- numeric(0)
+  last <- 0L
   # The symmetric problems converge much faster than (f, g): once their error is below
   # tol / 10 they are left as they are (their error kept in the total), saving half the
   # reductions of the remaining iterations.
@@ -244,8 +286,7 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
   err_sym <- if (debias) Inf else 0
   repeat {
     ft <- sm(x, y, b, g, eps)
-    err <- marg(a, f, ft)
-    f <- de * ft
+    err_fg <- marg(a, f, ft) + err_y
     if (err_sym >= tol / 10) {
       ft_aa <- sm(x, x, a, f_aa, eps)
       gt_bb <- sm(y, y, b, g_bb, eps)
@@ -253,18 +294,37 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
       f_aa <- (f_aa + de * ft_aa) / 2
       g_bb <- (g_bb + de * gt_bb) / 2
     }
-    err <- err + err_sym
-    g <- de * sm_t(y, x, a, f, eps)
-    if (is.finite(rho)) {
-      # the shift leaves the plan as it is but moves the targets a exp(-f / rho) and
-      # b exp(-g / rho): its error on y (exact before it) is added
-      sh <- best_shift(f, g)
-      f <- f + sh
-      g <- g - sh
-      err <- err + abs(expm1(-sh / rho)) * sum(b * exp(-g / rho))
-    }
+    err <- err_fg + err_sym
     progress(sprintf("Sinkhorn at eps = %.3g: iteration %d, marginal error %.3g", eps, iter, err), amount = 0)
-    if (err < tol || iter >= max_iter) break
+    if (err < tol || iter >= max_iter) {
+      # a last plain update of (f, g), as after every iteration without over-relaxation
+      f <- de * ft
+      s_y <- sm_t(y, x, a, f, eps)
+      g <- de * s_y
+      shift()
+      break
+    }
+    errs[length(errs) + 1L] <- err_fg
+    k <- length(errs)
+    if (adapt && k >= 4L && k - last >= 3L) {
+      mu <- errs[k] / errs[k - 1L]
+      if (isTRUE(mu < 1 && abs(mu - errs[k - 1L] / errs[k - 2L]) < 0.02 * mu)) {  # (0 / 0 at convergence)
+        r <- (mu + w - 1)^2 / (w^2 * mu)
+        if (r < 1 && 2 / (1 + sqrt(1 - r)) > w) {
+          w <- min(1.9, 2 / (1 + sqrt(1 - r)))
+          last <- k
+        }
+      }
+    }
+    if (w != 1 && err_fg > 10 * min(errs)) {
+      w <- 1
+      adapt <- FALSE
+    }
+    f <- (1 - w) * f + w * de * ft
+    s_y <- sm_t(y, x, a, f, eps)
+    g <- (1 - w) * g + w * de * s_y
+    shift()
+    err_y <- marg(b, g, s_y)
     iter <- iter + 1L
   }
   progress()
@@ -287,7 +347,7 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
   out <- list(value = if (debias) divergence else cost, cost = cost, divergence = divergence,
               f = f, g = g, f_aa = if (debias) f_aa, g_bb = if (debias) g_bb,
               eps = eps, blur = blur, p = p, reach = reach, rho = rho, debias = debias, eps_schedule = schedule,
-              iterations = iter, marginal_error = err, converged = converged, tol = tol,
+              iterations = iter, marginal_error = err, converged = converged, tol = tol, overrelax = w,
               ground_cost = gc, x = x, y = y, a = a, b = b, dtype = dtype, backend = backend)
   if (grad) {
     # Envelope theorem: d OT(a,b)/dx_i = sum_j pi_ij Grad_1 C(x_i, y_j), which is -eps times
@@ -450,8 +510,9 @@ print.kernops_ot <- function(x, digits = getOption("digits"), ...) {
                 format(x$rho, digits = 4), format(sum(x$a), digits = 4), format(sum(x$b), digits = 4)))
   if (x$debias) cat(sprintf("  Sinkhorn divergence S_eps: %s\n", format(x$divergence, digits = digits)))
   cat(sprintf("  OT_eps(a, b):              %s\n", format(x$cost, digits = digits)))
-  cat(sprintf("  %s after %d iterations (+ %d-step eps schedule), marginal error %.3g\n",
+  cat(sprintf("  %s after %d iterations (+ %d-step eps schedule%s), marginal error %.3g\n",
               if (x$converged) "converged" else "NOT converged", x$iterations, length(x$eps_schedule),
+              if (!is.null(x$overrelax) && x$overrelax != 1) sprintf(", over-relaxation %.3g", x$overrelax) else "",
               x$marginal_error))
   invisible(x)
 }

@@ -216,6 +216,26 @@ test_that("the gradients with respect to the weights match finite differences", 
   expect_equal(ot$gradient_b, ot$g - ot$g_bb)
 })
 
+test_that("over-relaxation converges at small blur in a fraction of the iterations, to the same value", {
+  set.seed(41)
+  x <- matrix(runif(300), 150, 2)
+  y <- matrix(rnorm(240, 0.5, 0.1), 120, 2)
+  plain <- sinkhorn(x, y, blur = 0.02, tol = 1e-7, max_iter = 5000, overrelax = FALSE)
+  sor <- sinkhorn(x, y, blur = 0.02, tol = 1e-7, max_iter = 5000)
+  expect_true(plain$converged && sor$converged)
+  expect_gt(sor$overrelax, 1.5)
+  expect_lt(sor$iterations, plain$iterations / 3)
+  expect_equal(sor$value, plain$value, tolerance = 1e-8)
+  expect_equal(barycentric_map(sor), barycentric_map(plain), tolerance = 1e-6)  # (f, g) are up to a constant
+  # a fixed factor, and unbalanced transport
+  expect_equal(sinkhorn(x, y, blur = 0.02, tol = 1e-7, max_iter = 5000, overrelax = 1.5)$value, plain$value, tolerance = 1e-8)
+  u1 <- sinkhorn(x, y, blur = 0.02, reach = 0.3, tol = 1e-8, max_iter = 5000, overrelax = FALSE)
+  u2 <- sinkhorn(x, y, blur = 0.02, reach = 0.3, tol = 1e-8, max_iter = 5000)
+  expect_lt(u2$iterations, u1$iterations)
+  expect_equal(u2$value, u1$value, tolerance = 1e-8)
+  expect_error(sinkhorn(x, y, overrelax = 2), class = "kernops_error_input", regexp = "`overrelax`")
+})
+
 test_that("zero weights, and eps given instead of blur", {
   set.seed(3)
   x <- matrix(rnorm(24), 12, 2); y <- matrix(rnorm(20, 0.5), 10, 2)
