@@ -160,6 +160,13 @@
 #' # one gradient step moves x towards y
 #' gr <- sinkhorn(x, y, blur = 0.1, grad = TRUE)$gradient
 #' sinkhorn(x - 50 * gr, y, blur = 0.1)$value
+#' # unbalanced: unequal masses, relaxed marginals
+#' sinkhorn(x, y, a = rep(1.2 / 200, 200), blur = 0.1, reach = 0.3)$value
+#' # a custom cost, as a formula string or an R expression of x and y
+#' sinkhorn(x, y, blur = 0.1, p = 1, cost = "Sqrt(SqDist(x,y))")$value
+#' sinkhorn(x, y, blur = 0.1, cost = ~ sqdist(x, y) / 2)$value
+#' # gradients with respect to the weights (GeomLoss' f - f_aa when balanced)
+#' head(sinkhorn(x, y, blur = 0.1, grad = TRUE)$gradient_a)
 sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2, cost = NULL, scaling = 0.5,
                      debias = TRUE, reach = NULL, tol = 1e-4, max_iter = 1000L, overrelax = TRUE, grad = FALSE,
                      dtype = c("float64", "float32"), backend = c("auto", "cpu", "cuda")) {
