@@ -8,7 +8,8 @@
 #'
 #' `sinkhorn()` solves the entropy-regularised optimal transport problem between the
 #' measures \eqn{\alpha = \sum_i a_i \delta_{x_i}} and \eqn{\beta = \sum_j b_j \delta_{y_j}}
-#' for the cost \eqn{C(x, y) = |x - y|^p / p} (\eqn{p = 1} or 2),
+#' for the cost \eqn{C(x, y) = |x - y|^p / p} (\eqn{p = 1} or 2) or a cost of one's own
+#' (`cost`), optionally with relaxed marginals (`reach`, "Unbalanced transport"),
 #' \deqn{OT_\varepsilon(\alpha, \beta) = \min_{\pi \ge 0, \pi 1 = a, \pi^T 1 = b}
 #' \sum_{ij} \pi_{ij} C(x_i, y_j) + \varepsilon KL(\pi | a \otimes b),}
 #' by Sinkhorn's algorithm in the log domain on the dual potentials \eqn{f} (on `x`) and
