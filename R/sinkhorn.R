@@ -219,7 +219,7 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
     abort_kernops("`overrelax` must be TRUE (adaptive), FALSE (none) or a number in [1, 2).", "kernops_error_input", call = call)
   check_flag(grad, "grad", call)
 
-  gc <- ot_ground_cost(cost, p, ncol(x), debias, call)
+  gc <- ot_ground_cost(cost, p, ncol(x), call)
   if (debias && !isTRUE(gc$symmetric)) ot_check_symmetric(gc, x, y, call)
   s <- list(d = ncol(x), p = p, dtype = dtype, backend = backend, cost = gc)
   sm <- ot_softmin(s)
@@ -280,9 +280,9 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
   # rate r per iteration, close to 1 at small blur (0.986 at blur 0.02 on W5); SOR theory
   # gives the best w = 2 / (1 + sqrt(1 - r)). r is estimated from the observed rate mu
   # whenever it is steady (two successive ratios within 2%), undoing the current w:
-  # r = (mu + w - 1)^2 / (w^2 mu); w only grows, up to 1.9, and falls back to 1 for good if
-  # the error ever grows to 10 times its minimum (a change of w alone makes it jump by ~3:
-  # the relaxed g leaves an error on y).
+  # r = (mu + w - 1)^2 / (w^2 mu); w only grows, up to 1.9. If the error ever grows to 10
+  # times its minimum (a change of w alone makes it jump by ~3: the relaxed g leaves an
+  # error on y), w - 1 is halved and kept from then on.
   w <- if (is.numeric(overrelax)) as.double(overrelax) else 1
   adapt <- isTRUE(overrelax)
   errs <- numeric(0)
@@ -325,7 +325,7 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
       }
     }
     if (w != 1 && err_fg > 10 * min(errs)) {
-      w <- 1
+      w <- 1 + (w - 1) / 2
       adapt <- FALSE
     }
     f <- (1 - w) * f + w * de * ft
@@ -384,7 +384,7 @@ sinkhorn <- function(x, y, a = NULL, b = NULL, blur = 0.05, eps = blur^p, p = 2,
 # The ground cost in the engine: `term`, a KeOps formula in x (Vi) and y (Vj) of dimension
 # 1, times `scale`; the reductions compute h - ie * term with ie = scale / eps a parameter.
 # The default |x - y|^p / p keeps 1 / p in the parameter (one product less per pair).
-ot_ground_cost <- function(cost, p, d, debias, call) {
+ot_ground_cost <- function(cost, p, d, call) {
   if (is.null(cost)) {
     return(list(term = if (p == 2) "SqDist(x,y)" else "Norm2(x-y)", scale = 1 / p, default = TRUE,
                 symmetric = TRUE, label = sprintf("|x - y|^%g / %g", p, p)))
