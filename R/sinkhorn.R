@@ -43,8 +43,8 @@
 #' rate \eqn{r} per iteration that tends to 1 as `blur` decreases (0.986 at blur 0.02 on
 #' 2-D clouds in the unit square), and SOR theory gives the best factor
 #' \eqn{w = 2 / (1 + \sqrt{1 - r})}. With `overrelax = TRUE`, \eqn{r} is estimated from the
-#' observed rate whenever it is steady and \eqn{w} raised accordingly (up to 1.9; back to 1
-#' if the error ever grows tenfold): at blur 0.02, 51 iterations instead of 389 to
+#' observed rate whenever it is steady and \eqn{w} raised accordingly (up to 1.9; halved towards 1
+#' and then kept if the error ever grows tenfold): at blur 0.02, 51 iterations instead of 389 to
 #' `tol = 1e-4` on W5-like data (bench/RESULTS.md); at blur 0.1, where plain Sinkhorn is
 #' fast, \eqn{w} stays near 1. The converged values do not depend on it.
 #' Each iteration costs one reduction per potential: \eqn{O((n + m)^2 d)} operations and
