@@ -17,8 +17,8 @@ cpp_plan_valid <- function(ptr) {
     .Call(`_kernops_cpp_plan_valid`, ptr)
 }
 
-cpp_run <- function(ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt, max_isa, progress) {
-    .Call(`_kernops_cpp_run`, ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt, max_isa, progress)
+cpp_run <- function(ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt, max_isa, progress, split_reduced = TRUE) {
+    .Call(`_kernops_cpp_run`, ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt, max_isa, progress, split_reduced)
 }
 
 cpp_canonical <- function(formula, decls) {

@@ -55,8 +55,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_run
-SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double max_bytes, int polls_before_interrupt, int max_isa, bool progress);
-RcppExport SEXP _kernops_cpp_run(SEXP ptrSEXP, SEXP argsSEXP, SEXP dtypeSEXP, SEXP n_threadsSEXP, SEXP max_bytesSEXP, SEXP polls_before_interruptSEXP, SEXP max_isaSEXP, SEXP progressSEXP) {
+SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double max_bytes, int polls_before_interrupt, int max_isa, bool progress, bool split_reduced);
+RcppExport SEXP _kernops_cpp_run(SEXP ptrSEXP, SEXP argsSEXP, SEXP dtypeSEXP, SEXP n_threadsSEXP, SEXP max_bytesSEXP, SEXP polls_before_interruptSEXP, SEXP max_isaSEXP, SEXP progressSEXP, SEXP split_reducedSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -68,7 +68,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< int >::type polls_before_interrupt(polls_before_interruptSEXP);
     Rcpp::traits::input_parameter< int >::type max_isa(max_isaSEXP);
     Rcpp::traits::input_parameter< bool >::type progress(progressSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_run(ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt, max_isa, progress));
+    Rcpp::traits::input_parameter< bool >::type split_reduced(split_reducedSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_run(ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt, max_isa, progress, split_reduced));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -111,7 +112,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_kernops_fp_control_register", (DL_FUNC) &_kernops_fp_control_register, 0},
     {"_kernops_cpp_compile", (DL_FUNC) &_kernops_cpp_compile, 2},
     {"_kernops_cpp_plan_valid", (DL_FUNC) &_kernops_cpp_plan_valid, 1},
-    {"_kernops_cpp_run", (DL_FUNC) &_kernops_cpp_run, 8},
+    {"_kernops_cpp_run", (DL_FUNC) &_kernops_cpp_run, 9},
     {"_kernops_cpp_canonical", (DL_FUNC) &_kernops_cpp_canonical, 2},
     {"_kernops_cpp_unmaterialised", (DL_FUNC) &_kernops_cpp_unmaterialised, 1},
     {"_kernops_cpp_cpu_isas", (DL_FUNC) &_kernops_cpp_cpu_isas, 0},
