@@ -257,13 +257,19 @@ run_kernel_op <- function(state, env) {
              function(nm) sprintf(" (declared as %s)", state$decls[match(nm, vars$name)]))
   max_bytes <- max_output_bytes(call)
   data <- lapply(vars$name, function(nm) as_kernel_data(get(nm, envir = env), nm, call, max_bytes))
+  # Opt-in: shards over the user's future::plan() (future.R).
+  res <- if (isTRUE(getOption("kernops.future"))) run_sharded(state, data, call, max_bytes) else
+    run_local(state, data, call, max_bytes)
+  shape_result(res, state$reduction)
+}
+
+run_local <- function(state, data, call, max_bytes) {
   # The compiled plan lives in C++ memory: after saveRDS()/readRDS() it is rebuilt.
   if (!cpp_plan_valid(state$ptr)) compile_state(state, call)
-  res <- core_call(cpp_run(state$ptr, data, state$dtype, kernops_threads(), max_bytes,
-                           debug_interrupt_after(call),
-                           cpu_isa_level(), isTRUE(getOption("kernops.progress", interactive()))),
-                   call = call)
-  shape_result(res, state$reduction)
+  core_call(cpp_run(state$ptr, data, state$dtype, kernops_threads(), max_bytes,
+                    debug_interrupt_after(call),
+                    cpu_isa_level(), isTRUE(getOption("kernops.progress", interactive()))),
+            call = call)
 }
 
 # Option kernops.max_output_bytes (default 2^34, 16 GiB), checked: a string or a vector
