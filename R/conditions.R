@@ -21,6 +21,9 @@
 #'   an ArgMin or K-min reduction, or one nested more deeply than formulas may be, or of
 #'   a formula too large to write out (shared subexpressions repeated in full).
 #' * `kernops_error_backend`: a backend that is not available (CUDA).
+#' * `kernops_error_future`: a reduction sharded over `future` workers failed in a worker
+#'   (or a worker lacks kernops); it carries `shard` and the worker's condition in `parent`
+#'   (see [kernops_future]).
 #' * `kernops_error_interrupt`: the user interrupted a long computation (Ctrl-C). Unlike
 #'   the others, this condition is not an error: like R's own interrupt it has class
 #'   `c("kernops_error_interrupt", "interrupt", "condition")`, so `try()` and
