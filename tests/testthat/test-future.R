@@ -35,8 +35,14 @@ fut_cases <- list(
   grad = function(d) kernel_value_and_grad(fut_w1, x = d$x, y = d$y, b = d$bj, s = 10, wrt = c("x", "y"))
 )
 
+# Sets options until the calling function (or test) exits.
+fut_options <- function(..., .env = parent.frame()) {
+  old <- options(...)
+  do.call(on.exit, list(bquote(options(.(old))), add = TRUE), envir = .env)
+}
+
 fut_run <- function(d, ...) {
-  withr::local_options(kernops.future = TRUE, ...)
+  fut_options(kernops.future = TRUE, ...)
   lapply(fut_cases, function(f) f(d))
 }
 
@@ -53,11 +59,11 @@ expect_same_results <- function(got, want, label) {
 }
 
 test_that("without the option nothing is sharded, whatever the plan", {
-  withr::local_options(kernops.debug_shard_error = 1L)  # would fail the first shard
+  fut_options(kernops.debug_shard_error = 1L)  # would fail the first shard
   oplan <- future::plan(future::sequential)
   on.exit(future::plan(oplan), add = TRUE)
   expect_identical(fut_cases$w1(fut_large), fut_ref2$large$w1)
-  withr::local_options(kernops.future = FALSE)
+  fut_options(kernops.future = FALSE)
   expect_identical(fut_cases$argkmin(fut_small), fut_ref2$small$argkmin)
 })
 
@@ -84,13 +90,13 @@ test_that("plan(sequential): sharded results are identical to local ones", {
 })
 
 test_that("data errors are reported as without sharding", {
-  withr::local_options(kernops.future = TRUE)
+  fut_options(kernops.future = TRUE)
   oplan <- future::plan(future::sequential)
   on.exit(future::plan(oplan), add = TRUE)
   x <- fut_large$x
   x[1234, 2] <- NA
   sharded <- tryCatch(fut_w1(x, fut_large$y, fut_large$bj, 10), error = function(e) e)
-  withr::local_options(kernops.future = FALSE)
+  fut_options(kernops.future = FALSE)
   local <- tryCatch(fut_w1(x, fut_large$y, fut_large$bj, 10), error = function(e) e)
   expect_s3_class(sharded, "kernops_error_input")
   expect_identical(conditionMessage(sharded), conditionMessage(local))
@@ -100,7 +106,7 @@ test_that("data errors are reported as without sharding", {
 test_that("a failing shard fails the call with a classed error and no partial result", {
   oplan <- future::plan(future::sequential)
   on.exit(future::plan(oplan), add = TRUE)
-  withr::local_options(kernops.future = TRUE, kernops.future_shards = 3, kernops.debug_shard_error = 2L)
+  fut_options(kernops.future = TRUE, kernops.future_shards = 3, kernops.debug_shard_error = 2L)
   res <- NULL
   err <- expect_error(res <- fut_w1(fut_large$x, fut_large$y, fut_large$bj, 10), class = "kernops_error_future")
   expect_null(res)
@@ -112,7 +118,7 @@ test_that("a failing shard fails the call with a classed error and no partial re
 test_that("an interrupt in a worker is a kernops_error_interrupt", {
   oplan <- future::plan(future::sequential)
   on.exit(future::plan(oplan), add = TRUE)
-  withr::local_options(kernops.future = TRUE, kernops.future_shards = 2, kernops.debug_interrupt_after = 0L)
+  fut_options(kernops.future = TRUE, kernops.future_shards = 2, kernops.debug_interrupt_after = 0L)
   res <- NULL
   cnd <- tryCatch(res <- fut_w1(fut_large$x, fut_large$y, fut_large$bj, 10), interrupt = function(e) e)
   expect_null(res)
@@ -121,7 +127,7 @@ test_that("an interrupt in a worker is a kernops_error_interrupt", {
 })
 
 test_that("option kernops.future_shards is checked", {
-  withr::local_options(kernops.future = TRUE, kernops.future_shards = "two")
+  fut_options(kernops.future = TRUE, kernops.future_shards = "two")
   expect_error(fut_cases$w1(fut_small), class = "kernops_error_input", regexp = "kernops.future_shards")
 })
 
@@ -130,7 +136,7 @@ test_that("each shard is one progressr step; not inside functions reporting thei
   oplan <- future::plan(future::sequential)
   on.exit(future::plan(oplan), add = TRUE)
   # (progressr signals nothing in a non-interactive session unless enabled)
-  withr::local_options(kernops.future = TRUE, kernops.future_shards = 3, progressr.enable = TRUE)
+  fut_options(kernops.future = TRUE, kernops.future_shards = 3, progressr.enable = TRUE)
   steps <- 0
   count <- function(c) if (identical(c$type, "update")) steps <<- steps + c$amount
   withCallingHandlers(fut_cases$w1(fut_large), progression = count)
@@ -162,12 +168,18 @@ test_that("plan(multisession) and plan(cluster) give identical results", {
   old <- kernops_threads(1)
   local_ot <- sinkhorn(a, b, blur = 0.3)
   kernops_threads(old)
-  withr::with_options(list(kernops.future = TRUE), sharded_ot <- sinkhorn(a, b, blur = 0.3))
+  sharded_ot <- NULL
+  local({
+    fut_options(kernops.future = TRUE)
+    sharded_ot <<- sinkhorn(a, b, blur = 0.3)
+  })
   expect_identical(sharded_ot$cost, local_ot$cost)
   expect_identical(sharded_ot$f, local_ot$f)
   # errors in a worker process
-  withr::with_options(list(kernops.future = TRUE, kernops.debug_shard_error = 1L),
-                      expect_error(fut_cases$w1(fut_small), class = "kernops_error_future", regexp = "shard 1 of"))
+  local({
+    fut_options(kernops.future = TRUE, kernops.debug_shard_error = 1L)
+    expect_error(fut_cases$w1(fut_small), class = "kernops_error_future", regexp = "shard 1 of")
+  })
 
   future::plan(future::cluster, workers = c("localhost", "localhost"))
   expect_same_results(fut_run(fut_small, kernops.future_shards = 4), fut_ref$small, "cluster small")
@@ -186,8 +198,14 @@ test_that("a worker without kernops is named in a kernops_error_future", {
   on.exit(future::plan(oplan), add = TRUE)
   has <- future::value(future::future(requireNamespace("kernops", quietly = TRUE), packages = character()))
   skip_if(has, "the worker finds kernops in a site library")
-  withr::local_options(kernops.future = TRUE)
+  fut_options(kernops.future = TRUE)
   err <- expect_error(fut_cases$w1(fut_small), class = "kernops_error_future")
   expect_match(conditionMessage(err), "kernops is not installed on worker")
   expect_match(conditionMessage(err), empty, fixed = TRUE)
+})
+
+test_that("the tests above left no option set", {
+  expect_null(getOption("kernops.future"))
+  expect_null(getOption("kernops.future_shards"))
+  expect_null(getOption("kernops.debug_shard_error"))
 })
