@@ -35,14 +35,9 @@ fut_cases <- list(
   grad = function(d) kernel_value_and_grad(fut_w1, x = d$x, y = d$y, b = d$bj, s = 10, wrt = c("x", "y"))
 )
 
-# Sets options until the calling function (or test) exits.
-fut_options <- function(..., .env = parent.frame()) {
-  old <- options(...)
-  do.call(on.exit, list(bquote(options(.(old))), add = TRUE), envir = .env)
-}
-
 fut_run <- function(d, ...) {
-  fut_options(kernops.future = TRUE, ...)
+  old <- options(kernops.future = TRUE, ...)
+  on.exit(options(old))
   lapply(fut_cases, function(f) f(d))
 }
 
@@ -59,11 +54,12 @@ expect_same_results <- function(got, want, label) {
 }
 
 test_that("without the option nothing is sharded, whatever the plan", {
-  fut_options(kernops.debug_shard_error = 1L)  # would fail the first shard
+  old_opts <- options(kernops.debug_shard_error = 1L, kernops.future = NULL)  # the hook fails shard 1
+  on.exit(options(old_opts), add = TRUE)
   oplan <- future::plan(future::sequential)
   on.exit(future::plan(oplan), add = TRUE)
   expect_identical(fut_cases$w1(fut_large), fut_ref2$large$w1)
-  fut_options(kernops.future = FALSE)
+  options(kernops.future = FALSE)  # restored with the others
   expect_identical(fut_cases$argkmin(fut_small), fut_ref2$small$argkmin)
 })
 
@@ -90,13 +86,14 @@ test_that("plan(sequential): sharded results are identical to local ones", {
 })
 
 test_that("data errors are reported as without sharding", {
-  fut_options(kernops.future = TRUE)
+  old_opts <- options(kernops.future = TRUE)
+  on.exit(options(old_opts), add = TRUE)
   oplan <- future::plan(future::sequential)
   on.exit(future::plan(oplan), add = TRUE)
   x <- fut_large$x
   x[1234, 2] <- NA
   sharded <- tryCatch(fut_w1(x, fut_large$y, fut_large$bj, 10), error = function(e) e)
-  fut_options(kernops.future = FALSE)
+  options(kernops.future = FALSE)  # restored on exit
   local <- tryCatch(fut_w1(x, fut_large$y, fut_large$bj, 10), error = function(e) e)
   expect_s3_class(sharded, "kernops_error_input")
   expect_identical(conditionMessage(sharded), conditionMessage(local))
@@ -106,7 +103,8 @@ test_that("data errors are reported as without sharding", {
 test_that("a failing shard fails the call with a classed error and no partial result", {
   oplan <- future::plan(future::sequential)
   on.exit(future::plan(oplan), add = TRUE)
-  fut_options(kernops.future = TRUE, kernops.future_shards = 3, kernops.debug_shard_error = 2L)
+  old_opts <- options(kernops.future = TRUE, kernops.future_shards = 3, kernops.debug_shard_error = 2L)
+  on.exit(options(old_opts), add = TRUE)
   res <- NULL
   err <- expect_error(res <- fut_w1(fut_large$x, fut_large$y, fut_large$bj, 10), class = "kernops_error_future")
   expect_null(res)
@@ -118,7 +116,8 @@ test_that("a failing shard fails the call with a classed error and no partial re
 test_that("an interrupt in a worker is a kernops_error_interrupt", {
   oplan <- future::plan(future::sequential)
   on.exit(future::plan(oplan), add = TRUE)
-  fut_options(kernops.future = TRUE, kernops.future_shards = 2, kernops.debug_interrupt_after = 0L)
+  old_opts <- options(kernops.future = TRUE, kernops.future_shards = 2, kernops.debug_interrupt_after = 0L)
+  on.exit(options(old_opts), add = TRUE)
   res <- NULL
   cnd <- tryCatch(res <- fut_w1(fut_large$x, fut_large$y, fut_large$bj, 10), interrupt = function(e) e)
   expect_null(res)
@@ -127,7 +126,8 @@ test_that("an interrupt in a worker is a kernops_error_interrupt", {
 })
 
 test_that("option kernops.future_shards is checked", {
-  fut_options(kernops.future = TRUE, kernops.future_shards = "two")
+  old_opts <- options(kernops.future = TRUE, kernops.future_shards = "two")
+  on.exit(options(old_opts), add = TRUE)
   expect_error(fut_cases$w1(fut_small), class = "kernops_error_input", regexp = "kernops.future_shards")
 })
 
@@ -136,7 +136,8 @@ test_that("each shard is one progressr step; not inside functions reporting thei
   oplan <- future::plan(future::sequential)
   on.exit(future::plan(oplan), add = TRUE)
   # (progressr signals nothing in a non-interactive session unless enabled)
-  fut_options(kernops.future = TRUE, kernops.future_shards = 3, progressr.enable = TRUE)
+  old_opts <- options(kernops.future = TRUE, kernops.future_shards = 3, progressr.enable = TRUE)
+  on.exit(options(old_opts), add = TRUE)
   steps <- 0
   count <- function(c) if (identical(c$type, "update")) steps <<- steps + c$amount
   withCallingHandlers(fut_cases$w1(fut_large), progression = count)
@@ -168,18 +169,15 @@ test_that("plan(multisession) and plan(cluster) give identical results", {
   old <- kernops_threads(1)
   local_ot <- sinkhorn(a, b, blur = 0.3)
   kernops_threads(old)
-  sharded_ot <- NULL
-  local({
-    fut_options(kernops.future = TRUE)
-    sharded_ot <<- sinkhorn(a, b, blur = 0.3)
-  })
+  old_opts <- options(kernops.future = TRUE)
+  sharded_ot <- sinkhorn(a, b, blur = 0.3)
+  options(old_opts)
   expect_identical(sharded_ot$cost, local_ot$cost)
   expect_identical(sharded_ot$f, local_ot$f)
   # errors in a worker process
-  local({
-    fut_options(kernops.future = TRUE, kernops.debug_shard_error = 1L)
-    expect_error(fut_cases$w1(fut_small), class = "kernops_error_future", regexp = "shard 1 of")
-  })
+  old_opts <- options(kernops.future = TRUE, kernops.debug_shard_error = 1L)
+  expect_error(fut_cases$w1(fut_small), class = "kernops_error_future", regexp = "shard 1 of")
+  options(old_opts)
 
   future::plan(future::cluster, workers = c("localhost", "localhost"))
   expect_same_results(fut_run(fut_small, kernops.future_shards = 4), fut_ref$small, "cluster small")
@@ -198,13 +196,15 @@ test_that("a worker without kernops is named in a kernops_error_future", {
   on.exit(future::plan(oplan), add = TRUE)
   has <- future::value(future::future(requireNamespace("kernops", quietly = TRUE), packages = character()))
   skip_if(has, "the worker finds kernops in a site library")
-  fut_options(kernops.future = TRUE)
+  old_opts <- options(kernops.future = TRUE)
+  on.exit(options(old_opts), add = TRUE)
   err <- expect_error(fut_cases$w1(fut_small), class = "kernops_error_future")
   expect_match(conditionMessage(err), "kernops is not installed on worker")
   expect_match(conditionMessage(err), empty, fixed = TRUE)
 })
 
-test_that("the tests above left no option set", {
+test_that("the tests above left no option set and the plan as it was", {
+  expect_true(inherits(future::plan(), "sequential"))
   expect_null(getOption("kernops.future"))
   expect_null(getOption("kernops.future_shards"))
   expect_null(getOption("kernops.debug_shard_error"))
