@@ -138,9 +138,11 @@ run_sharded <- function(state, data, call, max_bytes) {
     task$shard <- k
     task$data <- data
     task$data[out_side] <- lapply(data[out_side], function(x) if (is.matrix(x)) x[idx, , drop = FALSE] else x[idx])
-    future::future(shard_expr, substitute = FALSE, globals = list(task = task), packages = character(),
-                   seed = NULL,  # no random numbers (loading a package may draw one)
-                   label = sprintf("kernops shard %d/%d", k, n))
+    # (creating a future can fail too: future.globals.maxSize, a plan that cannot start)
+    tryCatch(future::future(shard_expr, substitute = FALSE, globals = list(task = task), packages = character(),
+                            seed = NULL,  # no random numbers (loading a package may draw one)
+                            label = sprintf("kernops shard %d/%d", k, n)),
+             error = function(e) e)
   })
   progress <- if (n > 1 && requireNamespace("progressr", quietly = TRUE) && !inside_progress_owner()) {
     progressr::progressor(steps = n)
@@ -148,10 +150,14 @@ run_sharded <- function(state, data, call, max_bytes) {
     function(...) NULL
   }
   # Every future is collected, also after a failure, so that no worker is left busy with
-  # a shard whose result nobody reads; then the first failure is raised.
+  # a shard whose result nobody reads; then the first failure is raised. Ctrl-C while
+  # waiting stops at once, as a kernops_error_interrupt (future cannot cancel the shards
+  # still running: their workers finish them and future discards the results).
   parts <- vector("list", n)
   for (k in seq_len(n)) {
-    parts[[k]] <- tryCatch(future::value(futures[[k]]), error = function(e) e, interrupt = function(e) e)
+    parts[[k]] <- if (inherits(futures[[k]], "condition")) futures[[k]] else withCallingHandlers(
+      tryCatch(future::value(futures[[k]]), error = function(e) e),
+      interrupt = function(e) signal_interrupt(sprintf("Interrupted while waiting for shard %d of %d.", k, n), call))
     progress(sprintf("kernops: shard %d of %d", k, n))
   }
   for (k in seq_len(n)) check_shard(parts[[k]], k, n, bounds, base$version, call)
@@ -219,8 +225,6 @@ check_shard <- function(part, k, n, bounds, version, call) {
   fail <- function(msg, parent = NULL)
     abort_kernops(msg, "kernops_error_future", shard = k, parent = parent, call = call)
   if (inherits(part, "condition")) {
-    if (inherits(part, "interrupt"))
-      signal_interrupt(sprintf("Interrupted: %s of a sharded reduction.", shard), call)
     fail(c(sprintf("The future of %s failed: %s", shard, conditionMessage(part)),
            "No partial result is returned."), parent = part)
   }

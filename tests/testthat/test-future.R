@@ -113,6 +113,16 @@ test_that("a failing shard fails the call with a classed error and no partial re
   expect_identical(err$shard, 2L)
 })
 
+test_that("a future that cannot be created fails the call with a classed error", {
+  oplan <- future::plan(future::sequential)
+  on.exit(future::plan(oplan), add = TRUE)
+  old_opts <- options(kernops.future = TRUE, kernops.future_shards = 2, future.globals.maxSize = 1000)
+  on.exit(options(old_opts), add = TRUE)
+  err <- expect_error(fut_w1(fut_large$x, fut_large$y, fut_large$bj, 10), class = "kernops_error_future")
+  expect_match(conditionMessage(err), "shard 1 of 2")
+  expect_s3_class(err$parent, "error")
+})
+
 test_that("an interrupt in a worker is a kernops_error_interrupt", {
   oplan <- future::plan(future::sequential)
   on.exit(future::plan(oplan), add = TRUE)
