@@ -33,8 +33,8 @@ cpp_plan_valid <- function(ptr) {
     .Call(`_kernops_cpp_plan_valid`, ptr)
 }
 
-cpp_run <- function(ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt, max_isa, progress, backend = "cpu", cuda_chunk_rows = 0) {
-    .Call(`_kernops_cpp_run`, ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt, max_isa, progress, backend, cuda_chunk_rows)
+cpp_run <- function(ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt, max_isa, progress, backend = "cpu", cuda_chunk_rows = 0, split_reduced = TRUE) {
+    .Call(`_kernops_cpp_run`, ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt, max_isa, progress, backend, cuda_chunk_rows, split_reduced)
 }
 
 cpp_canonical <- function(formula, decls) {

@@ -24,6 +24,9 @@
 #' * `kernops_error_backend`: a backend that is not available, with the reason (`backend =
 #'   "cuda"` where there is no driver, no GPU or no NVRTC; see [backend_info()]), or a GPU that
 #'   failed during a computation.
+#' * `kernops_error_future`: a reduction sharded over `future` workers failed in a worker
+#'   (or a worker lacks kernops); it carries `shard` and the worker's condition in `parent`
+#'   (see [kernops_future]).
 #' * `kernops_error_interrupt`: the user interrupted a long computation (Ctrl-C). Unlike
 #'   the others, this condition is not an error: like R's own interrupt it has class
 #'   `c("kernops_error_interrupt", "interrupt", "condition")`, so `try()` and

@@ -262,6 +262,14 @@ run_kernel_op <- function(state, env) {
              function(nm) sprintf(" (declared as %s)", state$decls[match(nm, vars$name)]))
   max_bytes <- max_output_bytes(call)
   data <- lapply(vars$name, function(nm) as_kernel_data(get(nm, envir = env), nm, call, max_bytes))
+  # Opt-in: shards over the user's future::plan() (future.R), computed on the workers' CPUs;
+  # an op made with backend = "cuda" stays on this process's GPU.
+  res <- if (isTRUE(getOption("kernops.future")) && state$backend != "cuda") run_sharded(state, data, call, max_bytes) else
+    run_local(state, data, call, max_bytes)
+  shape_result(res, state$reduction)
+}
+
+run_local <- function(state, data, call, max_bytes) {
   # The compiled plan lives in C++ memory: after saveRDS()/readRDS() it is rebuilt.
   if (!cpp_plan_valid(state$ptr)) compile_state(state, call)
   backend <- run_backend(state, data, call)
@@ -272,7 +280,7 @@ run_kernel_op <- function(state, env) {
                       backend, if (backend == "cuda") cuda_chunk_rows(call) else 0),
               call = call)
   }
-  res <- if (backend == "cuda" && state$backend == "auto") {
+  if (backend == "cuda" && state$backend == "auto") {
     # "auto" chose the GPU: if it fails, say so once and compute on the CPU, which shares
     # nothing with it (the device is marked unusable for the session, so later calls go
     # straight to the CPU).
@@ -283,7 +291,6 @@ run_kernel_op <- function(state, env) {
   } else {
     run(backend)
   }
-  shape_result(res, state$reduction)
 }
 
 # Option kernops.max_output_bytes (default 2^34, 16 GiB), checked: a string or a vector

@@ -14,7 +14,8 @@
 #'   as doubles in memory (8 bytes a value) made of integer data or of a compact sequence
 #'   such as `1:3e9`.
 #' * `kernops.progress`: report progress on stderr for reductions that run longer than
-#'   2 seconds (default: `interactive()`). Long reductions can always be interrupted with
+#'   2 seconds (default: `interactive()`), in local calls; sharded calls report a
+#'   `progressr` step per shard instead ([kernops_future]). Long reductions can always be interrupted with
 #'   Ctrl-C (a `kernops_error_interrupt` condition, of class `"interrupt"` as R's own:
 #'   `try()` does not catch it).
 #' * `kernops.cpu_isa`: the highest CPU instruction set the engine may use (`"auto"`,
@@ -25,6 +26,8 @@
 #'   launch (default 0: chosen from the GPU's free memory). `kernops.cuda_cache`: the
 #'   directory of compiled GPU kernels (default `tools::R_user_dir("kernops", "cache")`;
 #'   `""` for none). See [backend_info()].
+#' * `kernops.future`, `kernops.future_shards`: shard reductions over the workers of
+#'   `future::plan()`; see [kernops_future].
 #'
 #' @keywords internal
 #' @useDynLib kernops, .registration = TRUE

@@ -95,8 +95,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_run
-SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double max_bytes, int polls_before_interrupt, int max_isa, bool progress, std::string backend, double cuda_chunk_rows);
-RcppExport SEXP _kernops_cpp_run(SEXP ptrSEXP, SEXP argsSEXP, SEXP dtypeSEXP, SEXP n_threadsSEXP, SEXP max_bytesSEXP, SEXP polls_before_interruptSEXP, SEXP max_isaSEXP, SEXP progressSEXP, SEXP backendSEXP, SEXP cuda_chunk_rowsSEXP) {
+SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double max_bytes, int polls_before_interrupt, int max_isa, bool progress, std::string backend, double cuda_chunk_rows, bool split_reduced);
+RcppExport SEXP _kernops_cpp_run(SEXP ptrSEXP, SEXP argsSEXP, SEXP dtypeSEXP, SEXP n_threadsSEXP, SEXP max_bytesSEXP, SEXP polls_before_interruptSEXP, SEXP max_isaSEXP, SEXP progressSEXP, SEXP backendSEXP, SEXP cuda_chunk_rowsSEXP, SEXP split_reducedSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -110,7 +110,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< bool >::type progress(progressSEXP);
     Rcpp::traits::input_parameter< std::string >::type backend(backendSEXP);
     Rcpp::traits::input_parameter< double >::type cuda_chunk_rows(cuda_chunk_rowsSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_run(ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt, max_isa, progress, backend, cuda_chunk_rows));
+    Rcpp::traits::input_parameter< bool >::type split_reduced(split_reducedSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_run(ptr, args, dtype, n_threads, max_bytes, polls_before_interrupt, max_isa, progress, backend, cuda_chunk_rows, split_reduced));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -206,7 +207,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_kernops_cpp_cuda_why", (DL_FUNC) &_kernops_cpp_cuda_why, 0},
     {"_kernops_cpp_compile", (DL_FUNC) &_kernops_cpp_compile, 2},
     {"_kernops_cpp_plan_valid", (DL_FUNC) &_kernops_cpp_plan_valid, 1},
-    {"_kernops_cpp_run", (DL_FUNC) &_kernops_cpp_run, 10},
+    {"_kernops_cpp_run", (DL_FUNC) &_kernops_cpp_run, 11},
     {"_kernops_cpp_canonical", (DL_FUNC) &_kernops_cpp_canonical, 2},
     {"_kernops_cpp_unmaterialised", (DL_FUNC) &_kernops_cpp_unmaterialised, 1},
     {"_kernops_cpp_cpu_isas", (DL_FUNC) &_kernops_cpp_cpu_isas, 0},

@@ -175,10 +175,12 @@ static SEXP allocation_failed(const kernops::OutShape& shape) {
                                          " with the buffers it needs)"));
 }
 
+// split_reduced: RunConfig's (false in the shards of R/future.R).
 // [[Rcpp::export]]
 SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double max_bytes,
              int polls_before_interrupt, int max_isa, bool progress, std::string backend = "cpu",
-             double cuda_chunk_rows = 0) {
+             double cuda_chunk_rows = 0,
+             bool split_reduced = true) {
   const kernops::Plan* plan = get_plan(ptr);
   if (!plan) return core_error(kernops::InternalError("the compiled formula is no longer valid"));
   std::vector<kernops::ArgData> data;
@@ -236,6 +238,7 @@ SEXP cpp_run(SEXP ptr, Rcpp::List args, std::string dtype, int n_threads, double
   cfg.n_threads = n_threads;
   cfg.control = &control;
   cfg.max_isa = max_isa;
+  cfg.split_reduced = split_reduced;
   try {
     if (backend == "cuda") {
       kernops::cuda::CudaRunConfig cc;

@@ -25,6 +25,7 @@ cd "$ROOT"
 # installed here so that CI runs the comparison tests (they skip where a peer is absent).
 APT_PACKAGES=(r-base-dev r-cran-rcpp r-cran-rcppeigen r-cran-testthat r-cran-roxygen2
               r-cran-knitr r-cran-rmarkdown r-cran-ks r-cran-kernlab r-cran-progressr r-cran-fields
+              r-cran-future r-cran-parallelly
               cmake g++ libgtest-dev clang libclang-rt-14-dev)
 
 log() { printf '== %s\n' "$*"; }

@@ -29,6 +29,12 @@ struct RunConfig {
   int n_threads = 1;
   Control* control = nullptr;  // interrupt polling, on the calling thread only
   int max_isa = 2;             // highest instruction set allowed: 0 baseline, 1 AVX2, 2 AVX-512
+  // With few rows per thread the CPU engine also splits the reduced range across threads
+  // and merges partial states (Note [CPU tiling]), so a row's last bits depend on N and the
+  // thread count. false keeps every row's reduced range whole and in one order: a row's
+  // result then depends only on the data, so blocks of rows computed apart (sharded over
+  // R's future workers, R/future.R) are bitwise the rows of the whole call.
+  bool split_reduced = true;
 };
 
 // Shape of a result: `rows` output points; value and index columns (either may be 0).

@@ -444,3 +444,58 @@ TEST(Engine, InterruptReachesARunningTask) {
   EXPECT_THROW(run_cpu(*p, d.args, out.data(), out.data(), c), Interrupted);
   EXPECT_LE(stop.calls, 4);  // the third poll stopped the task (the fourth: after it)
 }
+
+// RunConfig::split_reduced = false (what R's future shards run with, R/future.R): each
+// row's reduced range stays whole, so a block of rows computed on its own, with any
+// thread count, is bitwise those rows of the whole call, when the block starts on a
+// multiple of 48 rows (whole groups of 4 or 6 rows: tiles.h, group_). With the default,
+// few rows per thread split the reduced range and the last bits move. Formulas: W1 (rows
+// in fours), a 16-D distance (rows in sixes), a LogSumExp and an ArgKMin; both axes.
+TEST(Engine, UnsplitReducedRangeMakesRowsIndependentOfTheBlock) {
+  const std::vector<std::string> decls = {"x = Vi(16)", "y = Vj(16)", "b = Vj(6)"};
+  for (const char* f : {"Sum_Reduction(Exp(-SqNorm2(Extract(x,0,3)-Extract(y,0,3)))*b,0)",
+                        "Sum_Reduction(Exp(-SqDist(x,y)/16)*b,0)", "LogSumExp_Reduction(-SqDist(x,y),0)",
+                        "ArgKMin_Reduction(SqDist(x,y),3,0)", "Sum_Reduction(Exp(-SqDist(x,y)/16)*x,1)"}) {
+    auto p = compile(f, decls);
+    const int axis = p->formula.axis;
+    const std::int64_t n = axis == 0 ? 150 : 3000, m = axis == 0 ? 3000 : 150;
+    Data d = make_data(*p, n, m, 5);
+    const std::int64_t rows = axis == 0 ? n : m;
+    auto run_split = [&](const Data& dd, int threads, bool split) {
+      Result r;
+      r.shape = check_args(*p, dd.args);
+      r.values.assign(static_cast<size_t>(r.shape.rows * r.shape.value_cols), 0);
+      r.indices.assign(static_cast<size_t>(r.shape.rows * r.shape.index_cols), 0);
+      RunConfig c;
+      c.n_threads = threads;
+      c.split_reduced = split;
+      run_cpu(*p, dd.args, r.values.data(), r.indices.data(), c);
+      return r;
+    };
+    const Result whole = run_split(d, 2, false);
+    for (int threads : {1, 2}) {
+      for (std::int64_t r0 : {std::int64_t(0), std::int64_t(48), std::int64_t(96)}) {
+        const std::int64_t r1 = std::min(rows, r0 + 48 + (r0 == 96 ? 100 : 0));
+        Data blk = d;  // the output side's arguments cut to rows [r0, r1)
+        for (size_t a = 0; a < blk.args.size(); ++a) {
+          const Cat out_cat = axis == 0 ? Cat::I : Cat::J;
+          if (p->formula.vars[a].cat != out_cat) continue;
+          const int dim = p->formula.vars[a].dim;
+          blk.cols[a].clear();
+          for (int k = 0; k < dim; ++k)
+            for (std::int64_t r = r0; r < r1; ++r) blk.cols[a].push_back(d.cols[a][r + k * rows]);
+          blk.args[a] = {nullptr, r1 - r0, dim};
+        }
+        for (size_t a = 0; a < blk.args.size(); ++a) blk.args[a].data = blk.cols[a].data();
+        const Result part = run_split(blk, threads, false);
+        for (int k = 0; k < whole.shape.value_cols; ++k)
+          for (std::int64_t r = r0; r < r1; ++r)
+            ASSERT_EQ(part.values[(r - r0) + k * (r1 - r0)], whole.values[r + k * rows])
+                << f << " threads " << threads << " row " << r;
+        for (int k = 0; k < whole.shape.index_cols; ++k)
+          for (std::int64_t r = r0; r < r1; ++r)
+            ASSERT_EQ(part.indices[(r - r0) + k * (r1 - r0)], whole.indices[r + k * rows]) << f << " row " << r;
+      }
+    }
+  }
+}

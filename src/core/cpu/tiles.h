@@ -124,10 +124,12 @@ class Runner {
     const std::int64_t ni = (N_ + ti - 1) / ti;
     // Few row blocks: shorter runs (not below 512), so that the j range splits into enough
     // tasks for every thread.
-    while (B_ > 512 && T_ > 1 && ni < 4 * T_ && (M_ + B_ - 1) / B_ < 4 * T_) B_ /= 2;
+    // (Neither with cfg.split_reduced false: RunConfig.)
+    const bool split = cfg.split_reduced && T_ > 1;
+    while (B_ > 512 && split && ni < 4 * T_ && (M_ + B_ - 1) / B_ < 4 * T_) B_ /= 2;
     std::int64_t nj = 1;
     const std::int64_t j_runs = (M_ + B_ - 1) / B_;
-    if (ni < 4 * T_ && T_ > 1) nj = std::min<std::int64_t>((4 * T_ + ni - 1) / ni, j_runs);
+    if (ni < 4 * T_ && split) nj = std::min<std::int64_t>((4 * T_ + ni - 1) / ni, j_runs);
     const std::int64_t j_per_task = ((j_runs + nj - 1) / nj) * B_;
     nj = (M_ + j_per_task - 1) / j_per_task;
     std::vector<double> partial;
