@@ -75,13 +75,14 @@ std::string elementwise(Op op, const std::vector<std::string>& a) {
   return "";
 }
 
-// `for (int k = 0; k < n; ++k) { body }`, unrolled by the CUDA compiler for small n (the
-// per-thread arrays then live in registers); for n == 1 the body alone, with k = 0.
-// Starts on a new line: a #pragma must begin one.
+// `for (int k = 0; k < n; ++k) { body }`, unrolled for small n (the per-thread arrays then
+// live in registers), by 4 past 16 (such arrays are in local memory anyway, and a full
+// unroll of a 400-dimensional loop multiplied NVRTC's time); for n == 1 the body alone,
+// with k = 0. Starts on a new line: a #pragma must begin one.
 std::string loop(int n, const std::string& k, const std::string& body) {
   if (n == 1) return "\n{\nconst int " + k + " = 0;\n" + body + "\n}\n";
-  return std::string(n <= 16 ? "\n#pragma unroll" : "") + "\nfor (int " + k + " = 0; " + k + " < " + std::to_string(n) +
-         "; ++" + k + ") {\n" + body + "\n}\n";
+  return std::string(n <= 16 ? "\n#pragma unroll" : "\n#pragma unroll 4") + "\nfor (int " + k + " = 0; " + k + " < " +
+         std::to_string(n) + "; ++" + k + ") {\n" + body + "\n}\n";
 }
 
 // Indents by brace depth and drops blank lines, so that NVRTC's line numbers (and a person)
@@ -404,6 +405,9 @@ class Generator {
     s += "for (int64 y = 0; y < la.n_split; ++y) {  // in split order: ties keep the first index\n";
     s += "const T* st = (const T*)la.state + (y * la.n_i + r) * K_SW;\n" + rc.merge + "}\n";
     s += finish_code(rc) + "}\n";
+    // Run once per row: its loops stay rolled, which saves about a third of NVRTC's time.
+    for (size_t at = s.find("#pragma unroll\n"); at != std::string::npos; at = s.find("#pragma unroll\n", at))
+      s.replace(at, 15, "#pragma unroll 1\n");
     return s;
   }
 
