@@ -57,6 +57,11 @@ inline const std::vector<CudaBody>& cuda_bodies() {
       {"KMin_Reduction(Concat(SqDist(x,y),Step(Elem(x-y,0)))", ",3", "", 16},
       {"ArgKMin_Reduction(SqDist(x,y)", ",5", "", 16},
       {"KMin_ArgKMin_Reduction(Concat(SqDist(x,y),Log(Elem(x-y,1)))", ",20", "", 8},
+      // Whole rows of NaN (index -1, value NaN) and of +inf (the first index), NaN among values.
+      {"Min_ArgMin_Reduction(Concat(Log(-1-SqDist(x,y)),Inv(Step(-1-SqDist(x,y))))", "", "", 16},
+      {"KMin_ArgKMin_Reduction(Concat(Log(-1-SqDist(x,y)),Log(Elem(x-y,2)))", ",4", "", 16},
+      {"LogSumExp_Reduction(Concat(Log(Step(-1-SqDist(x,y))),Log(Elem(x-y,0)))", "", "", 16},
+      {"SumSoftMaxWeight_Reduction(Log(Elem(x-y,0))", "", ",b", 16},
       // LogSumExp, with and without weights, -inf terms; SumSoftMaxWeight.
       {"LogSumExp_Reduction(Concat(-SqDist(x,y)*s,x-y)", "", "", 16},
       {"LogSumExp_Reduction(Log(Step(Elem(x-y,0)))-SqDist(x,y)", "", "", 16},
