@@ -76,6 +76,7 @@ struct CudaCase {
   std::string formula;
   kernops::Dtype dtype;
   int block_size;
+  int axis;
 };
 
 // Every body on both axes in both dtypes, in a fixed order (the emulation's generated
@@ -85,7 +86,7 @@ inline std::vector<CudaCase> cuda_cases() {
   for (const auto& b : cuda_bodies())
     for (int axis = 0; axis < 2; ++axis)
       for (kernops::Dtype dt : {kernops::Dtype::Float64, kernops::Dtype::Float32})
-        out.push_back({std::string(b.head) + b.before + "," + std::to_string(axis) + b.after + ")", dt, b.block_size});
+        out.push_back({std::string(b.head) + b.before + "," + std::to_string(axis) + b.after + ")", dt, b.block_size, axis});
   return out;
 }
 
