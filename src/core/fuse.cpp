@@ -13,6 +13,18 @@ const char* radial_name(RadialKind k) {
   return kNames[static_cast<int>(k)];
 }
 
+const char* radial_cuda(RadialKind k) {
+  static const char* const kPhi[kRadialKinds] = {
+      "phi = exp(r2 * s);",
+      "phi = exp(-sqrt(r2 * s));",
+      "phi = T(1) / (c + r2 * s);",
+      "phi = T(1) / sqrt(c + r2 * s);",
+      "const T a = -sqrt(r2 * s); phi = (T(1) - a) * exp(a);",
+      "const T a = -sqrt(r2 * s); phi = ((T(1) - a) + (a * a) * T(1.0 / 3)) * exp(a);",
+  };
+  return kPhi[static_cast<int>(k)];
+}
+
 namespace {
 
 constexpr int kLevelP = 0, kLevelI = 1, kLevelJ = 2;

@@ -24,6 +24,12 @@ constexpr int kRadialKinds = 6;
 
 const char* radial_name(RadialKind k);
 
+// phi on the GPU (cuda/codegen.cpp): CUDA C++ statements that set `phi` from `r2`, `s` and
+// `c` (scalars of the kernel's type T), in the order of the CPU's maths (cpu/radial.h), so
+// that both agree to rounding. Next to the kinds so that a new kind is added in one place
+// with its CPU loop.
+const char* radial_cuda(RadialKind k);
+
 // Replaces every radial-kernel subtree of `root` by a RadialKernel node. `level(n)` is the
 // plan level of a node (kP 0, kI 1, kJ 2, kIJ 3): x must be i-only and y j-only (or the
 // reverse), s and c parameter-only.

@@ -2,9 +2,18 @@
 // branch-free where it matters, and vectorises inside `#pragma omp simd` loops (exp/log
 // come from vmath.h because libm's do not). Used by the CPU evaluator and by constant
 // folding, so both agree to the last bit. No R headers here.
+//
+// Note [CUDA snippets]
+// Each tag struct also carries `cuda`: the same maths as a CUDA C++ expression, which the
+// code generator (cuda/codegen.cpp) pastes into kernels with $0, $1, $2 replaced by the
+// arguments (plain array elements: no side effects, so repeating one is free). The
+// expression may use the kernel's scalar type T and the helpers of the generated prelude
+// (k_nan(), k_inf(), and FPowf::cuda_helper / pow_int_cuda() below), and must keep the
+// CPU's NaN rules: that is why they sit side by side, and why adding an op stays one place.
 #pragma once
 #include <cmath>
 #include <limits>
+#include <string>
 #include <utility>
 
 #include "cpu/isa.h"
@@ -15,34 +24,60 @@ namespace kernops {
 inline namespace KERNOPS_ISA {
 
 // ---- one argument ----
-struct FNeg { template <class T> static T f(T x) { return -x; } };
-struct FExp { template <class T> static T f(T x) { return vmath::exp(x); } };
-struct FLog { template <class T> static T f(T x) { return vmath::log(x); } };
-struct FSqrt { template <class T> static T f(T x) { return std::sqrt(x); } };
-struct FRsqrt { template <class T> static T f(T x) { return T(1) / std::sqrt(x); } };
-struct FInv { template <class T> static T f(T x) { return T(1) / x; } };
-struct FAbs { template <class T> static T f(T x) { return std::fabs(x); } };
+struct FNeg {
+  static constexpr const char* cuda = "-($0)";
+  template <class T> static T f(T x) { return -x; } };
+struct FExp {
+  static constexpr const char* cuda = "exp($0)";
+  template <class T> static T f(T x) { return vmath::exp(x); } };
+struct FLog {
+  static constexpr const char* cuda = "log($0)";
+  template <class T> static T f(T x) { return vmath::log(x); } };
+struct FSqrt {
+  static constexpr const char* cuda = "sqrt($0)";
+  template <class T> static T f(T x) { return std::sqrt(x); } };
+struct FRsqrt {
+  static constexpr const char* cuda = "T(1) / sqrt($0)";
+  template <class T> static T f(T x) { return T(1) / std::sqrt(x); } };
+struct FInv {
+  static constexpr const char* cuda = "T(1) / ($0)";
+  template <class T> static T f(T x) { return T(1) / x; } };
+struct FAbs {
+  static constexpr const char* cuda = "fabs($0)";
+  template <class T> static T f(T x) { return std::fabs(x); } };
 // NaN semantics follow R: every elementwise op gives NaN for a NaN argument (R's sign(NaN),
 // NaN >= 0, ifelse(NaN, a, b), pmin(1, NaN) are all NaN or NA), where a bare comparison
 // would pick a branch. `x == x` is false only for NaN; with no NaN the values are those of
 // the plain comparisons, bit for bit.
 // Sign(0) = 0, as in R's sign(); Sign(NaN) = NaN.
 struct FSign {
+  static constexpr const char* cuda = "($0 > T(0) ? T(1) : ($0 < T(0) ? T(-1) : ($0 == $0 ? T(0) : $0)))";
   template <class T> static T f(T x) { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : (x == x ? T(0) : x)); }
 };
-struct FSin { template <class T> static T f(T x) { return vmath::sin(x); } };
-struct FCos { template <class T> static T f(T x) { return vmath::cos(x); } };
+struct FSin {
+  static constexpr const char* cuda = "sin($0)";
+  template <class T> static T f(T x) { return vmath::sin(x); } };
+struct FCos {
+  static constexpr const char* cuda = "cos($0)";
+  template <class T> static T f(T x) { return vmath::cos(x); } };
 // Step(x) = 1 for x >= 0, else 0 (KeOps convention); Step(NaN) = NaN.
-struct FStep { template <class T> static T f(T x) { return x < T(0) ? T(0) : (x == x ? T(1) : x); } };
+struct FStep {
+  static constexpr const char* cuda = "($0 < T(0) ? T(0) : ($0 == $0 ? T(1) : $0))";
+  template <class T> static T f(T x) { return x < T(0) ? T(0) : (x == x ? T(1) : x); } };
 // ReLU(NaN) = NaN (the comparison is false, x is kept).
-struct FReLU { template <class T> static T f(T x) { return x < T(0) ? T(0) : x; } };
-struct FSquare { template <class T> static T f(T x) { return x * x; } };
+struct FReLU {
+  static constexpr const char* cuda = "($0 < T(0) ? T(0) : $0)";
+  template <class T> static T f(T x) { return x < T(0) ? T(0) : x; } };
+struct FSquare {
+  static constexpr const char* cuda = "($0) * ($0)";
+  template <class T> static T f(T x) { return x * x; } };
 // Log1p(x) = log(1 + x), accurate where Log(1 + x) loses every digit (1 + 1e-17 == 1):
 // with u = 1 + x rounded, log(u) * x / (u - 1) cancels the rounding of u (Goldberg, "What
 // every computer scientist should know about floating-point arithmetic", Theorem 4); x
 // itself where u == 1, and log(u) where u - 1 == x (x exact in u, also x = +inf, where the
 // ratio would be inf / inf). Branch-free, on vmath's log, so it vectorises.
 struct FLog1p {
+  static constexpr const char* cuda = "log1p($0)";
   template <class T> static T f(T x) {
     const T u = T(1) + x, d = u - T(1), l = vmath::log(u);
     return d == T(0) ? x : (d == x ? l : l * (x / d));
@@ -52,6 +87,7 @@ struct FLog1p {
 // (u - 1) * x / log(u) (Kahan's trick, the same correction as Log1p's); x where u == 1,
 // -1 where u - 1 == -1 (x very negative), +inf where u is.
 struct FExpm1 {
+  static constexpr const char* cuda = "expm1($0)";
   template <class T> static T f(T x) {
     const T u = vmath::exp(x), d = u - T(1), l = vmath::log(u);
     return u == T(1) ? x : (d == T(-1) || u == T(INFINITY) ? d : d * (x / l));
@@ -59,14 +95,26 @@ struct FExpm1 {
 };
 
 // ---- two arguments ----
-struct FAdd { template <class T> static T f(T a, T b) { return a + b; } };
-struct FSub { template <class T> static T f(T a, T b) { return a - b; } };
-struct FMul { template <class T> static T f(T a, T b) { return a * b; } };
-struct FDiv { template <class T> static T f(T a, T b) { return a / b; } };
+struct FAdd {
+  static constexpr const char* cuda = "($0) + ($1)";
+  template <class T> static T f(T a, T b) { return a + b; } };
+struct FSub {
+  static constexpr const char* cuda = "($0) - ($1)";
+  template <class T> static T f(T a, T b) { return a - b; } };
+struct FMul {
+  static constexpr const char* cuda = "($0) * ($1)";
+  template <class T> static T f(T a, T b) { return a * b; } };
+struct FDiv {
+  static constexpr const char* cuda = "($0) / ($1)";
+  template <class T> static T f(T a, T b) { return a / b; } };
 // Min / Max are NaN when either argument is (R's pmin / pmax), in either order: a NaN `a`
 // is kept by the comparison, a NaN `b` by the second test.
-struct FMin { template <class T> static T f(T a, T b) { return b < a ? b : (b == b ? a : b); } };
-struct FMax { template <class T> static T f(T a, T b) { return b > a ? b : (b == b ? a : b); } };
+struct FMin {
+  static constexpr const char* cuda = "($1 < $0 ? $1 : ($1 == $1 ? $0 : $1))";
+  template <class T> static T f(T a, T b) { return b < a ? b : (b == b ? a : b); } };
+struct FMax {
+  static constexpr const char* cuda = "($1 > $0 ? $1 : ($1 == $1 ? $0 : $1))";
+  template <class T> static T f(T a, T b) { return b > a ? b : (b == b ? a : b); } };
 // Powf(a, b) = a^b = exp(b log a), as in R: 0^b is 0 for b > 0 and inf for b < 0 through
 // log(0) = -inf, and x^0 = 1 for every x, NaN included (the exponent is set to 0 where
 // b == 0, by a bit blend). A negative a gives NaN for a fractional b, like R's (-2)^0.5,
@@ -74,6 +122,18 @@ struct FMax { template <class T> static T f(T a, T b) { return b > a ? b : (b ==
 // runs the exp as a split exp run (cpu/math_runs.h, powf_run) and fixes the negative
 // bases after it, to the same bits as f.
 struct FPowf {
+  static constexpr const char* cuda = "k_powf($0, $1)";
+  // f below on the GPU, with the same exp(b log a) (not pow) so that both agree closely.
+  static constexpr const char* cuda_helper = R"(
+__device__ __forceinline__ T k_powf(T a, T b) {
+  if (a < T(0)) {
+    if (b != floor(b)) return k_nan();
+    const T m = b == T(0) ? T(1) : exp(b * log(-a));
+    return fabs(fmod(b, T(2))) == T(1) ? -m : m;
+  }
+  return b == T(0) ? T(1) : exp(b * log(a));
+}
+)";
   template <class T> KERNOPS_VMATH_INLINE static T exponent_of_log(T log_a, T b) {
     return vmath::blend_if_zero(b, T(0), b * log_a);
   }
@@ -90,9 +150,12 @@ struct FPowf {
 
 // ---- three arguments ----
 // IfElse(c, a, b) = a where c >= 0, else b (KeOps convention); NaN where c is NaN.
-struct FIfElse { template <class T> static T f(T c, T a, T b) { return c >= T(0) ? a : (c == c ? b : c); } };
+struct FIfElse {
+  static constexpr const char* cuda = "($0 >= T(0) ? $1 : ($0 == $0 ? $2 : $0))";
+  template <class T> static T f(T c, T a, T b) { return c >= T(0) ? a : (c == c ? b : c); } };
 // Clamp(x, lo, hi): NaN when x, lo or hi is (lo + hi is then NaN).
 struct FClamp {
+  static constexpr const char* cuda = "($1 == $1 && $2 == $2 ? ($0 < $1 ? $1 : ($0 > $2 ? $2 : $0)) : ($1) + ($2))";
   template <class T> static T f(T x, T lo, T hi) {
     const T r = x < lo ? lo : (x > hi ? hi : x);
     return lo == lo && hi == hi ? r : lo + hi;
@@ -124,6 +187,28 @@ inline T pow_int(T x, int n) {
     m >>= 1u;
   }
   return r;
+}
+
+// pow_int on the GPU (Note [CUDA snippets]): the same squaring steps and crossover.
+inline std::string pow_int_cuda() {
+  const std::string max = std::to_string(kPowBySquaringMax);
+  return R"(
+__device__ __forceinline__ T k_pow_int(T x, int n) {
+  if (n > )" + max + " || n < -" + max + R"() {
+    const T m = exp(T(n) * log(fabs(x)));
+    return (n & 1) && x < T(0) ? -m : m;
+  }
+  T base = n < 0 ? T(1) / x : x;
+  unsigned m = n < 0 ? (unsigned)(-(long long)n) : (unsigned)n;
+  T r = T(1);
+  while (m) {
+    if (m & 1u) r *= base;
+    base *= base;
+    m >>= 1u;
+  }
+  return r;
+}
+)";
 }
 
 // r * base^M by pow_int's steps, unrolled at compile time: pow_int(x, M) is

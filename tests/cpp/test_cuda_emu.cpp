@@ -1,0 +1,177 @@
+// The generated CUDA kernels *executed*: each kernel of cuda_cases.h, compiled as host C++
+// over cuda_emu.h at build time (cuda_emu_gen.cpp), runs on emulated grids -- several
+// blocks with a partial last one, i chunks starting past 0, the j range split over blocks
+// and merged -- and must give the CPU engine's values (1e-12 relative in float64, 1e-5 in
+// float32, or closer to the float64 result than the CPU's float32) and exactly its
+// indices, NaN where it has NaN.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cuda/codegen.h"
+#include "cuda_cases.h"
+#include "cuda_emu_registry.h"
+#include "kernops.h"
+
+using namespace kernops;
+
+namespace {
+
+constexpr std::int64_t kN = 37, kM = 53;  // rows not a multiple of any block, tiles partial
+
+struct Data {
+  std::vector<std::vector<double>> cols;  // column-major, as R gives them
+  std::vector<ArgData> args;
+};
+
+Data make_data(const Plan& p, unsigned seed) {
+  std::mt19937 g(seed);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  Data d;
+  for (const auto& v : p.formula.vars) {
+    const std::int64_t rows = v.cat == Cat::P ? 1 : (v.cat == Cat::I ? kN : kM);
+    d.cols.emplace_back(static_cast<size_t>(rows * v.dim));
+    for (auto& x : d.cols.back()) x = u(g);
+    d.args.push_back({d.cols.back().data(), rows, v.dim});
+  }
+  return d;
+}
+
+// Results column-major (rows x cols), as run_cpu writes them.
+struct Out {
+  OutShape shape;
+  std::vector<double> values, indices;
+};
+
+Out run_reference(const Plan& p, const Data& d, Dtype dt) {
+  Out o;
+  o.shape = check_args(p, d.args);
+  o.values.assign(static_cast<size_t>(o.shape.rows * o.shape.value_cols), 0);
+  o.indices.assign(static_cast<size_t>(o.shape.rows * o.shape.index_cols), 0);
+  RunConfig c;
+  c.dtype = dt;
+  run_cpu(p, d.args, o.values.data(), o.indices.data(), c);
+  return o;
+}
+
+// How one call is cut into launches: i chunks [i0, i0 + n_i) and j per split.
+struct Launch {
+  std::vector<std::int64_t> chunk_starts;  // the first is 0; chunks run to the next start or N
+  std::int64_t j_per_split;
+};
+
+// The runtime's side of kernel_abi.h, on the emulation: device layouts, launches, merge.
+template <class T>
+Out run_emulated(const Plan& p, const cuda::KernelSource& ks, const kernops_test::EmuKernel& k, const Data& d,
+                 const OutShape& shape, const Launch& launch) {
+  std::vector<std::vector<T>> dev;  // row-major copies of the arguments
+  std::vector<const void*> ptrs;
+  for (size_t a = 0; a < d.args.size(); ++a) {
+    const ArgData& ad = d.args[a];
+    std::vector<T> rm(static_cast<size_t>(ad.rows * ad.cols));
+    const bool param = p.formula.vars[a].cat == Cat::P;
+    for (std::int64_t r = 0; r < ad.rows; ++r)
+      for (std::int64_t c = 0; c < ad.cols; ++c)
+        rm[r * ad.cols + c] = static_cast<T>(param ? ad.data[r * ad.cols + c] : ad.data[r + c * ad.rows]);
+    dev.push_back(std::move(rm));
+  }
+  for (const auto& v : dev) ptrs.push_back(v.data());
+  const std::int64_t N = shape.rows, M = shape.reduced;
+  EXPECT_EQ(ks.value_cols, shape.value_cols);
+  EXPECT_EQ(ks.index_cols, shape.index_cols);
+  std::vector<T> values(static_cast<size_t>(N * ks.value_cols), T(-7));
+  std::vector<std::int64_t> indices(static_cast<size_t>(N * ks.index_cols), -7);
+  const std::int64_t n_split = (M + launch.j_per_split - 1) / launch.j_per_split;
+  for (size_t q = 0; q < launch.chunk_starts.size(); ++q) {
+    const std::int64_t i0 = launch.chunk_starts[q];
+    const std::int64_t n_i = (q + 1 < launch.chunk_starts.size() ? launch.chunk_starts[q + 1] : N) - i0;
+    std::vector<T> state(static_cast<size_t>(n_split > 1 ? n_split * n_i * ks.state_width : 0));
+    cuda::LaunchArgs la{ptrs.data(),
+                        i0,
+                        n_i,
+                        M,
+                        launch.j_per_split,
+                        n_split,
+                        state.data(),
+                        ks.value_cols ? values.data() + i0 * ks.value_cols : nullptr,
+                        ks.index_cols ? indices.data() + i0 * ks.index_cols : nullptr};
+    const unsigned gx = static_cast<unsigned>((n_i + ks.block_size - 1) / ks.block_size);
+    k.reduce(la, gx, static_cast<unsigned>(n_split), static_cast<unsigned>(ks.block_size));
+    if (n_split > 1) k.merge(la, gx, static_cast<unsigned>(ks.block_size));
+  }
+  Out o;
+  o.shape = shape;
+  o.values.resize(values.size());
+  o.indices.resize(indices.size());
+  for (std::int64_t r = 0; r < N; ++r) {
+    for (int c = 0; c < ks.value_cols; ++c) o.values[r + c * N] = static_cast<double>(values[r * ks.value_cols + c]);
+    for (int c = 0; c < ks.index_cols; ++c) o.indices[r + c * N] = static_cast<double>(indices[r * ks.index_cols + c]);
+  }
+  return o;
+}
+
+bool same_value(double got, double want, double tol) {
+  if (std::isnan(want) || std::isnan(got)) return std::isnan(want) && std::isnan(got);
+  if (got == want) return true;  // infinities included
+  return std::fabs(got - want) <= tol * std::max(1.0, std::fabs(want));
+}
+
+}  // namespace
+
+class CudaEmulation : public ::testing::TestWithParam<int> {};
+
+TEST_P(CudaEmulation, GeneratedKernelMatchesTheCpuEngine) {
+  const auto cases = kernops_test::cuda_cases();
+  ASSERT_EQ(static_cast<int>(cases.size()), kernops_test::kEmuKernelCount) << "stale build: rerun cmake --build";
+  const int c = GetParam();
+  const auto& cs = cases[static_cast<size_t>(c)];
+  SCOPED_TRACE(cs.formula + (cs.dtype == Dtype::Float32 ? " float32" : " float64"));
+  const auto plan = compile(cs.formula, kernops_test::cuda_case_decls());
+  cuda::CodegenOptions opt;
+  opt.block_size = cs.block_size;
+  const cuda::KernelSource ks = cuda::generate_cuda(*plan, cs.dtype, opt);
+  const auto& k = kernops_test::kEmuKernels[c];
+  ASSERT_EQ(ks.source, k.source) << "the compiled kernel is not what the generator writes now: rebuild";
+
+  const Data d = make_data(*plan, 1000u + static_cast<unsigned>(c));
+  const Out want = run_reference(*plan, d, cs.dtype);
+  // float32 sums that cancel (a gradient's) lose more than 1e-5 relative on the CPU too:
+  // a value also passes when it is as close to the float64 result as 1e-5 relative or twice
+  // the CPU's own float32 error allow (as accurate as the CPU engine).
+  const Out exact = cs.dtype == Dtype::Float32 ? run_reference(*plan, d, Dtype::Float64) : want;
+  const double tol = cs.dtype == Dtype::Float64 ? 1e-12 : 1e-5;
+  const auto value_ok = [&](const Out& got, size_t e) {
+    if (same_value(got.values[e], want.values[e], tol)) return true;
+    const double err = std::fabs(got.values[e] - exact.values[e]), cpu_err = std::fabs(want.values[e] - exact.values[e]);
+    return cs.dtype == Dtype::Float32 && err <= std::max(tol * std::max(1.0, std::fabs(exact.values[e])), 2 * cpu_err);
+  };
+  // One launch; i in chunks (i0 > 0) with j in three splits; small chunks with j splits
+  // shorter than a tile.
+  const std::vector<Launch> launches = {{{0}, kM}, {{0, 20}, (kM + 2) / 3}, {{0, 5, 6, 29}, 7}};
+  for (size_t q = 0; q < launches.size(); ++q) {
+    SCOPED_TRACE("launch " + std::to_string(q));
+    const Out got = cs.dtype == Dtype::Float64 ? run_emulated<double>(*plan, ks, k, d, want.shape, launches[q])
+                                               : run_emulated<float>(*plan, ks, k, d, want.shape, launches[q]);
+    const size_t rows = static_cast<size_t>(want.shape.rows);
+    int bad = 0;
+    for (size_t e = 0; e < want.values.size() && bad < 5; ++e)
+      if (!value_ok(got, e)) {
+        ++bad;
+        ADD_FAILURE() << "value row " << e % rows << " col " << e / rows << ": got " << got.values[e] << " want "
+                      << want.values[e] << " (float64: " << exact.values[e] << ")";
+      }
+    for (size_t e = 0; e < want.indices.size() && bad < 5; ++e)
+      if (got.indices[e] != want.indices[e]) {
+        ++bad;
+        ADD_FAILURE() << "index row " << e % rows << " col " << e / rows << ": got " << got.indices[e] << " want "
+                      << want.indices[e];
+      }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, CudaEmulation,
+                         ::testing::Range(0, static_cast<int>(kernops_test::cuda_cases().size())));
