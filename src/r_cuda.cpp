@@ -35,7 +35,7 @@ Rcpp::List cpp_cuda_info() {
       Rcpp::Named("multiprocessors") = dev ? p.multiprocessors : NA_INTEGER,
       Rcpp::Named("nvrtc_version") = na_if(nvrtc, nvrtc ? kc::Nvrtc::get().version() : ""),
       Rcpp::Named("nvrtc_library") = na_if(nvrtc, nvrtc ? kc::Nvrtc::get().library() : ""),
-      Rcpp::Named("nvrtc_why") = nvrtc_why, Rcpp::Named("codegen") = kc::have_codegen(),
+      Rcpp::Named("nvrtc_why") = nvrtc_why,
       Rcpp::Named("cache_compiles") = static_cast<double>(st.compiles),
       Rcpp::Named("cache_disk_hits") = static_cast<double>(st.disk_hits),
       Rcpp::Named("cache_memory_hits") = static_cast<double>(st.memory_hits));

@@ -102,7 +102,6 @@ int cuda_info() {
                 static_cast<double>(p.total_memory) / 1e9, p.cc_major, p.cc_minor, p.multiprocessors);
   else
     std::printf("driver: %s\n", p.why.c_str());
-  std::printf("code generator: %s\n", cuda::have_codegen() ? "yes" : "no (not in this build)");
   std::string why;
   if (cuda::usable(&why)) {
     std::printf("CUDA usable\n");

@@ -8,11 +8,15 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "cuda/codegen.h"
+#include "cuda/runtime.h"
 #include "cuda_cases.h"
 #include "cuda_emu_registry.h"
 #include "kernops.h"
@@ -114,6 +118,45 @@ Out run_emulated(const Plan& p, const cuda::KernelSource& ks, const kernops_test
   return o;
 }
 
+// The runtime's Device over host memory whose "module" is the case's emulated kernels: the
+// package's run_cuda() (layouts, chunks, splits, merge, copies back) drives the generated
+// code, so what a GPU would run is tested end to end but for the hardware.
+class EmuDevice : public cuda::Device {
+ public:
+  explicit EmuDevice(const kernops_test::EmuKernel& k) : k_(k) {}
+  int launches = 0, live = 0;
+  std::size_t free_memory() override { return std::size_t{1} << 30; }
+  int multiprocessors() override { return 2; }
+  void* alloc(std::size_t bytes) override {
+    ++live;
+    return std::calloc(bytes ? bytes : 1, 1);
+  }
+  void free(void* p) noexcept override {
+    if (p) --live;
+    std::free(p);
+  }
+  void copy_to_device(void* d, const void* s, std::size_t n) override { std::memcpy(d, s, n); }
+  void copy_to_host(void* d, const void* s, std::size_t n) override { std::memcpy(d, s, n); }
+  std::shared_ptr<cuda::Module> load(const cuda::KernelSource& src) override {
+    if (src.source != k_.source) throw std::runtime_error("EmuDevice: not the source compiled in");
+    return std::make_shared<cuda::Module>();
+  }
+  void launch(cuda::Module&, const std::string& name, cuda::Grid grid, int block, std::int64_t,
+              const cuda::LaunchArgs& a) override {
+    ++launches;
+    if (name == "kernops_reduce")
+      k_.reduce(a, static_cast<unsigned>(grid.x), static_cast<unsigned>(grid.y), static_cast<unsigned>(block));
+    else if (name == "kernops_merge")
+      k_.merge(a, static_cast<unsigned>(grid.x), static_cast<unsigned>(block));
+    else
+      throw std::runtime_error("EmuDevice: no kernel " + name);
+  }
+  void synchronize() override {}
+
+ private:
+  const kernops_test::EmuKernel& k_;
+};
+
 bool same_value(double got, double want, double tol) {
   if (std::isnan(want) || std::isnan(got)) return std::isnan(want) && std::isnan(got);
   if (got == want) return true;  // infinities included
@@ -169,6 +212,53 @@ TEST_P(CudaEmulation, GeneratedKernelMatchesTheCpuEngine) {
         ++bad;
         ADD_FAILURE() << "index row " << e % rows << " col " << e / rows << ": got " << got.indices[e] << " want "
                       << want.indices[e];
+      }
+  }
+}
+
+// The same kernels launched by the package's runtime (run_cuda) on the emulated device:
+// whole, and in chunks of 8 rows (the runtime picks the j splits: few "multiprocessors").
+TEST_P(CudaEmulation, RunCudaDrivesTheGeneratedKernels) {
+  const auto cases = kernops_test::cuda_cases();
+  ASSERT_EQ(static_cast<int>(cases.size()), kernops_test::kEmuKernelCount) << "stale build: rerun cmake --build";
+  const int c = GetParam();
+  const auto& cs = cases[static_cast<size_t>(c)];
+  SCOPED_TRACE(cs.formula + (cs.dtype == Dtype::Float32 ? " float32" : " float64"));
+  const auto plan = compile(cs.formula, kernops_test::cuda_case_decls());
+  cuda::CodegenOptions opt;
+  opt.block_size = cs.block_size;
+  const cuda::KernelSource ks = cuda::generate_cuda(*plan, cs.dtype, opt);
+  ASSERT_EQ(ks.source, kernops_test::kEmuKernels[c].source) << "stale build: rebuild";
+  const Data d = make_data(*plan, 2000u + static_cast<unsigned>(c));
+  const Out want = run_reference(*plan, d, cs.dtype);
+  const Out exact = cs.dtype == Dtype::Float32 ? run_reference(*plan, d, Dtype::Float64) : want;
+  const double tol = cs.dtype == Dtype::Float64 ? 1e-12 : 1e-5;
+  for (std::int64_t chunk : {std::int64_t{0}, std::int64_t{8}}) {
+    SCOPED_TRACE("chunk_rows " + std::to_string(chunk));
+    EmuDevice dev(kernops_test::kEmuKernels[c]);
+    cuda::CudaRunConfig cfg;
+    cfg.dtype = cs.dtype;
+    cfg.chunk_rows = chunk;
+    std::vector<double> values(want.values.size(), -7), indices(want.indices.size(), -7);
+    cuda::run_cuda(dev, *plan, ks, d.args, want.shape, values.data(), indices.data(), cfg);
+    EXPECT_GT(dev.launches, 0);
+    EXPECT_EQ(dev.live, 0) << "device buffers left allocated";
+    int bad = 0;
+    for (size_t e = 0; e < want.values.size() && bad < 5; ++e) {
+      const bool ok = same_value(values[e], want.values[e], tol) ||
+                      (cs.dtype == Dtype::Float32 &&
+                       std::fabs(values[e] - exact.values[e]) <=
+                           std::max(tol * std::max(1.0, std::fabs(exact.values[e])),
+                                    2 * std::fabs(want.values[e] - exact.values[e])));
+      if (!ok) {
+        ++bad;
+        ADD_FAILURE() << "value " << e << ": got " << values[e] << " want " << want.values[e];
+      }
+    }
+    for (size_t e = 0; e < want.indices.size() && bad < 5; ++e)
+      if (indices[e] != want.indices[e]) {
+        ++bad;
+        ADD_FAILURE() << "index " << e << ": got " << indices[e] << " want " << want.indices[e];
       }
   }
 }

@@ -14,7 +14,7 @@
 #include "cuda/codegen.h"
 #include "cuda_cases.h"
 #include "fuse.h"
-#include "nvrtc_for_tests.h"
+#include "cuda/nvrtc.h"
 
 using namespace kernops;
 
@@ -42,13 +42,14 @@ TEST(CudaCases, UseEveryOpRadialKindAndReduction) {
 // 1 in float32, sm_90 the others. Compiling everything for both took twice the time (20 s
 // of CPU) for what only ptxas does differently. The four run at once.
 TEST(CudaNvrtc, EveryGeneratedKernelCompilesForSm80AndSm90) {
-  auto& nvrtc = kernops_test::NvrtcForTests::get();
-  if (!nvrtc.loaded()) GTEST_SKIP() << nvrtc.why();
+  std::string why;
+  if (!cuda::Nvrtc::available(&why)) GTEST_SKIP() << why;
+  const auto& nvrtc = cuda::Nvrtc::get();
   const auto cases = kernops_test::cuda_cases();
   struct Job {
     std::string what, program;
-    const char* arch;
-    std::future<kernops_test::NvrtcForTests::Result> result;
+    int cc;
+    std::future<cuda::CompiledImage> result;
   };
   std::vector<Job> jobs;
   for (Dtype dt : {Dtype::Float64, Dtype::Float32})
@@ -63,35 +64,43 @@ TEST(CudaNvrtc, EveryGeneratedKernelCompilesForSm80AndSm90) {
         program += "namespace case" + std::to_string(c) + " {\n" + ks.source + "}\n";
         ++count;
       }
-      const char* arch = (axis == 0) == (dt == Dtype::Float64) ? "sm_80" : "sm_90";
+      const int cc = (axis == 0) == (dt == Dtype::Float64) ? 80 : 90;
       jobs.push_back({std::to_string(count) + (dt == Dtype::Float32 ? " float32" : " float64") + " kernels of axis " +
-                          std::to_string(axis) + " for " + arch,
-                      program, arch, {}});
+                          std::to_string(axis) + " for sm_" + std::to_string(cc),
+                      program, cc, {}});
     }
   const auto t0 = std::chrono::steady_clock::now();
   for (auto& j : jobs)
     j.result = std::async(std::launch::async, [&nvrtc, &j] {
-      return nvrtc.compile(j.program, {std::string("--gpu-architecture=") + j.arch});
+      return nvrtc.compile(j.program, j.cc);
     });
   for (auto& j : jobs) {
-    const auto r = j.result.get();
-    EXPECT_TRUE(r.ok) << j.what << ":\n" << r.log;
-    EXPECT_GT(r.cubin_bytes, 0u) << j.what;
+    try {
+      const auto r = j.result.get();
+      EXPECT_FALSE(r.is_ptx) << j.what;
+      EXPECT_GT(r.image.size(), 0u) << j.what;
+    } catch (const cuda::CompileError& e) {
+      ADD_FAILURE() << j.what << ":\n" << e.log;
+    }
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("[ nvrtc    ] %s, ...: %.1f s for the four (%s)\n", jobs[0].what.c_str(), s, nvrtc.path().c_str());
+  std::printf("[ nvrtc    ] %s, ...: %.1f s for the four (%s)\n", jobs[0].what.c_str(), s, nvrtc.library().c_str());
 }
 
 // One source exactly as the runtime compiles it (extern "C" kernels, default block size).
 TEST(CudaNvrtc, AStandaloneSourceCompilesAsIs) {
-  auto& nvrtc = kernops_test::NvrtcForTests::get();
-  if (!nvrtc.loaded()) GTEST_SKIP() << nvrtc.why();
+  std::string why;
+  if (!cuda::Nvrtc::available(&why)) GTEST_SKIP() << why;
+  const auto& nvrtc = cuda::Nvrtc::get();
   const auto p = compile("ArgKMin_Reduction(SqDist(x,y),10,0)", {"x = Vi(3)", "y = Vj(3)"});
   for (Dtype dt : {Dtype::Float64, Dtype::Float32}) {
     const auto ks = cuda::generate_cuda(*p, dt);
     EXPECT_NE(ks.source.find("extern \"C\""), std::string::npos);
-    const auto r = nvrtc.compile(ks.source, {"--gpu-architecture=sm_90"});
-    EXPECT_TRUE(r.ok) << r.log;
-    EXPECT_EQ(r.log.find("warning"), std::string::npos) << r.log;
+    try {
+      const auto r = nvrtc.compile(ks.source, 90);
+      EXPECT_EQ(r.log.find("warning"), std::string::npos) << r.log;
+    } catch (const cuda::CompileError& e) {
+      ADD_FAILURE() << e.log;
+    }
   }
 }

@@ -1,6 +1,7 @@
 // The CUDA backend's entry points (see backend.h).
 #include "backend.h"
 
+#include "codegen.h"
 #include "driver.h"
 #include "nvrtc.h"
 
@@ -8,15 +9,6 @@ namespace kernops {
 namespace cuda {
 
 namespace {
-
-// Note [Connecting the code generator]
-// The code generator (codegen.h, issue 21 item 1) is developed beside this runtime; when it
-// is merged, kernel_source() returns generate_cuda(plan, dtype) and have_codegen() true.
-// Nothing else changes: run() below, the R glue and the standalone driver already call
-// through here.
-KernelSource kernel_source(const Plan& /*plan*/, Dtype /*dtype*/) {
-  throw BackendError("this build of kernops has no CUDA code generator");
-}
 
 std::string formula_text(const Plan& plan) {
   try {
@@ -28,17 +20,12 @@ std::string formula_text(const Plan& plan) {
 
 }  // namespace
 
-bool have_codegen() { return false; }
-
 bool usable(std::string* why) {
   const ProbeResult p = probe();
   std::string reason;
   if (!p.usable) {
     reason = p.why;
-  } else if (!Nvrtc::available(&reason)) {
-  } else if (!have_codegen()) {
-    reason = "this build of kernops has no CUDA code generator";
-  } else {
+  } else if (Nvrtc::available(&reason)) {
     return true;
   }
   if (why) *why = reason;
@@ -50,7 +37,7 @@ void run(const Plan& plan, const std::vector<ArgData>& args, const OutShape& sha
   std::string why;
   if (!usable(&why)) throw BackendError("CUDA is not usable: " + why);
   CudaDevice dev;
-  const KernelSource src = kernel_source(plan, config.dtype);
+  const KernelSource src = generate_cuda(plan, config.dtype);
   try {
     run_cuda(dev, plan, src, args, shape, values, indices, config);
   } catch (const CompileError& e) {

@@ -12,11 +12,8 @@
 namespace kernops {
 namespace cuda {
 
-// Whether this build can generate CUDA kernels (false until the code generator is in).
-bool have_codegen();
-
 // Whether a reduction can run on CUDA now; `why` gets the reason when not (no driver, no
-// device, no NVRTC, no code generator, the device failed earlier in this session).
+// device, no NVRTC, the device failed earlier in this session).
 bool usable(std::string* why = nullptr);
 
 // Runs `plan` on device 0 (see run_cuda for the arguments). Errors: BackendError when CUDA
