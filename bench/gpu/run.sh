@@ -3,7 +3,7 @@
 # no R): builds the core's standalone driver (tests/cpp/driver.cpp), says what CUDA it finds,
 # compares CUDA with the CPU engine for every op and reduction in float32 and float64, then
 # times the issue's targets (issue 21) and prints one table. Where CUDA is unusable (no driver,
-# no GPU, no code generator in this build) it says why after the build and exits 0.
+# no GPU, no NVRTC) it says why after the build and exits 0.
 #
 #   bash bench/gpu/run.sh [--dry-run] [--build-dir DIR] [--compare-n N] [--skip-compare]
 #
