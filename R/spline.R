@@ -346,7 +346,7 @@ predict.kernops_spline <- function(object, newdata, deriv = 0, ...) {
   call <- sys.call()
   check_no_dots(list(...), call)
   d <- ncol(object$x)
-  E <- if (missing(newdata)) object$x else kde_points(newdata, "newdata", d, call)
+  E <- if (missing(newdata)) object$x else stat_points(newdata, "newdata", d, call = call)
   if (!(identical(deriv, 0) || identical(deriv, 1) || identical(deriv, 0L) || identical(deriv, 1L)))
     abort_kernops("`deriv` must be 0 (the fit) or 1 (its gradient).", "kernops_error_input", call = call)
   if (deriv == 1) spline_gradient(object, E) else spline_eval(object, E)
