@@ -165,101 +165,91 @@ bool same_value(double got, double want, double tol) {
 
 }  // namespace
 
-class CudaEmulation : public ::testing::TestWithParam<int> {};
+// Each case's plan, its kernels (checked to be the ones compiled in), data and the CPU
+// engine's results in the case's dtype and in float64.
+class CudaEmulation : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override {
+    const auto cases = kernops_test::cuda_cases();
+    ASSERT_EQ(static_cast<int>(cases.size()), kernops_test::kEmuKernelCount) << "stale build: rerun cmake --build";
+    c_ = GetParam();
+    cs_ = cases[static_cast<size_t>(c_)];
+    plan_ = compile(cs_.formula, kernops_test::cuda_case_decls());
+    cuda::CodegenOptions opt;
+    opt.block_size = cs_.block_size;
+    ks_ = cuda::generate_cuda(*plan_, cs_.dtype, opt);
+    ASSERT_EQ(ks_.source, kernel().source) << "the compiled kernel is not what the generator writes now: rebuild";
+    data_ = make_data(*plan_, 1000u + static_cast<unsigned>(c_));
+    want_ = run_reference(*plan_, data_, cs_.dtype);
+    exact_ = cs_.dtype == Dtype::Float32 ? run_reference(*plan_, data_, Dtype::Float64) : want_;
+  }
+  const kernops_test::EmuKernel& kernel() const { return kernops_test::kEmuKernels[c_]; }
+  std::string what() const { return cs_.formula + (cs_.dtype == Dtype::Float32 ? " float32" : " float64"); }
 
+  // Values within 1e-12 relative (float64) or 1e-5 (float32) of the CPU engine's, indices
+  // equal, NaN where it has NaN. float32 sums that cancel (a gradient's) lose more than 1e-5
+  // relative on the CPU too: a value also passes when it is as close to the float64 result
+  // as 1e-5 relative or twice the CPU's own float32 error allow (as accurate as the CPU).
+  void expect_engine_results(const std::vector<double>& values, const std::vector<double>& indices) const {
+    const double tol = cs_.dtype == Dtype::Float64 ? 1e-12 : 1e-5;
+    const size_t rows = static_cast<size_t>(want_.shape.rows);
+    int bad = 0;
+    for (size_t e = 0; e < want_.values.size() && bad < 5; ++e) {
+      const double err = std::fabs(values[e] - exact_.values[e]), cpu_err = std::fabs(want_.values[e] - exact_.values[e]);
+      const bool ok = same_value(values[e], want_.values[e], tol) ||
+                      (cs_.dtype == Dtype::Float32 &&
+                       err <= std::max(tol * std::max(1.0, std::fabs(exact_.values[e])), 2 * cpu_err));
+      if (!ok) {
+        ++bad;
+        ADD_FAILURE() << "value row " << e % rows << " col " << e / rows << ": got " << values[e] << " want "
+                      << want_.values[e] << " (float64: " << exact_.values[e] << ")";
+      }
+    }
+    for (size_t e = 0; e < want_.indices.size() && bad < 5; ++e)
+      if (indices[e] != want_.indices[e]) {
+        ++bad;
+        ADD_FAILURE() << "index row " << e % rows << " col " << e / rows << ": got " << indices[e] << " want "
+                      << want_.indices[e];
+      }
+  }
+
+  int c_ = 0;
+  kernops_test::CudaCase cs_;
+  std::shared_ptr<const Plan> plan_;
+  cuda::KernelSource ks_;
+  Data data_;
+  Out want_, exact_;
+};
+
+// The kernels on launches laid out by hand: one launch; i in chunks (i0 > 0) with j in three
+// splits; small chunks with j splits shorter than a tile.
 TEST_P(CudaEmulation, GeneratedKernelMatchesTheCpuEngine) {
-  const auto cases = kernops_test::cuda_cases();
-  ASSERT_EQ(static_cast<int>(cases.size()), kernops_test::kEmuKernelCount) << "stale build: rerun cmake --build";
-  const int c = GetParam();
-  const auto& cs = cases[static_cast<size_t>(c)];
-  SCOPED_TRACE(cs.formula + (cs.dtype == Dtype::Float32 ? " float32" : " float64"));
-  const auto plan = compile(cs.formula, kernops_test::cuda_case_decls());
-  cuda::CodegenOptions opt;
-  opt.block_size = cs.block_size;
-  const cuda::KernelSource ks = cuda::generate_cuda(*plan, cs.dtype, opt);
-  const auto& k = kernops_test::kEmuKernels[c];
-  ASSERT_EQ(ks.source, k.source) << "the compiled kernel is not what the generator writes now: rebuild";
-
-  const Data d = make_data(*plan, 1000u + static_cast<unsigned>(c));
-  const Out want = run_reference(*plan, d, cs.dtype);
-  // float32 sums that cancel (a gradient's) lose more than 1e-5 relative on the CPU too:
-  // a value also passes when it is as close to the float64 result as 1e-5 relative or twice
-  // the CPU's own float32 error allow (as accurate as the CPU engine).
-  const Out exact = cs.dtype == Dtype::Float32 ? run_reference(*plan, d, Dtype::Float64) : want;
-  const double tol = cs.dtype == Dtype::Float64 ? 1e-12 : 1e-5;
-  const auto value_ok = [&](const Out& got, size_t e) {
-    if (same_value(got.values[e], want.values[e], tol)) return true;
-    const double err = std::fabs(got.values[e] - exact.values[e]), cpu_err = std::fabs(want.values[e] - exact.values[e]);
-    return cs.dtype == Dtype::Float32 && err <= std::max(tol * std::max(1.0, std::fabs(exact.values[e])), 2 * cpu_err);
-  };
-  // One launch; i in chunks (i0 > 0) with j in three splits; small chunks with j splits
-  // shorter than a tile.
+  SCOPED_TRACE(what());
   const std::vector<Launch> launches = {{{0}, kM}, {{0, 20}, (kM + 2) / 3}, {{0, 5, 6, 29}, 7}};
   for (size_t q = 0; q < launches.size(); ++q) {
     SCOPED_TRACE("launch " + std::to_string(q));
-    const Out got = cs.dtype == Dtype::Float64 ? run_emulated<double>(*plan, ks, k, d, want.shape, launches[q])
-                                               : run_emulated<float>(*plan, ks, k, d, want.shape, launches[q]);
-    const size_t rows = static_cast<size_t>(want.shape.rows);
-    int bad = 0;
-    for (size_t e = 0; e < want.values.size() && bad < 5; ++e)
-      if (!value_ok(got, e)) {
-        ++bad;
-        ADD_FAILURE() << "value row " << e % rows << " col " << e / rows << ": got " << got.values[e] << " want "
-                      << want.values[e] << " (float64: " << exact.values[e] << ")";
-      }
-    for (size_t e = 0; e < want.indices.size() && bad < 5; ++e)
-      if (got.indices[e] != want.indices[e]) {
-        ++bad;
-        ADD_FAILURE() << "index row " << e % rows << " col " << e / rows << ": got " << got.indices[e] << " want "
-                      << want.indices[e];
-      }
+    const Out got = cs_.dtype == Dtype::Float64
+                        ? run_emulated<double>(*plan_, ks_, kernel(), data_, want_.shape, launches[q])
+                        : run_emulated<float>(*plan_, ks_, kernel(), data_, want_.shape, launches[q]);
+    expect_engine_results(got.values, got.indices);
   }
 }
 
 // The same kernels launched by the package's runtime (run_cuda) on the emulated device:
 // whole, and in chunks of 8 rows (the runtime picks the j splits: few "multiprocessors").
 TEST_P(CudaEmulation, RunCudaDrivesTheGeneratedKernels) {
-  const auto cases = kernops_test::cuda_cases();
-  ASSERT_EQ(static_cast<int>(cases.size()), kernops_test::kEmuKernelCount) << "stale build: rerun cmake --build";
-  const int c = GetParam();
-  const auto& cs = cases[static_cast<size_t>(c)];
-  SCOPED_TRACE(cs.formula + (cs.dtype == Dtype::Float32 ? " float32" : " float64"));
-  const auto plan = compile(cs.formula, kernops_test::cuda_case_decls());
-  cuda::CodegenOptions opt;
-  opt.block_size = cs.block_size;
-  const cuda::KernelSource ks = cuda::generate_cuda(*plan, cs.dtype, opt);
-  ASSERT_EQ(ks.source, kernops_test::kEmuKernels[c].source) << "stale build: rebuild";
-  const Data d = make_data(*plan, 2000u + static_cast<unsigned>(c));
-  const Out want = run_reference(*plan, d, cs.dtype);
-  const Out exact = cs.dtype == Dtype::Float32 ? run_reference(*plan, d, Dtype::Float64) : want;
-  const double tol = cs.dtype == Dtype::Float64 ? 1e-12 : 1e-5;
+  SCOPED_TRACE(what());
   for (std::int64_t chunk : {std::int64_t{0}, std::int64_t{8}}) {
     SCOPED_TRACE("chunk_rows " + std::to_string(chunk));
-    EmuDevice dev(kernops_test::kEmuKernels[c]);
+    EmuDevice dev(kernel());
     cuda::CudaRunConfig cfg;
-    cfg.dtype = cs.dtype;
+    cfg.dtype = cs_.dtype;
     cfg.chunk_rows = chunk;
-    std::vector<double> values(want.values.size(), -7), indices(want.indices.size(), -7);
-    cuda::run_cuda(dev, *plan, ks, d.args, want.shape, values.data(), indices.data(), cfg);
+    std::vector<double> values(want_.values.size(), -7), indices(want_.indices.size(), -7);
+    cuda::run_cuda(dev, *plan_, ks_, data_.args, want_.shape, values.data(), indices.data(), cfg);
     EXPECT_GT(dev.launches, 0);
     EXPECT_EQ(dev.live, 0) << "device buffers left allocated";
-    int bad = 0;
-    for (size_t e = 0; e < want.values.size() && bad < 5; ++e) {
-      const bool ok = same_value(values[e], want.values[e], tol) ||
-                      (cs.dtype == Dtype::Float32 &&
-                       std::fabs(values[e] - exact.values[e]) <=
-                           std::max(tol * std::max(1.0, std::fabs(exact.values[e])),
-                                    2 * std::fabs(want.values[e] - exact.values[e])));
-      if (!ok) {
-        ++bad;
-        ADD_FAILURE() << "value " << e << ": got " << values[e] << " want " << want.values[e];
-      }
-    }
-    for (size_t e = 0; e < want.indices.size() && bad < 5; ++e)
-      if (indices[e] != want.indices[e]) {
-        ++bad;
-        ADD_FAILURE() << "index " << e << ": got " << indices[e] << " want " << want.indices[e];
-      }
+    expect_engine_results(values, indices);
   }
 }
 
