@@ -65,3 +65,15 @@ cpp_nystrom_accumulate <- function(S, Kb, L) {
     .Call(`_kernops_cpp_nystrom_accumulate`, S, Kb, L)
 }
 
+cpp_crossprod <- function(A, B) {
+    .Call(`_kernops_cpp_crossprod`, A, B)
+}
+
+cpp_matmul <- function(A, B) {
+    .Call(`_kernops_cpp_matmul`, A, B)
+}
+
+cpp_lowrank_apply <- function(U, w, V) {
+    .Call(`_kernops_cpp_lowrank_apply`, U, w, V)
+}
+

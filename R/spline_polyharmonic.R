@@ -93,7 +93,7 @@ polyharmonic_matvec <- function(x, dtype, backend) {
 # breakdown (a direction of non-positive curvature: singular system, e.g. duplicated points
 # at lambda = 0).
 ph_cg <- function(kmv, Q, B, s, tol, max_iter, X = NULL, R = NULL, bnorm = sqrt(colSums(B^2)), pre = NULL) {
-  proj <- function(V) V - Q %*% crossprod(Q, V)
+  proj <- ph_projector(Q)
   n <- nrow(B)
   if (is.null(X)) {
     X <- matrix(0, n, ncol(B))
@@ -141,9 +141,10 @@ ph_cg <- function(kmv, Q, B, s, tol, max_iter, X = NULL, R = NULL, bnorm = sqrt(
 #   P^-1 = (l_min + s) U diag(1 / (l + s)) U^T + (I - U U^T),
 # symmetric positive definite, mapping range(Pi) to itself (U is in it). It flattens the top of
 # the spectrum: CG then sees a condition number ~ (l_min + s) / s instead of (l_1 + s) / s.
-# Cost: O(n m^2) to build (two n x m cross-products and two n x m by m x m products, in R's BLAS), one n x m buffer,
-# O(n m) per iteration. The dense algebra is base R here; it is small
-# next to the reductions (TODO: the Eigen helpers of solve.R when they land).
+# Cost: O(n m^2) to build (two n x m cross-products and two n x m by m x m products), one
+# n x m buffer, O(n m k) per iteration for k columns. The n x m products go through Eigen
+# (r_linalg.cpp): in R's reference BLAS they took 14 s to build and 1.4 s per iteration
+# (k = 21) at n = 1e5, m = 200 (bench/RESULTS.md); the m x m eigen() stay in R.
 ph_nystrom <- function(x, Q, m, block = 2048L) {
   n <- nrow(x)
   d <- ncol(x)
@@ -162,35 +163,38 @@ ph_nystrom <- function(x, Q, m, block = 2048L) {
   QtG <- 0
   for (i in blocks) {
     G[i, ] <- t(qr.qty(qs, ph_phi_dense(xs, x[i, , drop = FALSE]))[-drop, , drop = FALSE])
-    QtG <- QtG + crossprod(Q[i, , drop = FALSE], G[i, , drop = FALSE])
+    QtG <- QtG + cpp_crossprod(Q[i, , drop = FALSE], G[i, , drop = FALSE])
   }
-  for (i in blocks) G[i, ] <- G[i, , drop = FALSE] - Q[i, , drop = FALSE] %*% QtG
+  for (i in blocks) G[i, ] <- G[i, , drop = FALSE] - cpp_matmul(Q[i, , drop = FALSE], QtG)
   W <- qr.qty(qs, t(qr.qty(qs, ph_phi_dense(xs, xs))[-drop, , drop = FALSE]))[-drop, , drop = FALSE]
   ew <- eigen((W + t(W)) / 2, symmetric = TRUE)
   keep <- ew$values > 1e-8 * ew$values[1]
   M <- ew$vectors[, keep, drop = FALSE] %*% diag(1 / sqrt(ew$values[keep]), sum(keep))   # W^(-1/2)
   # B = G M; B^T B = M^T (G^T G) M = V diag(l) V^T gives U = B V l^(-1/2) = G T
-  GtG <- crossprod(G)
+  GtG <- cpp_crossprod(G, G)
   eb <- eigen(crossprod(M, GtG %*% M), symmetric = TRUE)
   keep <- eb$values > 1e-8 * eb$values[1]
   T1 <- M %*% eb$vectors[, keep, drop = FALSE] %*% diag(1 / sqrt(eb$values[keep]), sum(keep))
   k <- ncol(T1)
   T1 <- cbind(T1, matrix(0, nrow(T1), ncol(G) - k))   # square, so that U fits in G's place
-  for (i in blocks) G[i, ] <- G[i, , drop = FALSE] %*% T1
+  for (i in blocks) G[i, ] <- cpp_matmul(G[i, , drop = FALSE], T1)
   if (k < ncol(G)) G <- G[, seq_len(k), drop = FALSE]   # (a copy only when directions were dropped)
   # U^T U = I only to ~1e-6 (the small l amplify rounding): a polar step U (U^T U)^(-1/2),
   # with U^T U computed from U itself, makes it I to rounding, so that P^-1 is positive
   # definite even where (l_min + s) / (l_1 + s) is that small (interpolation, s = 0).
-  eu <- eigen(crossprod(G), symmetric = TRUE)
+  eu <- eigen(cpp_crossprod(G, G), symmetric = TRUE)
   T2 <- eu$vectors %*% (t(eu$vectors) / sqrt(eu$values))
-  for (i in blocks) G[i, ] <- G[i, , drop = FALSE] %*% T2
+  for (i in blocks) G[i, ] <- cpp_matmul(G[i, , drop = FALSE], T2)
   list(U = G, l = eb$values[keep], centres = S)
 }
 
+# Pi V = V - Q (Q'V): the projection onto the complement of the polynomials (Q: n x (d + 1)
+# orthonormal columns spanning them).
+ph_projector <- function(Q) function(V) V - Q %*% crossprod(Q, V)
+
 ph_nystrom_apply <- function(pre, V, s) {
-  UtV <- crossprod(pre$U, V)
   lmin <- pre$l[length(pre$l)]
-  V + pre$U %*% (UtV * ((lmin + s) / (pre$l + s) - 1))
+  cpp_lowrank_apply(pre$U, (lmin + s) / (pre$l + s) - 1, as.matrix(V))
 }
 
 # phi(|x_i - z_j|) densely (n x m, m small): the Nystrom columns. Same constants and the same
@@ -243,7 +247,7 @@ polyharmonic_fit <- function(x, y, lambda, tol = 1e-8, max_iter = 1000, dtype = 
                           d + 1, if (d == 2) "line" else "hyperplane", n, if (n > d + 1) " on one" else ""),
                   "kernops_error_input", call = call)
   Q <- qr.Q(qrP)
-  proj <- function(V) V - Q %*% crossprod(Q, V)
+  proj <- ph_projector(Q)
   kmv <- polyharmonic_matvec(x, dtype, backend)
   pre <- if (centres > d + 2) ph_nystrom(x, Q, min(centres, n))
   ynorm <- sqrt(sum(y^2))
@@ -311,7 +315,7 @@ polyharmonic_fit <- function(x, y, lambda, tol = 1e-8, max_iter = 1000, dtype = 
 # so a warm start saves a few iterations, not most of them.)
 ph_gcv <- function(kmv, Q, y, n_probes, tol, max_iter, pre, call = NULL) {
   n <- length(y)
-  proj <- function(V) V - Q %*% crossprod(Q, V)
+  proj <- ph_projector(Q)
   Z <- matrix(sample(c(-1, 1), n * n_probes, replace = TRUE), n, n_probes)
   B <- cbind(y, Z)
   bnorm <- sqrt(colSums(B^2))

@@ -197,6 +197,43 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_crossprod
+Eigen::MatrixXd cpp_crossprod(const Eigen::Map<Eigen::MatrixXd> A, const Eigen::Map<Eigen::MatrixXd> B);
+RcppExport SEXP _kernops_cpp_crossprod(SEXP ASEXP, SEXP BSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type A(ASEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type B(BSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_crossprod(A, B));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_matmul
+Eigen::MatrixXd cpp_matmul(const Eigen::Map<Eigen::MatrixXd> A, const Eigen::Map<Eigen::MatrixXd> B);
+RcppExport SEXP _kernops_cpp_matmul(SEXP ASEXP, SEXP BSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type A(ASEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type B(BSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_matmul(A, B));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_lowrank_apply
+Eigen::MatrixXd cpp_lowrank_apply(const Eigen::Map<Eigen::MatrixXd> U, const Eigen::Map<Eigen::VectorXd> w, const Eigen::Map<Eigen::MatrixXd> V);
+RcppExport SEXP _kernops_cpp_lowrank_apply(SEXP USEXP, SEXP wSEXP, SEXP VSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type U(USEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type w(wSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type V(VSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_lowrank_apply(U, w, V));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_kernops_cpp_build_info", (DL_FUNC) &_kernops_cpp_build_info, 0},
@@ -215,6 +252,9 @@ static const R_CallMethodDef CallEntries[] = {
     {"_kernops_cpp_tri_solve", (DL_FUNC) &_kernops_cpp_tri_solve, 3},
     {"_kernops_cpp_chol_solve", (DL_FUNC) &_kernops_cpp_chol_solve, 2},
     {"_kernops_cpp_nystrom_accumulate", (DL_FUNC) &_kernops_cpp_nystrom_accumulate, 3},
+    {"_kernops_cpp_crossprod", (DL_FUNC) &_kernops_cpp_crossprod, 2},
+    {"_kernops_cpp_matmul", (DL_FUNC) &_kernops_cpp_matmul, 2},
+    {"_kernops_cpp_lowrank_apply", (DL_FUNC) &_kernops_cpp_lowrank_apply, 3},
     {NULL, NULL, 0}
 };
 

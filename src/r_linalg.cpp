@@ -45,3 +45,32 @@ Eigen::MatrixXd cpp_nystrom_accumulate(const Eigen::Map<Eigen::MatrixXd> S, cons
   out.selfadjointView<Eigen::Lower>().rankUpdate(Qt);
   return out.selfadjointView<Eigen::Lower>();
 }
+
+// A'B (R's crossprod(A, B)); A'A when B is A, by a symmetric rank update (half the work).
+// [[Rcpp::export]]
+Eigen::MatrixXd cpp_crossprod(const Eigen::Map<Eigen::MatrixXd> A, const Eigen::Map<Eigen::MatrixXd> B) {
+  if (A.data() == B.data() && A.rows() == B.rows() && A.cols() == B.cols()) {
+    Mat out = Mat::Zero(A.cols(), A.cols());
+    out.selfadjointView<Eigen::Lower>().rankUpdate(A.transpose());
+    return out.selfadjointView<Eigen::Lower>();
+  }
+  return A.transpose() * B;
+}
+
+// A B (R's A %*% B).
+// [[Rcpp::export]]
+Eigen::MatrixXd cpp_matmul(const Eigen::Map<Eigen::MatrixXd> A, const Eigen::Map<Eigen::MatrixXd> B) {
+  return A * B;
+}
+
+// V + U diag(w) U'V: a low-rank correction of the identity applied to the columns of V (the
+// polyharmonic spline's Nystrom preconditioner, once per CG iteration).
+// [[Rcpp::export]]
+Eigen::MatrixXd cpp_lowrank_apply(const Eigen::Map<Eigen::MatrixXd> U, const Eigen::Map<Eigen::VectorXd> w,
+                                  const Eigen::Map<Eigen::MatrixXd> V) {
+  Mat C = U.transpose() * V;
+  C.array().colwise() *= w.array();
+  Mat out = V;
+  out.noalias() += U * C;
+  return out;
+}

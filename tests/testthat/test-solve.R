@@ -137,3 +137,18 @@ test_that("float32 reaches a float64 tolerance by iterative refinement (true res
   expect_lt(max(sol$residual), 1e-10)
   expect_lt(max(abs(sol$coefficients - exact)) / max(abs(exact)), 1e-8)
 })
+
+test_that("the Eigen helpers of the solvers agree with base R's algebra", {
+  set.seed(11)
+  A <- matrix(rnorm(300 * 7), 300, 7)
+  B <- matrix(rnorm(300 * 4), 300, 4)
+  S <- crossprod(matrix(rnorm(49), 7, 7)) + diag(7)
+  expect_equal(kernops:::cpp_crossprod(A, B), crossprod(A, B), tolerance = 1e-13)
+  expect_equal(kernops:::cpp_crossprod(A, A), crossprod(A), tolerance = 1e-13)   # the rank-update path
+  expect_equal(kernops:::cpp_matmul(A, S), A %*% S, tolerance = 1e-13)
+  w <- runif(7)
+  expect_equal(kernops:::cpp_lowrank_apply(A, w, B), B + A %*% (crossprod(A, B) * w), tolerance = 1e-13)
+  L <- kernops:::cpp_chol_lower(S)$L
+  expect_equal(L %*% t(L), S, tolerance = 1e-13)
+  expect_equal(kernops:::cpp_chol_solve(L, B[1:7, ]), solve(S, B[1:7, ]), tolerance = 1e-12)
+})
