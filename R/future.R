@@ -88,7 +88,10 @@
 #' iteration. The engine's own progress line on stderr (option `kernops.progress`)
 #' remains for local calls only; workers never print it.
 #'
-#' Multi-GPU sharding (one worker per device) is left for the CUDA backend.
+#' @section GPUs:
+#' Shards compute on the workers' CPUs. An op made with `backend = "cuda"` is not sharded: it
+#' runs on this process's GPU. Sharding over several GPUs (one worker per device) is not
+#' implemented yet: the CUDA runtime holds one device (device 0) per process.
 #'
 #' @name kernops_future
 #' @examples
