@@ -52,6 +52,21 @@ TEST(CudaCodegen, TileShrinksToFitSharedMemoryAndTooWidePointsAreRefused) {
   EXPECT_NO_THROW(cuda::generate_cuda(*wide, Dtype::Float32));  // 28 KB
 }
 
+// Per-thread arrays: reported for the runtime's budget, refused past kMaxThreadArrayBytes
+// (Sum(TensorProd) of two 256-vectors: a 516 KB frame, over the hardware's 512 KB).
+TEST(CudaCodegen, PerThreadArraysAreReportedAndTooLargeOnesRefused) {
+  const auto p = compile("Sum_Reduction(x*z,0)", {"x = Vi(1)", "z = Vj(1000)"});
+  // x (1), z (1000), x*z (1000) doubles and 1000 double totals and partials
+  EXPECT_EQ(cuda::generate_cuda(*p, Dtype::Float64).thread_bytes, 2001 * 8 + 2 * 1000 * 8);
+  const auto big = compile("Sum_Reduction(Sum(TensorProd(x,y)),0)", {"x = Vi(256)", "y = Vj(256)"});
+  try {
+    cuda::generate_cuda(*big, Dtype::Float64);
+    FAIL() << "expected UnsupportedError";
+  } catch (const UnsupportedError& e) {
+    EXPECT_NE(std::string(e.what()).find("KB of arrays per thread"), std::string::npos) << e.what();
+  }
+}
+
 TEST(CudaCodegen, AnInstructionWithoutCudaCodeIsRefusedByName) {
   auto p = *compile("Sum_Reduction(Exp(x-y),0)", {"x = Vi(1)", "y = Vj(1)"});
   ASSERT_FALSE(p.prog[kIJ].empty());

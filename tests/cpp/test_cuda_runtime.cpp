@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda/backend.h"
 #include "cuda/cache.h"
 #include "cuda/driver.h"
 #include "cuda/nvrtc.h"
@@ -603,4 +604,40 @@ TEST(CudaRun, IndicesComeBackGlobalAndColumnMajorAcrossChunksAndSplits) {
     EXPECT_GT(dev.launches.front().second.y, 1);  // the reduced side was split
     EXPECT_EQ(dev.live, 0);
   }
+}
+
+// The driver reserves every resident thread's local memory at launch: a kernel whose
+// per-thread arrays would take more than the budget on this device is refused (the backend
+// turns it into a BackendError, so "auto" goes to the CPU), and a smaller one leaves less
+// for the chunks.
+TEST(CudaRun, PerThreadArraysAreBudgetedAsTheDriverReservesThem) {
+  Problem p = make_problem(kGauss, kGaussDecls, {{50, 3}, {70, 3}, {70, 2}, {1, 1}});
+  FakeDevice<double> dev(*p.plan);
+  dev.sms = 132;
+  dev.free_bytes = std::size_t{1} << 30;
+  KernelSource src = fake_source(*p.plan, 32);
+  src.thread_bytes = 8 * 1024;  // x 2048 threads x 132 SMs = 2.2 GB > 0.8 GB
+  std::vector<double> out(100);
+  CudaRunConfig cfg;
+  try {
+    run_cuda(dev, *p.plan, src, p.args, p.shape, out.data(), nullptr, cfg);
+    FAIL() << "expected UnsupportedError";
+  } catch (const UnsupportedError& e) {
+    EXPECT_NE(std::string(e.what()).find("8 KB a thread"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(dev.live, 0);
+  src.thread_bytes = 2 * 1024;  // 554 MB of the 859 MB budget
+  run_cuda(dev, *p.plan, src, p.args, p.shape, out.data(), nullptr, cfg);
+  const auto ref = cpu_result(p);
+  for (std::size_t k = 0; k < out.size(); ++k) EXPECT_NEAR(out[k], ref[k], 1e-12 * (1 + std::fabs(ref[k])));
+}
+
+// Kernels from an NVRTC of a newer major version than the driver do not load (the driver
+// rejects their cubin or PTX): CUDA is then unusable, with a reason naming both versions.
+TEST(CudaBackend, AnNvrtcNewerThanTheDriverIsNamed) {
+  EXPECT_EQ(kernops::cuda::nvrtc_driver_mismatch("13.0", 13020), "");
+  EXPECT_EQ(kernops::cuda::nvrtc_driver_mismatch("12.4", 13000), "");
+  EXPECT_EQ(kernops::cuda::nvrtc_driver_mismatch("13.0", 0), "");  // no driver: probe() says so
+  const std::string why = kernops::cuda::nvrtc_driver_mismatch("13.0", 12040);
+  EXPECT_NE(why.find("NVRTC 13.0 is newer than the CUDA driver (12.4)"), std::string::npos) << why;
 }

@@ -1,6 +1,8 @@
 // The CUDA backend's entry points (see backend.h).
 #include "backend.h"
 
+#include <cstdlib>
+
 #include "codegen.h"
 #include "driver.h"
 #include "nvrtc.h"
@@ -20,13 +22,22 @@ std::string formula_text(const Plan& plan) {
 
 }  // namespace
 
+std::string nvrtc_driver_mismatch(const std::string& nvrtc_version, int driver_version) {
+  const int nvrtc_major = std::atoi(nvrtc_version.c_str());
+  if (driver_version <= 0 || nvrtc_major <= driver_version / 1000) return "";
+  return "NVRTC " + nvrtc_version + " is newer than the CUDA driver (" + driver_version_string(driver_version) +
+         "), which cannot load its kernels; install the NVRTC of CUDA " + std::to_string(driver_version / 1000) +
+         " or point KERNOPS_NVRTC_PATH at it";
+}
+
 bool usable(std::string* why) {
   const ProbeResult p = probe();
   std::string reason;
   if (!p.usable) {
     reason = p.why;
   } else if (Nvrtc::available(&reason)) {
-    return true;
+    reason = nvrtc_driver_mismatch(Nvrtc::get().version(), p.driver_version);
+    if (reason.empty()) return true;
   }
   if (why) *why = reason;
   return false;
@@ -37,9 +48,20 @@ void run(const Plan& plan, const std::vector<ArgData>& args, const OutShape& sha
   std::string why;
   if (!usable(&why)) throw BackendError("CUDA is not usable: " + why);
   CudaDevice dev;
-  const KernelSource src = generate_cuda(plan, config.dtype);
+  // A formula the generator or the runtime refuses (an op without CUDA code, values too wide
+  // for a thread, for shared memory or for the device's memory) is a backend that cannot serve
+  // it, not a fault of the formula: a BackendError, so that "auto" computes it on the CPU.
+  // The device stays usable (no mark_unusable()).
+  KernelSource src;
+  try {
+    src = generate_cuda(plan, config.dtype);
+  } catch (const UnsupportedError& e) {
+    throw BackendError(e.what());
+  }
   try {
     run_cuda(dev, plan, src, args, shape, values, indices, config);
+  } catch (const UnsupportedError& e) {
+    throw BackendError(e.what());  // this formula on this device; the device is fine
   } catch (const CompileError& e) {
     throw CompileError(std::string(e.what()) + "\nFormula: " + formula_text(plan) + "\nNVRTC log:\n" + e.log,
                        e.log);

@@ -12,6 +12,10 @@
 namespace kernops {
 namespace cuda {
 
+// Why kernels from this NVRTC ("13.0") cannot load on this driver (cuDriverGetVersion,
+// 12040 for 12.4): a newer major version than the driver's; "" when they can.
+std::string nvrtc_driver_mismatch(const std::string& nvrtc_version, int driver_version);
+
 // Whether a reduction can run on CUDA now; `why` gets the reason when not (no driver, no
 // device, no NVRTC, the device failed earlier in this session).
 bool usable(std::string* why = nullptr);

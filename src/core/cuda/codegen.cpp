@@ -181,6 +181,7 @@ class Generator {
     choose_tile();
     KernelSource ks;
     ReducerCode rc = reducer();
+    const std::int64_t thread_bytes = check_thread_arrays(rc);
     std::ostringstream o;
     o << "// kernops: " << p_.formula.to_string() << ", " << (f32_ ? "float32" : "float64") << "\n";
     o << prelude(f32_);
@@ -194,6 +195,7 @@ class Generator {
     ks.block_size = block_;
     ks.shared_bytes = 0;  // static __shared__ arrays only (K_TILE is fixed per source)
     ks.state_width = rc.state_width;
+    ks.thread_bytes = thread_bytes;
     ks.value_cols = value_cols_;
     ks.index_cols = index_cols_;
     return ks;
@@ -249,6 +251,24 @@ class Generator {
     if (tile_ * point > kMaxSharedBytes)
       throw UnsupportedError("the CUDA backend cannot stage this formula's j-level values (" + std::to_string(width) +
                              " numbers per point) in shared memory; use backend = \"cpu\"");
+  }
+
+  // Every slot's values and the reducer's state are per-thread arrays, in local memory when
+  // large. Their sum is an upper bound of the thread's stack frame (ptxas may overlap dead
+  // arrays; for Sum(TensorProd(x, y)) of two 256-vectors the frame is the sum, 516 KB).
+  // ptxas accepts frames the hardware refuses at launch (over 512 KB), so those are refused
+  // here, before any compile; the runtime budgets the rest (KernelSource::thread_bytes).
+  std::int64_t check_thread_arrays(const ReducerCode& rc) const {
+    std::int64_t values = 0;
+    for (size_t s = 0; s < p_.slots.size(); ++s)
+      if (used_[s]) values += p_.slots[s].dim;
+    const std::int64_t elem = f32_ ? 4 : 8;  // state_width counts T values (double totals take two in float32)
+    const std::int64_t bytes = (values + 2 * static_cast<std::int64_t>(rc.state_width)) * elem;
+    if (bytes > kMaxThreadArrayBytes)
+      throw UnsupportedError("the CUDA backend cannot hold this formula's values in one GPU thread (" +
+                             std::to_string(bytes / 1024) + " KB of arrays per thread, limit " +
+                             std::to_string(kMaxThreadArrayBytes / 1024) + " KB); use backend = \"cpu\"");
+    return bytes;
   }
 
   // Component c (a C++ expression) of slot s, read from context ctx.

@@ -21,8 +21,14 @@ struct CodegenOptions {
 // device accepts without opting in (cuFuncSetAttribute) to more.
 constexpr std::int64_t kMaxSharedBytes = 48 * 1024;
 
+// Per-thread array bytes (every value of the formula and the reducer's state) the generator
+// accepts: half the hardware's 512 KB stack frame a thread (see check_thread_arrays() in
+// codegen.cpp; the runtime also budgets what the frames of a full device take).
+constexpr std::int64_t kMaxThreadArrayBytes = 256 * 1024;
+
 // The kernels of `plan` for `dtype`. Throws UnsupportedError naming the op when an
-// instruction has no CUDA form, or when one j-level point alone outgrows kMaxSharedBytes.
+// instruction has no CUDA form, when one j-level point alone outgrows kMaxSharedBytes, or
+// when the per-thread arrays outgrow kMaxThreadArrayBytes.
 KernelSource generate_cuda(const Plan& plan, Dtype dtype);
 KernelSource generate_cuda(const Plan& plan, Dtype dtype, const CodegenOptions& options);
 

@@ -2,6 +2,7 @@
 #include "driver.h"
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <mutex>
@@ -68,6 +69,7 @@ struct State {
   Api api{};
   ProbeResult probe;
   std::string forced_failure;  // test hook
+  pid_t pid = 0;               // the process that loaded the driver (see probe())
   CUcontext ctx = nullptr;     // primary context of device 0, retained for the process
   CUdevice dev = 0;
   std::unordered_map<std::string, std::shared_ptr<Module>> modules;  // by cache key hash
@@ -87,6 +89,7 @@ std::string error_text(const Api& api, CUresult rc) {
 // Loads and initialises the driver, fills s.probe. Called once, under s.mutex.
 void load(State& s) {
   s.loaded = true;
+  s.pid = getpid();
   ProbeResult& p = s.probe;
   void* h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   if (!h) {
@@ -200,6 +203,13 @@ ProbeResult probe() {
   std::lock_guard<std::mutex> lock(s.mutex);
   if (!s.loaded) load(s);
   ProbeResult p = s.probe;
+  // A child forked after cuInit (a multicore future, parallel::mclapply) inherits a driver
+  // state that CUDA does not support there: its calls fail or hang. It computes on the CPU.
+  if (p.usable && getpid() != s.pid) {
+    p.usable = false;
+    p.why = "CUDA was initialised in the parent of this forked process (a multicore future or mclapply), and "
+            "CUDA cannot be used after fork(); use a multisession plan for GPU work in workers";
+  }
   if (!s.forced_failure.empty()) {
     p.usable = false;
     p.why = s.forced_failure;

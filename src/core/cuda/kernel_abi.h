@@ -47,6 +47,7 @@ struct KernelSource {
   int block_size = 128;      // threads per block (also the j-tile height in shared memory)
   std::int64_t shared_bytes = 0;  // dynamic shared memory per block
   int state_width = 0;       // T values of reducer state per row (for the split / merge)
+  std::int64_t thread_bytes = 0;  // per-thread arrays: an upper bound of a thread's local memory
   int value_cols = 0, index_cols = 0;
 };
 

@@ -48,7 +48,15 @@ void run_typed(Device& dev, const Plan& plan, const KernelSource& src, const std
   std::vector<const void*> arg_ptrs;
   double input_bytes = 0;
   for (const auto& d : args) input_bytes += static_cast<double>(d.rows * d.cols) * sizeof(T);
-  const double usable = static_cast<double>(dev.free_memory()) * cfg.memory_fraction;
+  // The driver reserves every resident thread's local memory (the kernel's per-thread
+  // arrays) when it launches, outside our allocations: take it off the budget first.
+  const double local_bytes = static_cast<double>(src.thread_bytes) * kThreadsPerSm * dev.multiprocessors();
+  const double usable = static_cast<double>(dev.free_memory()) * cfg.memory_fraction - local_bytes;
+  if (usable <= 0)
+    throw UnsupportedError("this formula's per-thread arrays (" + std::to_string(src.thread_bytes / 1024) + " KB" +
+                           " a thread) need " + mb(local_bytes) + " of GPU memory at once, more than the " +
+                           mb(static_cast<double>(dev.free_memory()) * cfg.memory_fraction) +
+                           " available; use backend = \"cpu\"");
   if (input_bytes > usable)
     throw DeviceMemoryError("the arguments need " + mb(input_bytes) + " on the GPU, which has " +
                             mb(usable) + " available for this run");
@@ -61,7 +69,7 @@ void run_typed(Device& dev, const Plan& plan, const KernelSource& src, const std
   DeviceBuffer arg_table(dev, arg_ptrs.size() * sizeof(void*));
   if (!arg_ptrs.empty()) dev.copy_to_device(arg_table.get(), arg_ptrs.data(), arg_ptrs.size() * sizeof(void*));
 
-  const double budget = static_cast<double>(dev.free_memory()) * cfg.memory_fraction;
+  const double budget = static_cast<double>(dev.free_memory()) * cfg.memory_fraction - local_bytes;
   const LaunchShape ls = launch_shape(N, M, src, sizeof(T), budget > 0 ? static_cast<std::size_t>(budget) : 0,
                                       dev.multiprocessors(), dev.max_grid_y(), cfg.chunk_rows);
   const std::int64_t C = ls.chunk_rows;
