@@ -67,6 +67,9 @@ inline const std::vector<CudaBody>& cuda_bodies() {
       {"LogSumExp_Reduction(Log(Step(Elem(x-y,0)))-SqDist(x,y)", "", "", 16},
       {"LogSumExp_Reduction(-SqDist(x,y)", "", ",Exp(b)", 16},
       {"SumSoftMaxWeight_Reduction(-SqDist(x,y)*s", "", ",Concat(b,y)", 16},
+      // The production block size (CodegenOptions' default, 128): one partial block and tile.
+      {"Sum_Reduction(Exp(-s*SqNorm2(x-y))*b", "", "", 128},
+      {"LogSumExp_Reduction(-SqDist(x,y)*s", "", ",b", 128},
   };
   return b;
 }
