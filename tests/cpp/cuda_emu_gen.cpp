@@ -29,7 +29,8 @@ void write_if_changed(const std::string& path, const std::string& text) {
 // The generated LaunchArgs must be kernel_abi.h's, field by field.
 std::string layout_checks() {
   std::string s = "static_assert(sizeof(LaunchArgs) == sizeof(kernops::cuda::LaunchArgs), \"LaunchArgs size\");\n";
-  for (const char* f : {"args", "i0", "n_i", "n_j", "j_per_split", "n_split", "state", "values", "indices"})
+  for (const char* f : {"args", "i0", "n_i", "j_begin", "j_end", "j_per_split", "n_split", "direct", "carry_in", "finish",
+                        "state", "carry", "values", "indices"})
     s += std::string("static_assert(offsetof(LaunchArgs, ") + f + ") == offsetof(kernops::cuda::LaunchArgs, " + f +
          "), \"LaunchArgs field " + f + "\");\n";
   return s;

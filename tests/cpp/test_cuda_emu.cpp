@@ -94,15 +94,20 @@ Out run_emulated(const Plan& p, const cuda::KernelSource& ks, const kernops_test
     const std::int64_t i0 = launch.chunk_starts[q];
     const std::int64_t n_i = (q + 1 < launch.chunk_starts.size() ? launch.chunk_starts[q + 1] : N) - i0;
     std::vector<T> state(static_cast<size_t>(n_split > 1 ? n_split * n_i * ks.state_width : 0));
-    cuda::LaunchArgs la{ptrs.data(),
-                        i0,
-                        n_i,
-                        M,
-                        launch.j_per_split,
-                        n_split,
-                        state.data(),
-                        ks.value_cols ? values.data() + i0 * ks.value_cols : nullptr,
-                        ks.index_cols ? indices.data() + i0 * ks.index_cols : nullptr};
+    cuda::LaunchArgs la{};
+    la.args = ptrs.data();
+    la.i0 = i0;
+    la.n_i = n_i;
+    la.j_begin = 0;
+    la.j_end = M;
+    la.j_per_split = launch.j_per_split;
+    la.n_split = n_split;
+    la.direct = n_split > 1 ? 0 : 1;
+    la.carry_in = 0;
+    la.finish = 1;
+    la.state = state.data();
+    la.values = ks.value_cols ? values.data() + i0 * ks.value_cols : nullptr;
+    la.indices = ks.index_cols ? indices.data() + i0 * ks.index_cols : nullptr;
     const unsigned gx = static_cast<unsigned>((n_i + ks.block_size - 1) / ks.block_size);
     k.reduce(la, gx, static_cast<unsigned>(n_split), static_cast<unsigned>(ks.block_size));
     if (n_split > 1) k.merge(la, gx, static_cast<unsigned>(ks.block_size));
@@ -236,21 +241,28 @@ TEST_P(CudaEmulation, GeneratedKernelMatchesTheCpuEngine) {
 }
 
 // The same kernels launched by the package's runtime (run_cuda) on the emulated device:
-// whole, and in chunks of 8 rows (the runtime picks the j splits: few "multiprocessors").
+// whole and in chunks of 8 rows (the runtime picks the j splits: few "multiprocessors"),
+// each also with pairs_per_launch = 8 x 16, which cuts the reduced side into windows of
+// one block's rows, launched in turn with the state carried from window to window.
 TEST_P(CudaEmulation, RunCudaDrivesTheGeneratedKernels) {
   SCOPED_TRACE(what());
-  for (std::int64_t chunk : {std::int64_t{0}, std::int64_t{8}}) {
-    SCOPED_TRACE("chunk_rows " + std::to_string(chunk));
-    EmuDevice dev(kernel());
-    cuda::CudaRunConfig cfg;
-    cfg.dtype = cs_.dtype;
-    cfg.chunk_rows = chunk;
-    std::vector<double> values(want_.values.size(), -7), indices(want_.indices.size(), -7);
-    cuda::run_cuda(dev, *plan_, ks_, data_.args, want_.shape, values.data(), indices.data(), cfg);
-    EXPECT_GT(dev.launches, 0);
-    EXPECT_EQ(dev.live, 0) << "device buffers left allocated";
-    expect_engine_results(values, indices);
-  }
+  for (std::int64_t chunk : {std::int64_t{0}, std::int64_t{8}})
+    for (std::int64_t ppl : {cuda::kPairsPerLaunch, std::int64_t{8 * 16}}) {
+      SCOPED_TRACE("chunk_rows " + std::to_string(chunk) + ", pairs_per_launch " + std::to_string(ppl));
+      EmuDevice dev(kernel());
+      cuda::CudaRunConfig cfg;
+      cfg.dtype = cs_.dtype;
+      cfg.chunk_rows = chunk;
+      cfg.pairs_per_launch = ppl;
+      std::vector<double> values(want_.values.size(), -7), indices(want_.indices.size(), -7);
+      cuda::run_cuda(dev, *plan_, ks_, data_.args, want_.shape, values.data(), indices.data(), cfg);
+      // windows of at most 16 of the 37 or 53 reduced rows: 3 or more, a reduce and a merge each
+      if (ppl < cuda::kPairsPerLaunch && ks_.block_size <= 16) {
+        EXPECT_GE(dev.launches, 6);
+      }
+      EXPECT_EQ(dev.live, 0) << "device buffers left allocated";
+      expect_engine_results(values, indices);
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, CudaEmulation,

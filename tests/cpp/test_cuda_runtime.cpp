@@ -316,6 +316,34 @@ TEST(CudaLaunch, ShapeSplitsTheReducedSideOnlyWhenRowsCannotFillTheDevice) {
   EXPECT_EQ(launch_shape(1000, 1000, src, 4, big, 1, 65535, 7).chunk_rows, 7);
 }
 
+TEST(CudaLaunch, ShapeCutsALongReducedSideIntoWindows) {
+  KernelSource src;
+  src.block_size = 128;
+  src.state_width = 2;
+  src.value_cols = 1;
+  src.merge_name = "merge";
+  const std::size_t big = std::size_t{1} << 34;
+  // 1e6 x 1e8 on 132 multiprocessors: rows fill the device, and the reduced side goes in
+  // windows of whole blocks, each launch at most kPairsPerLaunch pairs (not 2.7e13).
+  LaunchShape s = launch_shape(1000000, 100000000, src, 4, big, 132, 65535, 0);
+  EXPECT_EQ(s.chunk_rows, 132 * kThreadsPerSm);
+  EXPECT_EQ(s.j_per_launch % 128, 0);
+  EXPECT_LE(s.chunk_rows * s.j_per_launch, kPairsPerLaunch);
+  EXPECT_GT(s.chunk_rows * s.j_per_launch, kPairsPerLaunch / 2);
+  // 1e3 x 1e9: one chunk, windows, and the device filled by splits within each window.
+  s = launch_shape(1000, 1000000000, src, 4, big, 132, 65535, 0);
+  EXPECT_EQ(s.chunk_rows, 1000);
+  EXPECT_LT(s.j_per_launch, 1000000000);
+  EXPECT_GT(s.n_split, 1);
+  EXPECT_GE(s.n_split * s.j_per_split, s.j_per_launch);
+  // Short enough: one window, the whole reduced side.
+  EXPECT_EQ(launch_shape(100, 300, src, 4, big, 132, 65535, 0).j_per_launch, 300);
+  // Without a merge kernel (or state) there is nothing to carry: one window.
+  KernelSource nomerge = src;
+  nomerge.merge_name.clear();
+  EXPECT_EQ(launch_shape(1000, 1000000000, nomerge, 4, big, 132, 65535, 0).j_per_launch, 1000000000);
+}
+
 // ---- run_cuda on a fake device ------------------------------------------------------------
 
 namespace {
@@ -372,17 +400,24 @@ class FakeDevice : public Device {
           std::vector<double> acc(static_cast<std::size_t>(w), 0.0);
           if (name == src.merge_name) {
             const T* st = static_cast<const T*>(a.state);
+            T* carry = static_cast<T*>(a.carry);
+            if (a.carry_in)
+              for (int c = 0; c < w; ++c) acc[c] += carry[row * w + c];
             for (std::int64_t y = 0; y < a.n_split; ++y)
               for (int c = 0; c < w; ++c) acc[c] += st[(y * a.n_i + row) * w + c];
-            write(a, row, acc);
+            if (a.finish) {
+              write(a, row, acc);
+            } else {
+              for (int c = 0; c < w; ++c) carry[row * w + c] = static_cast<T>(acc[c]);
+            }
             continue;
           }
-          const std::int64_t j0 = by * a.j_per_split, j1 = std::min(a.n_j, j0 + a.j_per_split);
+          const std::int64_t j0 = a.j_begin + by * a.j_per_split, j1 = std::min(a.j_end, j0 + a.j_per_split);
           for (std::int64_t j = j0; j < j1; ++j) {
             const auto v = kernops_test::ref_eval(plan_.f, env(a, a.i0 + row, j));
             for (int c = 0; c < w; ++c) acc[c] += v[c];
           }
-          if (a.n_split > 1) {
+          if (!a.direct) {
             T* st = static_cast<T*>(a.state);
             for (int c = 0; c < w; ++c) st[(by * a.n_i + row) * w + c] = static_cast<T>(acc[c]);
           } else {
@@ -399,17 +434,24 @@ class FakeDevice : public Device {
         if (row >= a.n_i) continue;
         double best = INFINITY, idx = -1;
         if (name == src.merge_name) {
+          T* carry = static_cast<T*>(a.carry);
+          if (a.carry_in && carry[row * 2] < best) best = carry[row * 2], idx = carry[row * 2 + 1];
           for (std::int64_t y = 0; y < a.n_split; ++y) {
             const T* s = st + (y * a.n_i + row) * 2;
             if (s[0] < best) best = s[0], idx = s[1];
           }
+          if (!a.finish) {
+            carry[row * 2] = static_cast<T>(best);
+            carry[row * 2 + 1] = static_cast<T>(idx);
+            continue;
+          }
         } else {
-          const std::int64_t j0 = by * a.j_per_split, j1 = std::min(a.n_j, j0 + a.j_per_split);
+          const std::int64_t j0 = a.j_begin + by * a.j_per_split, j1 = std::min(a.j_end, j0 + a.j_per_split);
           for (std::int64_t j = j0; j < j1; ++j) {
             const double v = kernops_test::ref_eval(plan_.f, env(a, a.i0 + row, j))[0];
             if (v < best) best = v, idx = static_cast<double>(j);
           }
-          if (a.n_split > 1) {
+          if (!a.direct) {
             st[(by * a.n_i + row) * 2] = static_cast<T>(best);
             st[(by * a.n_i + row) * 2 + 1] = static_cast<T>(idx);
             continue;
@@ -640,4 +682,26 @@ TEST(CudaBackend, AnNvrtcNewerThanTheDriverIsNamed) {
   EXPECT_EQ(kernops::cuda::nvrtc_driver_mismatch("13.0", 0), "");  // no driver: probe() says so
   const std::string why = kernops::cuda::nvrtc_driver_mismatch("13.0", 12040);
   EXPECT_NE(why.find("NVRTC 13.0 is newer than the CUDA driver (12.4)"), std::string::npos) << why;
+}
+
+// Windows of the reduced side: the same sums, launched in turn with the state carried; an
+// interrupt is polled between windows, so a long reduced side stops within one window.
+TEST(CudaRun, WindowsOfTheReducedSideCarryTheStateAndPollInterrupts) {
+  Problem p = make_problem(kGauss, kGaussDecls, {{50, 3}, {700, 3}, {700, 2}, {1, 1}});
+  FakeDevice<double> dev(*p.plan);
+  std::vector<double> out(100);
+  CudaRunConfig cfg;
+  cfg.pairs_per_launch = 50 * 64;  // windows of 64 of the 700 reduced rows
+  run_cuda(dev, *p.plan, fake_source(*p.plan, 32), p.args, p.shape, out.data(), nullptr, cfg);
+  const auto ref = cpu_result(p);
+  for (std::size_t k = 0; k < out.size(); ++k) EXPECT_NEAR(out[k], ref[k], 1e-12 * (1 + std::fabs(ref[k])));
+  EXPECT_EQ(dev.launches.size(), 2u * 11);  // ceil(700 / 64) windows, a reduce and a merge each
+  CountingControl ctl;
+  ctl.interrupt_at = 3;
+  cfg.control = &ctl;
+  dev.launches.clear();
+  EXPECT_THROW(run_cuda(dev, *p.plan, fake_source(*p.plan, 32), p.args, p.shape, out.data(), nullptr, cfg),
+               Interrupted);
+  EXPECT_EQ(dev.launches.size(), 2u * 3);
+  EXPECT_EQ(dev.live, 0);
 }

@@ -20,8 +20,9 @@
 // the K smallest (value, index) sorted, NaN skipped; LogSumExp and SumSoftMaxWeight keep
 // the running maximum m per group with the sums relative to it (rescaled when m grows,
 // +inf terms weigh 1 once m is +inf, a NaN term makes the result NaN). When the j range is
-// split (gridDim.y > 1) each block writes its state to LaunchArgs::state and the merge
-// kernel folds the splits in order: float32 states keep each double total as two floats
+// split (LaunchArgs::direct == 0) each block writes its state to LaunchArgs::state and the
+// merge kernel folds the splits in order, after the state carried from earlier launches over
+// j (kernel_abi.h): float32 states keep each double total as two floats
 // (hi + lo) and each int64 index as two exact 24-bit halves, so a split changes nothing.
 #include "codegen.h"
 
@@ -120,10 +121,15 @@ struct LaunchArgs {
   const void* const* args;
   int64 i0;
   int64 n_i;
-  int64 n_j;
+  int64 j_begin;
+  int64 j_end;
   int64 j_per_split;
   int64 n_split;
+  int64 direct;
+  int64 carry_in;
+  int64 finish;
   void* state;
+  void* carry;
   void* values;
   int64* indices;
 };
@@ -379,8 +385,8 @@ class Generator {
     s += "const int64 r = (int64)blockIdx.x * blockDim.x + tid;  // output row, relative to i0\n";
     s += "const bool active = r < la.n_i;\n";
     s += "const int64 i = la.i0 + (active ? r : 0);  // the row read (rows past n_i read row i0)\n";
-    s += "const int64 jb = (int64)blockIdx.y * la.j_per_split;\n";
-    s += "const int64 je = la.n_j < jb + la.j_per_split ? la.n_j : jb + la.j_per_split;\n";
+    s += "const int64 jb = la.j_begin + (int64)blockIdx.y * la.j_per_split;\n";
+    s += "const int64 je = la.j_end < jb + la.j_per_split ? la.j_end : jb + la.j_per_split;\n";
     std::set<int> args;  // the arguments read (declared but unused ones are skipped)
     for (size_t q = 0; q < p_.slots.size(); ++q)
       if (used_[q] && p_.slots[q].arg >= 0) args.insert(p_.slots[q].arg);
@@ -405,7 +411,7 @@ class Generator {
     s += "if (active) {\nfor (int t = 0; t < nt; ++t) {\nconst int64 j = j0 + t;\n(void)j;\n";
     s += level_program(kIJ, kIJ) + rc.fold + "}\n" + rc.tile_end + "}\n}\n";
     s += "if (!active) return;\n";
-    s += "if (gridDim.y == 1) {\n" + finish_code(rc) + "} else {\n";
+    s += "if (la.direct) {\n" + finish_code(rc) + "} else {\n";
     s += "T* st = (T*)la.state + ((int64)blockIdx.y * la.n_i + r) * K_SW;\n" + rc.put + "}\n}\n";
     return s;
   }
@@ -422,9 +428,12 @@ class Generator {
     s += "const int64 r = (int64)blockIdx.x * blockDim.x + threadIdx.x;\n";
     s += "if (r >= la.n_i) return;\n";
     s += rc.decl + rc.init;
+    s += "if (la.carry_in) {  // the windows of the reduced side before this launch\n";
+    s += "const T* st = (const T*)la.carry + r * K_SW;\n" + rc.merge + "}\n";
     s += "for (int64 y = 0; y < la.n_split; ++y) {  // in split order: ties keep the first index\n";
     s += "const T* st = (const T*)la.state + (y * la.n_i + r) * K_SW;\n" + rc.merge + "}\n";
-    s += finish_code(rc) + "}\n";
+    s += "if (la.finish) {\n" + finish_code(rc) + "} else {\n";
+    s += "T* st = (T*)la.carry + r * K_SW;\n" + rc.put + "}\n}\n";
     // Run once per row: its loops stay rolled, which saves about a third of NVRTC's time.
     for (size_t at = s.find("#pragma unroll\n"); at != std::string::npos; at = s.find("#pragma unroll\n", at))
       s.replace(at, 15, "#pragma unroll 1\n");

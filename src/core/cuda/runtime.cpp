@@ -71,30 +71,44 @@ void run_typed(Device& dev, const Plan& plan, const KernelSource& src, const std
 
   const double budget = static_cast<double>(dev.free_memory()) * cfg.memory_fraction - local_bytes;
   const LaunchShape ls = launch_shape(N, M, src, sizeof(T), budget > 0 ? static_cast<std::size_t>(budget) : 0,
-                                      dev.multiprocessors(), dev.max_grid_y(), cfg.chunk_rows);
+                                      dev.multiprocessors(), dev.max_grid_y(), cfg.chunk_rows, cfg.pairs_per_launch);
   const std::int64_t C = ls.chunk_rows;
+  const std::int64_t n_windows = std::max<std::int64_t>(1, ceil_div(M, ls.j_per_launch));
+  const bool merged = ls.n_split > 1 || n_windows > 1;
   DeviceBuffer d_values(dev, static_cast<std::size_t>(C * vc) * sizeof(T));
   DeviceBuffer d_indices(dev, static_cast<std::size_t>(C * ic) * sizeof(std::int64_t));
-  DeviceBuffer d_state(dev, ls.n_split > 1 ? static_cast<std::size_t>(ls.n_split * C * src.state_width) * sizeof(T) : 0);
+  DeviceBuffer d_state(dev, merged ? static_cast<std::size_t>(ls.n_split * C * src.state_width) * sizeof(T) : 0);
+  DeviceBuffer d_carry(dev, n_windows > 1 ? static_cast<std::size_t>(C * src.state_width) * sizeof(T) : 0);
   std::shared_ptr<Module> mod = dev.load(src);
   std::vector<T> h_values(static_cast<std::size_t>(C * vc));
   std::vector<std::int64_t> h_indices(static_cast<std::size_t>(C * ic));
 
   for (std::int64_t i0 = 0; i0 < N; i0 += C) {
     const std::int64_t n = std::min(C, N - i0);
-    LaunchArgs la{};
-    la.args = static_cast<const void* const*>(arg_table.get());
-    la.i0 = i0;
-    la.n_i = n;
-    la.n_j = M;
-    la.j_per_split = ls.j_per_split;
-    la.n_split = ls.n_split;
-    la.state = d_state.get();
-    la.values = vc ? d_values.get() : nullptr;
-    la.indices = ic ? static_cast<std::int64_t*>(d_indices.get()) : nullptr;
     const std::int64_t bx = ceil_div(n, src.block_size);
-    dev.launch(*mod, src.reduce_name, Grid{bx, ls.n_split}, src.block_size, src.shared_bytes, la);
-    if (ls.n_split > 1) dev.launch(*mod, src.merge_name, Grid{bx, 1}, src.block_size, 0, la);
+    for (std::int64_t w = 0; w < n_windows; ++w) {
+      LaunchArgs la{};
+      la.args = static_cast<const void* const*>(arg_table.get());
+      la.i0 = i0;
+      la.n_i = n;
+      la.j_begin = w * ls.j_per_launch;
+      la.j_end = std::min(M, la.j_begin + ls.j_per_launch);
+      la.j_per_split = ls.j_per_split;
+      la.n_split = std::max<std::int64_t>(1, ceil_div(la.j_end - la.j_begin, ls.j_per_split));
+      la.direct = merged ? 0 : 1;
+      la.carry_in = w > 0 ? 1 : 0;
+      la.finish = w + 1 == n_windows ? 1 : 0;
+      la.state = d_state.get();
+      la.carry = d_carry.get();
+      la.values = vc ? d_values.get() : nullptr;
+      la.indices = ic ? static_cast<std::int64_t*>(d_indices.get()) : nullptr;
+      dev.launch(*mod, src.reduce_name, Grid{bx, la.n_split}, src.block_size, src.shared_bytes, la);
+      if (merged) dev.launch(*mod, src.merge_name, Grid{bx, 1}, src.block_size, 0, la);
+      if (n_windows > 1) {
+        dev.synchronize();
+        if (cfg.control && cfg.control->interrupted()) throw Interrupted();
+      }
+    }
     dev.synchronize();
     if (vc) dev.copy_to_host(h_values.data(), d_values.get(), static_cast<std::size_t>(n * vc) * sizeof(T));
     if (ic)
@@ -115,13 +129,14 @@ void run_typed(Device& dev, const Plan& plan, const KernelSource& src, const std
 
 LaunchShape launch_shape(std::int64_t n_i, std::int64_t n_j, const KernelSource& src, std::size_t elem,
                          std::size_t budget_bytes, int multiprocessors, std::int64_t max_grid_y,
-                         std::int64_t chunk_rows) {
+                         std::int64_t chunk_rows, std::int64_t pairs_per_launch) {
   const std::int64_t bs = std::max(1, src.block_size);
   const std::int64_t fill = std::max<std::int64_t>(1, multiprocessors) * kThreadsPerSm;
+  const std::int64_t ppl = std::max<std::int64_t>(1, pairs_per_launch);
   LaunchShape s;
-  // Rows per launch: at most kPairsPerLaunch pairs (interrupt latency), never fewer rows
-  // than fill the device; a forced size wins.
-  std::int64_t c = std::max<std::int64_t>(fill, kPairsPerLaunch / std::max<std::int64_t>(1, n_j));
+  // Rows per launch: at most `ppl` pairs (interrupt latency), never fewer rows than fill
+  // the device; a forced size wins.
+  std::int64_t c = std::max<std::int64_t>(fill, ppl / std::max<std::int64_t>(1, n_j));
   if (chunk_rows > 0) c = chunk_rows;
   c = std::max<std::int64_t>(1, std::min(c, n_i));
   // Memory: the outputs of one chunk.
@@ -131,20 +146,29 @@ LaunchShape launch_shape(std::int64_t n_i, std::int64_t n_j, const KernelSource&
   if (c < 1)
     throw DeviceMemoryError("not even one output row (" + mb(out_row) + ") fits in the GPU memory available (" +
                             mb(budget) + ")");
-  // Split the reduced side when the chunk's rows leave the device idle (as the CPU splits
-  // j for small N): enough splits to fill it, each at least one tile of block_size rows.
   s.chunk_rows = c;
-  s.j_per_split = ceil_div(n_j, bs) * bs;
+  // States of one output row that fit next to its outputs (splits, and the carry of windows).
+  const bool can_merge = src.state_width > 0 && !src.merge_name.empty();
+  const double state_row = static_cast<double>(src.state_width) * elem;
+  const std::int64_t fits =
+      can_merge ? static_cast<std::int64_t>((budget / static_cast<double>(c) - out_row) / state_row) : 0;
+  // Windows of the reduced side, one launch each in turn, when a launch over all of it
+  // would exceed `ppl` pairs: each a multiple of the block size, the state carried from
+  // window to window through the merge kernel (kernel_abi.h).
+  s.j_per_launch = std::max<std::int64_t>(n_j, 1);
+  if (can_merge && fits >= 2 && c * n_j > ppl)
+    s.j_per_launch = std::min(s.j_per_launch, std::max<std::int64_t>(bs, ppl / c / bs * bs));
+  const bool windows = s.j_per_launch < n_j;
+  // Split a window when the chunk's rows leave the device idle (as the CPU splits j for
+  // small N): enough splits to fill it, each at least one tile of block_size rows.
+  s.j_per_split = ceil_div(s.j_per_launch, bs) * bs;
   const std::int64_t threads = ceil_div(c, bs) * bs;
-  if (threads < fill && src.state_width > 0 && !src.merge_name.empty()) {
-    std::int64_t ns = std::min({ceil_div(fill, threads), ceil_div(n_j, bs), std::max<std::int64_t>(1, max_grid_y)});
-    // The states of the splits must fit next to the outputs.
-    const double state_row = static_cast<double>(src.state_width) * elem;
-    const auto fits = static_cast<std::int64_t>((budget / static_cast<double>(c) - out_row) / state_row);
-    ns = std::min(ns, fits);
+  if (threads < fill && can_merge) {
+    std::int64_t ns = std::min({ceil_div(fill, threads), ceil_div(s.j_per_launch, bs), std::max<std::int64_t>(1, max_grid_y)});
+    ns = std::min(ns, fits - (windows ? 1 : 0));  // the carry takes one state per row
     if (ns > 1) {
-      s.j_per_split = ceil_div(ceil_div(n_j, ns), bs) * bs;
-      s.n_split = ceil_div(n_j, s.j_per_split);
+      s.j_per_split = ceil_div(ceil_div(s.j_per_launch, ns), bs) * bs;
+      s.n_split = ceil_div(s.j_per_launch, s.j_per_split);
     }
   }
   if (s.n_split <= 1) s.n_split = 1;
