@@ -25,7 +25,8 @@
 #'   usable GPU (default 1e7, not measured). `kernops.cuda_chunk_rows`: output rows per GPU
 #'   launch (default 0: chosen from the GPU's free memory). `kernops.cuda_cache`: the
 #'   directory of compiled GPU kernels (default `tools::R_user_dir("kernops", "cache")`;
-#'   `""` for none). See [backend_info()].
+#'   `""` for none; kept under 256 MB, the least recently used kernels deleted first). See
+#'   [backend_info()].
 #' * `kernops.future`, `kernops.future_shards`: shard reductions over the workers of
 #'   `future::plan()`; see [kernops_future].
 #'

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -96,6 +97,31 @@ TEST(CudaCache, MissThenMemoryHitThenDiskHitInANewProcess) {
   EXPECT_EQ(fresh.stats().compiles, 0);
   // No temporary file is left behind by the atomic write.
   for (const auto& e : fs::directory_iterator(dir.path)) EXPECT_EQ(e.path().extension(), ".kernel");
+}
+
+// The directory stays under its size limit: the least recently used files go first (a disk
+// hit counts as a use), down to three quarters of the limit.
+TEST(CudaCache, TheDiskCacheIsPrunedLeastRecentlyUsedFirst) {
+  TempDir dir;
+  KernelCache cache;
+  cache.set_dir(dir.path.string());
+  FakeCompiler fc;
+  const auto old_time = fs::file_time_type::clock::now() - std::chrono::hours(1);
+  for (const char* k : {"a", "b", "c"}) {
+    cache.get(key_of(k), fc.fn(std::string(k) + std::string(2000, 'x')));
+    fs::last_write_time(cache.file_for(key_of(k)), old_time - std::chrono::minutes(k[0]));  // c the oldest
+  }
+  const auto size = fs::file_size(cache.file_for(key_of("a")));
+  KernelCache fresh;  // a new process: "a" is read from disk, which refreshes it
+  fresh.set_dir(dir.path.string());
+  fresh.get(key_of("a"), fc.fn("a"));
+  EXPECT_EQ(fresh.stats().disk_hits, 1);
+  fresh.set_max_disk_bytes(3 * size + size / 2);  // room for three and a half files
+  fresh.get(key_of("d"), fc.fn(std::string("d") + std::string(2000, 'x')));  // four files: prune to <= 2.6
+  EXPECT_TRUE(fs::exists(fresh.file_for(key_of("a"))));   // used last
+  EXPECT_TRUE(fs::exists(fresh.file_for(key_of("d"))));   // just written
+  EXPECT_FALSE(fs::exists(fresh.file_for(key_of("c"))));  // the least recently used...
+  EXPECT_FALSE(fs::exists(fresh.file_for(key_of("b"))));  // ... down to 3/4 of the limit
 }
 
 TEST(CudaCache, KeyDependsOnSourceOptionsVersionAndArch) {

@@ -1,6 +1,7 @@
 // The compiled-kernel cache (see cache.h).
 #include "cache.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -105,6 +106,41 @@ bool parse_entry(const std::string& bytes, const std::string& key_text, Compiled
   return true;
 }
 
+namespace {
+
+// Deletes the least recently written *.kernel files of `dir` until they take at most
+// 3/4 of `max_bytes`, when they take more than `max_bytes`. Errors (a file another process
+// removed, a read-only directory) are ignored: pruning is best effort, like the writes.
+void prune(const std::string& dir, std::uintmax_t max_bytes) {
+  namespace fs = std::filesystem;
+  struct Entry {
+    fs::file_time_type time;
+    std::uintmax_t size;
+    fs::path path;
+  };
+  std::vector<Entry> files;
+  std::uintmax_t total = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() != ".kernel") continue;
+    std::error_code e1, e2;
+    const auto size = fs::file_size(it->path(), e1);
+    const auto time = fs::last_write_time(it->path(), e2);
+    if (e1 || e2) continue;
+    files.push_back({time, size, it->path()});
+    total += size;
+  }
+  if (total <= max_bytes) return;
+  std::sort(files.begin(), files.end(), [](const Entry& a, const Entry& b) { return a.time < b.time; });
+  for (const auto& f : files) {
+    if (total <= max_bytes / 4 * 3) break;
+    std::error_code e;
+    if (fs::remove(f.path, e)) total -= f.size;
+  }
+}
+
+}  // namespace
+
 KernelCache& KernelCache::global() {
   static KernelCache cache;
   return cache;
@@ -130,6 +166,11 @@ CacheStats KernelCache::stats() const {
   return stats_;
 }
 
+void KernelCache::set_max_disk_bytes(std::uintmax_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  max_disk_bytes_ = bytes;
+}
+
 void KernelCache::clear_memory() {
   std::lock_guard<std::mutex> lock(mutex_);
   memory_.clear();
@@ -139,8 +180,10 @@ std::shared_ptr<const CompiledImage> KernelCache::get(const CacheKey& key, const
   const std::string h = key.hash();
   const std::string text = key.text();
   std::string dir;
+  std::uintmax_t max_disk_bytes = 0;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    max_disk_bytes = max_disk_bytes_;
     auto it = memory_.find(h);
     if (it != memory_.end()) {
       ++stats_.memory_hits;
@@ -160,6 +203,8 @@ std::shared_ptr<const CompiledImage> KernelCache::get(const CacheKey& key, const
         if (parse_entry(bytes, text, img.get())) {
           ++stats_.disk_hits;
           memory_[h] = img;
+          std::error_code ec;  // recently used: the last file pruning deletes
+          std::filesystem::last_write_time(path, std::filesystem::file_time_type::clock::now(), ec);
           return img;
         }
       }
@@ -192,6 +237,7 @@ std::shared_ptr<const CompiledImage> KernelCache::get(const CacheKey& key, const
       }
     }
     if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) std::remove(tmp.c_str());
+    else prune(dir, max_disk_bytes);
   }
   return img;
 }

@@ -58,12 +58,18 @@ class KernelCache {
   CacheStats stats() const;
   // Forgets the in-memory images (the disk files stay): a new process, for tests.
   void clear_memory();
+  // The disk directory's size limit (default kDefaultMaxDiskBytes): after a write past it,
+  // the least recently used files (a disk hit refreshes a file's time) are deleted down to
+  // three quarters of it.
+  void set_max_disk_bytes(std::uintmax_t bytes);
+  static constexpr std::uintmax_t kDefaultMaxDiskBytes = std::uintmax_t{256} << 20;
   // The path of the file that holds `key` ("" without a directory).
   std::string file_for(const CacheKey& key) const;
 
  private:
   mutable std::mutex mutex_;
   std::string dir_;
+  std::uintmax_t max_disk_bytes_ = kDefaultMaxDiskBytes;
   std::unordered_map<std::string, std::shared_ptr<const CompiledImage>> memory_;
   CacheStats stats_;
 };
