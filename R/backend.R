@@ -133,7 +133,8 @@ run_backend <- function(state, data, call) {
   b <- state$backend
   if (b == "cpu") return("cpu")
   if (b == "auto") {
-    if (n_pairs(state$vars, data) < cuda_min_pairs(call) || nzchar(cpp_cuda_why())) return("cpu")
+    if (!is.null(state$cuda_refused) || n_pairs(state$vars, data) < cuda_min_pairs(call) || nzchar(cpp_cuda_why()))
+      return("cpu")
   } else {
     check_cuda(call)  # the device may have failed since the op was made
   }

@@ -282,9 +282,12 @@ run_local <- function(state, data, call, max_bytes) {
   }
   if (backend == "cuda" && state$backend == "auto") {
     # "auto" chose the GPU: if it fails, say so once and compute on the CPU, which shares
-    # nothing with it (the device is marked unusable for the session, so later calls go
-    # straight to the CPU).
+    # nothing with it. A failed device is marked unusable for the session (cpp_cuda_why()
+    # says why), so later calls go straight to the CPU; a formula the GPU cannot serve (its
+    # values too wide for a thread, say) leaves the device usable and is remembered by this
+    # op, which then stays on the CPU without a warning per call (run_backend()).
     tryCatch(run("cuda"), kernops_error_backend = function(e) {
+      if (!nzchar(cpp_cuda_why())) state$cuda_refused <- conditionMessage(e)
       warn_backend_fallback(conditionMessage(e), call)
       run("cpu")
     })
