@@ -304,12 +304,18 @@ TEST(CudaDriver, AForcedFailureIsReportedAndCleared) {
 
 // ---- launch arithmetic --------------------------------------------------------------------
 
-TEST(CudaLaunch, ShapeSplitsTheReducedSideOnlyWhenRowsCannotFillTheDevice) {
+// The launch arithmetic's kernels: blocks of 128, a state of 2 T and one value per row.
+KernelSource launch_test_source() {
   KernelSource src;
   src.block_size = 128;
   src.state_width = 2;
   src.value_cols = 1;
   src.merge_name = "merge";
+  return src;
+}
+
+TEST(CudaLaunch, ShapeSplitsTheReducedSideOnlyWhenRowsCannotFillTheDevice) {
+  const KernelSource src = launch_test_source();
   const std::size_t big = std::size_t{1} << 34;
   // 1e6 x 1e6 on 132 multiprocessors: rows fill it, no split; launches of >= 270336 rows.
   LaunchShape s = launch_shape(1000000, 1000000, src, 4, big, 132, 65535, 0);
@@ -343,11 +349,7 @@ TEST(CudaLaunch, ShapeSplitsTheReducedSideOnlyWhenRowsCannotFillTheDevice) {
 }
 
 TEST(CudaLaunch, ShapeCutsALongReducedSideIntoWindows) {
-  KernelSource src;
-  src.block_size = 128;
-  src.state_width = 2;
-  src.value_cols = 1;
-  src.merge_name = "merge";
+  const KernelSource src = launch_test_source();
   const std::size_t big = std::size_t{1} << 34;
   // 1e6 x 1e8 on 132 multiprocessors: rows fill the device, and the reduced side goes in
   // windows of whole blocks, each launch at most kPairsPerLaunch pairs (not 2.7e13).
